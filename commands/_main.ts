@@ -1,0 +1,118 @@
+// The one entry path of both executables: global flags, usage errors (exit 2),
+// user errors (exit 1) and a clean one-line message instead of a stack trace.
+import { renderUsage, runCommand, type ArgsDef, type CommandDef } from "citty";
+import { UserError, errorMessage } from "../lib/errors.ts";
+import { globalOptions } from "./_shared.ts";
+
+type AnyCommand = CommandDef<ArgsDef>;
+
+async function resolve<T>(v: T | (() => T | Promise<T>) | Promise<T>): Promise<T> {
+  return typeof v === "function" ? await (v as () => T | Promise<T>)() : await v;
+}
+
+/** Pulls `--config X` / `--config=X` out of argv wherever it stands (SPEC 2: before or after the subcommand). */
+export function extractGlobalConfig(argv: string[]): { config?: string; rest: string[] } {
+  const rest: string[] = [];
+  let config: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--") {
+      rest.push(...argv.slice(i));
+      break;
+    }
+    if (a === "--config") {
+      const v = argv[i + 1];
+      if (v === undefined || v.startsWith("-")) throw new UserError("flag --config needs a path", 2);
+      config = v;
+      i++;
+    } else if (a.startsWith("--config=")) {
+      config = a.slice("--config=".length);
+    } else rest.push(a);
+  }
+  return { config, rest };
+}
+
+/** Follows subcommands as citty will, returning the leaf, its parents, and the leaf's own argv. */
+async function findLeaf(root: AnyCommand, argv: string[]): Promise<{ chain: AnyCommand[]; args: string[] }> {
+  const chain: AnyCommand[] = [root];
+  let cmd = root;
+  let args = argv;
+  for (;;) {
+    const subs = await resolve(cmd.subCommands);
+    if (!subs || !Object.keys(subs).length) break;
+    const idx = args.findIndex((a) => !a.startsWith("-"));
+    if (idx < 0) break;
+    const name = args[idx]!;
+    let next = subs[name] ? await resolve(subs[name]) : undefined;
+    if (!next) {
+      for (const s of Object.values(subs)) {
+        const c = (await resolve(s)) as AnyCommand;
+        const meta = await resolve(c.meta);
+        const aliases = ([] as string[]).concat((meta as { alias?: string | string[] })?.alias ?? []);
+        if (aliases.includes(name)) next = c;
+      }
+    }
+    if (!next) {
+      if (cmd.run) break;
+      throw new UserError(`unknown command ${JSON.stringify(name)}`, 2);
+    }
+    chain.push(next as AnyCommand);
+    cmd = next as AnyCommand;
+    args = args.slice(idx + 1);
+  }
+  return { chain, args };
+}
+
+const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+const camel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** citty ignores unknown flags; the SPEC wants them to be usage errors (exit 2). */
+async function checkFlags(cmd: AnyCommand, argv: string[]): Promise<void> {
+  const defs = (await resolve(cmd.args)) ?? {};
+  const known = new Set<string>(["help", "h"]);
+  for (const [name, def] of Object.entries(defs)) {
+    if ((def as { type?: string }).type === "positional") continue;
+    for (const n of [name, ...([] as string[]).concat((def as { alias?: string | string[] }).alias ?? [])]) {
+      known.add(n).add(kebab(n)).add(camel(n));
+      if ((def as { type?: string }).type === "boolean") known.add(`no-${kebab(n)}`).add(`no${n[0]!.toUpperCase()}${n.slice(1)}`);
+    }
+  }
+  for (const a of argv) {
+    if (a === "--") break;
+    if (!a.startsWith("-") || a === "-" || /^-\d/.test(a)) continue;
+    const name = a.replace(/^--?/, "").split("=")[0]!;
+    if (!known.has(name)) throw new UserError(`unknown flag ${a.split("=")[0]}`, 2);
+  }
+}
+
+export async function runCli(root: AnyCommand, argv = process.argv.slice(2)): Promise<number> {
+  try {
+    const { config, rest } = extractGlobalConfig(argv);
+    if (config !== undefined) globalOptions.config = config;
+    const { chain, args } = await findLeaf(root, rest);
+    const leaf = chain[chain.length - 1]!;
+    if (rest.includes("--help") || rest.includes("-h") || (!leaf.run && args.filter((a) => !a.startsWith("-")).length === 0)) {
+      const usage = await renderUsage(leaf, chain.length > 1 ? chain[chain.length - 2] : undefined);
+      const wantedHelp = rest.includes("--help") || rest.includes("-h");
+      (wantedHelp ? console.log : console.error)(usage);
+      return wantedHelp ? 0 : 2;
+    }
+    await checkFlags(leaf, args);
+    await runCommand(root, { rawArgs: rest });
+    return Number(process.exitCode ?? 0);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const usage = err instanceof UserError ? err.exitCode === 2 : typeof code === "string" && /^E/.test(code) && err?.constructor?.name === "CLIError";
+    const msg = errorMessage(err).replace(/\x1b\[[0-9;]*m/g, "");
+    console.error(`error: ${msg.charAt(0).toLowerCase()}${msg.slice(1)}`);
+    if (process.env.SPOKES_DEBUG && err instanceof Error && !(err instanceof UserError)) console.error(err.stack);
+    return usage ? 2 : 1;
+  }
+}
+
+/** Runs the CLI and exits with its code; long-running commands keep the process alive themselves. */
+export function main(root: AnyCommand): void {
+  runCli(root).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,6 @@
+import { defineCommand } from "citty";
+
+export default defineCommand({
+  meta: { name: "apikey", description: "TODO" },
+  subCommands: {},
+});

@@ -1,0 +1,11 @@
+import { defineCommand } from "citty";
+import { configArgs } from "./_shared.ts";
+import { withServerContext } from "./_server-context.ts";
+
+export default defineCommand({
+  meta: { name: "serve", description: "TODO" },
+  args: { ...configArgs },
+  async run({ args }) {
+    await withServerContext(args, async () => {});
+  },
+});

@@ -1,0 +1,25 @@
+#!/usr/bin/env bun
+// Root of the `spokes` executable: the edge server and its admin CLI.
+import { defineCommand } from "citty";
+import { VERSION } from "../lib/version.ts";
+import { main } from "./_main.ts";
+
+const load = <T>(p: Promise<{ default: T }>) => p.then((m) => m.default);
+
+export const spokes = defineCommand({
+  meta: { name: "spokes", version: VERSION, description: "Self-hosted reverse-tunnel edge server (global flag: --config PATH)" },
+  subCommands: {
+    users: () => load(import("./users/index.ts")),
+    registration: () => load(import("./registration/index.ts")),
+    token: () => load(import("./token/index.ts")),
+    apikey: () => load(import("./apikey/index.ts")),
+    tunnel: () => load(import("./tunnel/index.ts")),
+    port: () => load(import("./port/index.ts")),
+    clean: () => load(import("./clean.ts")),
+    serve: () => load(import("./serve.ts")),
+    start: () => load(import("./serve.ts")),
+    version: () => load(import("./version.ts")),
+  },
+});
+
+if (import.meta.main) main(spokes);

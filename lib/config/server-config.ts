@@ -1,0 +1,235 @@
+// The server configuration file (SPEC 2.1): defaults, compatibility with the original
+// Spokes file, and validation whose messages name the offending field.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { isIP } from "node:net";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { UserError, errorMessage } from "../errors.ts";
+
+export type TlsMode = "letsencrypt" | "custom" | "selfSigned";
+
+export interface ServerConfig {
+  domain: string;
+  dataPath: string;
+  database: { path: string; url: string; authToken: string };
+  portRange: { begin: number; end: number };
+  tunOptions: { maxPoolSize: number; maxPorts: number; autoHostnames: boolean };
+  tls: { useLE: boolean; certificate: string; privateKey: string; selfSigned: boolean };
+  listen: { address: string; http: number; https: number };
+  socks: { enabled: boolean; port: number; tlsPort: number; allow: string[]; auth: "token" | "none" };
+  monitor: { enabled: boolean; intervalSeconds: number };
+  acme: { directoryUrl: string; email: string };
+}
+
+export interface LoadedConfig {
+  config: ServerConfig;
+  /** Absolute path of the file it came from (or will be written to). */
+  path: string;
+  tlsMode: TlsMode;
+  /** True when the file did not exist and was written from DOMAIN (first run). */
+  created: boolean;
+}
+
+export const DEFAULT_CONFIG_PATH = "/etc/spokes/config.json";
+
+export function defaultServerConfig(domain = ""): ServerConfig {
+  return {
+    domain,
+    dataPath: "/var/lib/spokes",
+    database: { path: "", url: "", authToken: "" },
+    portRange: { begin: 22000, end: 22999 },
+    tunOptions: { maxPoolSize: 5, maxPorts: 5, autoHostnames: false },
+    tls: { useLE: false, certificate: "", privateKey: "", selfSigned: false },
+    listen: { address: "0.0.0.0", http: 80, https: 443 },
+    socks: { enabled: false, port: 0, tlsPort: 0, allow: [], auth: "token" },
+    monitor: { enabled: false, intervalSeconds: 60 },
+    acme: { directoryUrl: "https://acme-v02.api.letsencrypt.org/directory", email: "" },
+  };
+}
+
+/** `--config`, else `SPOKES_CONFIG`, else /etc/spokes/config.json. */
+export function resolveConfigPath(flag: string | undefined, env: Record<string, string | undefined> = process.env): string {
+  return resolve(flag || env.SPOKES_CONFIG || DEFAULT_CONFIG_PATH);
+}
+
+export interface LoadOptions {
+  env?: Record<string, string | undefined>;
+  /** Only `serve` may create the file from DOMAIN on first run. */
+  allowCreate?: boolean;
+}
+
+export function loadServerConfig(path: string, opts: LoadOptions = {}): LoadedConfig {
+  const env = opts.env ?? process.env;
+  const envDomain = env.DOMAIN?.trim() || "";
+  if (!existsSync(path)) {
+    if (!envDomain) throw new UserError(`config file ${path} not found (use --config PATH or SPOKES_CONFIG, or set DOMAIN for a first run)`);
+    const config = defaultServerConfig(envDomain);
+    config.tls.selfSigned = true;
+    const validated = validateServerConfig(config as unknown as Record<string, unknown>, dirname(path));
+    if (opts.allowCreate) writeConfigFile(path, config);
+    return { config: validated, path, tlsMode: "selfSigned", created: Boolean(opts.allowCreate) };
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    const why = err instanceof SyntaxError ? `invalid JSON (${errorMessage(err)})` : errorMessage(err);
+    throw new UserError(`cannot read config file ${path}: ${why}`);
+  }
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw new UserError(`config file ${path} must hold a JSON object`);
+  const obj = raw as Record<string, unknown>;
+  if (!obj.domain && envDomain) obj.domain = envDomain;
+  const config = validateServerConfig(obj, dirname(path));
+  return { config, path, tlsMode: tlsModeOf(obj, config, Boolean(envDomain)), created: false };
+}
+
+function tlsModeOf(raw: Record<string, unknown>, config: ServerConfig, firstRunFromEnv: boolean): TlsMode {
+  if (config.tls.certificate || config.tls.privateKey) return "custom";
+  if (config.tls.useLE) return "letsencrypt";
+  if (config.tls.selfSigned) return "selfSigned";
+  // The original file without a `tls` object means Let's Encrypt, unless this is a
+  // container-style first run from DOMAIN (SPEC 2.1).
+  if (!("tls" in raw)) return firstRunFromEnv ? "selfSigned" : "letsencrypt";
+  return "selfSigned";
+}
+
+export function writeConfigFile(path: string, config: ServerConfig): void {
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+  } catch (err) {
+    throw new UserError(`cannot write config file ${path}: ${errorMessage(err)}`);
+  }
+}
+
+// ---- validation -----------------------------------------------------------------
+
+const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
+export function isHostname(value: string): boolean {
+  return HOSTNAME.test(value);
+}
+
+function fail(field: string, message: string): never {
+  throw new UserError(`config ${field} ${message}`);
+}
+
+function section(raw: Record<string, unknown>, key: string): Record<string, unknown> {
+  const v = raw[key];
+  if (v === undefined || v === null) return {};
+  if (typeof v !== "object" || Array.isArray(v)) fail(key, "must be an object");
+  return v as Record<string, unknown>;
+}
+
+function str(obj: Record<string, unknown>, field: string, key: string, def: string): string {
+  const v = obj[key];
+  if (v === undefined || v === null) return def;
+  if (typeof v !== "string") fail(field, `must be a string (got ${JSON.stringify(v)})`);
+  return v;
+}
+
+function bool(obj: Record<string, unknown>, field: string, key: string, def: boolean): boolean {
+  const v = obj[key];
+  if (v === undefined || v === null) return def;
+  if (typeof v !== "boolean") fail(field, `must be true or false (got ${JSON.stringify(v)})`);
+  return v;
+}
+
+function int(obj: Record<string, unknown>, field: string, key: string, def: number, min: number, max: number): number {
+  const v = obj[key];
+  if (v === undefined || v === null) return def;
+  if (typeof v !== "number" || !Number.isInteger(v)) fail(field, `must be an integer (got ${JSON.stringify(v)})`);
+  if (v < min || v > max) fail(field, `(${v}) must be between ${min} and ${max}`);
+  return v;
+}
+
+function port(obj: Record<string, unknown>, field: string, key: string, def: number): number {
+  return int(obj, field, key, def, 0, 65535);
+}
+
+export function validateServerConfig(raw: Record<string, unknown>, baseDir: string): ServerConfig {
+  const d = defaultServerConfig();
+  const abs = (p: string) => (p && !isAbsolute(p) ? resolve(baseDir, p) : p);
+
+  const domain = str(raw, "domain", "domain", "").trim().toLowerCase();
+  if (!domain) fail("domain", "is required");
+  if (!isHostname(domain)) fail("domain", `(${JSON.stringify(domain)}) is not a valid hostname`);
+
+  const dataPath = abs(str(raw, "dataPath", "dataPath", d.dataPath)) || d.dataPath;
+
+  const db = section(raw, "database");
+  const database = {
+    path: abs(str(db, "database.path", "path", "")) || resolve(dataPath, "spokes.db"),
+    url: str(db, "database.url", "url", "").trim(),
+    authToken: str(db, "database.authToken", "authToken", ""),
+  };
+  if (database.url && !/^(libsql|https?|wss?|file):/.test(database.url)) {
+    fail("database.url", `(${JSON.stringify(database.url)}) must be a libsql://, http(s)://, ws(s):// or file: URL`);
+  }
+
+  const pr = section(raw, "portRange");
+  const portRange = {
+    begin: int(pr, "portRange.begin", "begin", d.portRange.begin, 1, 65535),
+    end: int(pr, "portRange.end", "end", d.portRange.end, 1, 65535),
+  };
+  if (portRange.end < portRange.begin) fail("portRange.end", `(${portRange.end}) is below portRange.begin (${portRange.begin})`);
+
+  const tu = section(raw, "tunOptions");
+  const tunOptions = {
+    maxPoolSize: int(tu, "tunOptions.maxPoolSize", "maxPoolSize", d.tunOptions.maxPoolSize, 1, 64),
+    maxPorts: int(tu, "tunOptions.maxPorts", "maxPorts", d.tunOptions.maxPorts, 0, 65535),
+    autoHostnames: bool(tu, "tunOptions.autoHostnames", "autoHostnames", d.tunOptions.autoHostnames),
+  };
+
+  const t = section(raw, "tls");
+  const tls = {
+    useLE: bool(t, "tls.useLE", "useLE", false),
+    certificate: abs(str(t, "tls.certificate", "certificate", "")),
+    privateKey: abs(str(t, "tls.privateKey", "privateKey", "")),
+    selfSigned: bool(t, "tls.selfSigned", "selfSigned", false),
+  };
+  if (Boolean(tls.certificate) !== Boolean(tls.privateKey)) {
+    fail(tls.certificate ? "tls.privateKey" : "tls.certificate", "is required when the other of tls.certificate / tls.privateKey is set");
+  }
+  if (tls.certificate && tls.useLE) fail("tls.useLE", "cannot be true together with tls.certificate");
+
+  const l = section(raw, "listen");
+  const listen = {
+    address: str(l, "listen.address", "address", d.listen.address),
+    http: port(l, "listen.http", "http", d.listen.http),
+    https: port(l, "listen.https", "https", d.listen.https),
+  };
+  if (!isIP(listen.address)) fail("listen.address", `(${JSON.stringify(listen.address)}) must be an IP address`);
+  if (listen.http && listen.http === listen.https) fail("listen.https", `(${listen.https}) must differ from listen.http`);
+
+  const s = section(raw, "socks");
+  const allowRaw = s.allow ?? [];
+  if (!Array.isArray(allowRaw)) fail("socks.allow", "must be an array of strings");
+  const allow = allowRaw.map((v, i) => {
+    if (typeof v !== "string" || !v.trim()) fail(`socks.allow[${i}]`, `must be a non-empty string (got ${JSON.stringify(v)})`);
+    return v.trim();
+  });
+  const auth = str(s, "socks.auth", "auth", "token");
+  if (auth !== "token" && auth !== "none") fail("socks.auth", `(${JSON.stringify(auth)}) must be "token" or "none"`);
+  const socks = {
+    enabled: bool(s, "socks.enabled", "enabled", false),
+    port: port(s, "socks.port", "port", 0),
+    tlsPort: port(s, "socks.tlsPort", "tlsPort", 0),
+    allow,
+    auth: auth as "token" | "none",
+  };
+
+  const m = section(raw, "monitor");
+  const monitor = {
+    enabled: bool(m, "monitor.enabled", "enabled", false),
+    intervalSeconds: int(m, "monitor.intervalSeconds", "intervalSeconds", 60, 5, 86400),
+  };
+
+  const a = section(raw, "acme");
+  const acme = {
+    directoryUrl: str(a, "acme.directoryUrl", "directoryUrl", d.acme.directoryUrl),
+    email: str(a, "acme.email", "email", ""),
+  };
+  if (!URL.canParse(acme.directoryUrl)) fail("acme.directoryUrl", `(${JSON.stringify(acme.directoryUrl)}) is not a URL`);
+
+  return { domain, dataPath, database, portRange, tunOptions, tls, listen, socks, monitor, acme };
+}

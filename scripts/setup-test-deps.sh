@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the system tools the end-to-end tests talk through (idempotent, no prompts).
+set -euo pipefail
+need=()
+for pair in curl:curl redis-server:redis-server redis-cli:redis-tools; do
+  bin=${pair%%:*}; pkg=${pair##*:}
+  command -v "$bin" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then echo "error: need root to install: ${need[*]}" >&2; exit 1; fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi

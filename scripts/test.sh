@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The README's test command runs this (through `npm test`): install what the tests need,
+# build the executables, run every test, end with `N passed, N failed`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup-test-deps.sh
+export PATH="$PWD/node_modules/.bin:$PATH"
+bun scripts/build.ts
+exec bun scripts/run-tests.ts "$@"
