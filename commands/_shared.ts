@@ -1,5 +1,7 @@
 // Flags and helpers shared by the commands of both executables.
 import { UserError } from "../lib/errors.ts";
+import { countLine, renderTable } from "../lib/format/table.ts";
+import { formatBytes } from "../lib/format/units.ts";
 
 export const globalOptions: { config?: string } = {};
 
@@ -38,3 +40,55 @@ export function oneOf<T extends Record<string, unknown>>(args: T, a: keyof T & s
   if (!va && !vb) throw new UserError(`give --${a} or --${b}`, 2);
   return va ? { flag: a, value: va } : { flag: b, value: vb };
 }
+
+/** `--id ID` of the row a command acts on. */
+export const idArgs = {
+  id: { type: "string", description: "ID of the entry (32 hex characters)" },
+} as const;
+
+/** `rm (--id ID | --all)`. */
+export const removeArgs = {
+  ...idArgs,
+  all: { type: "boolean", description: "All entries" },
+} as const;
+
+/** The target of `rm`: exactly one of `--id ID` and `--all` (otherwise a usage error). */
+export function idOrAll(args: { id?: string; all?: boolean }): { id: string } | { all: true } {
+  const id = typeof args.id === "string" ? args.id.trim() : "";
+  if (id && args.all) throw new UserError("give either --id or --all, not both", 2);
+  if (args.all) return { all: true };
+  if (!id) throw new UserError(args.id === undefined ? "give --id ID or --all" : "--id needs a value", 2);
+  return { id };
+}
+
+/** `--email E | --id ID` naming a user. */
+export function userSelector(args: { email?: string; id?: string }): { email: string } | { id: string } {
+  const { flag, value } = oneOf(args, "email", "id");
+  return flag === "email" ? { email: value } : { id: value };
+}
+
+/** A secret shown once: the label on its own line, then the bare value (easy to copy or pipe). */
+export function printSecret(label: string, value: string): void {
+  console.log(label);
+  console.log(value);
+}
+
+export interface Listing<T> {
+  headers: string[];
+  row: (item: T) => string[];
+  /** Count line nouns: `["token"]` prints `1 token` / `7 tokens`. */
+  noun: [singular: string, plural?: string];
+}
+
+/** Every listing command's output: the items as a JSON array with `--json`, else the table and a count line. */
+export function printListing<T>(args: { json?: boolean }, items: T[], listing: Listing<T>): void {
+  if (args.json) return printJson(items);
+  console.log(renderTable(listing.headers, items.map(listing.row)));
+  console.log(countLine(items.length, ...listing.noun));
+}
+
+/** A boolean table cell, spelled as the original prints Go booleans. */
+export const boolCell = (v: boolean): string => (v ? "true" : "false");
+
+/** `1.20 MB / 35.00 MB`. */
+export const bandwidthCell = (b: { daily: number; monthly: number }): string => `${formatBytes(b.daily)} / ${formatBytes(b.monthly)}`;

@@ -6,26 +6,42 @@ import { newId, newTokenValue } from "../ids.ts";
 import { registrationTokens } from "../schema.ts";
 import { assertId, secretsEqual, type Db } from "./_shared.ts";
 
-/** Same keys as the Admin API's registration token object. */
-export type RegistrationToken = typeof registrationTokens.$inferSelect;
+/** The Admin API's registration token object, keys in its order. */
+export interface RegistrationToken {
+  id: string;
+  created: Date;
+  modified: Date;
+  active: boolean;
+  description: string;
+  value: string;
+}
+
+const columns = {
+  id: registrationTokens.id,
+  created: registrationTokens.created,
+  modified: registrationTokens.modified,
+  active: registrationTokens.active,
+  description: registrationTokens.description,
+  value: registrationTokens.value,
+};
 
 export async function createRegistrationToken(db: Db, opts: { description?: string; active?: boolean } = {}): Promise<RegistrationToken> {
   const now = new Date();
   const [row] = await db
     .insert(registrationTokens)
     .values({ id: newId(), value: newTokenValue(), description: opts.description?.trim() ?? "", active: opts.active ?? true, created: now, modified: now })
-    .returning();
+    .returning(columns);
   return row!;
 }
 
 /** Oldest first, inactive ones included (listings show an Active column). */
 export async function listRegistrationTokens(db: Db, opts: { activeOnly?: boolean } = {}): Promise<RegistrationToken[]> {
-  const q = db.select().from(registrationTokens);
+  const q = db.select(columns).from(registrationTokens);
   return (opts.activeOnly ? q.where(eq(registrationTokens.active, true)) : q).orderBy(asc(registrationTokens.created), asc(registrationTokens.id));
 }
 
 export async function getRegistrationToken(db: Db, id: string): Promise<RegistrationToken> {
-  const [row] = await db.select().from(registrationTokens).where(eq(registrationTokens.id, assertId(id, "token id"))).limit(1);
+  const [row] = await db.select(columns).from(registrationTokens).where(eq(registrationTokens.id, assertId(id, "token id"))).limit(1);
   if (!row) throw new UserError(`no registration token with id ${id}`);
   return row;
 }
@@ -36,7 +52,7 @@ export async function updateRegistrationToken(db: Db, id: string, change: { desc
     .update(registrationTokens)
     .set({ ...change, ...(change.description !== undefined && { description: change.description.trim() }), modified: new Date() })
     .where(eq(registrationTokens.id, assertId(id, "token id")))
-    .returning();
+    .returning(columns);
   if (!row) throw new UserError(`no registration token with id ${id}`);
   return row;
 }
@@ -61,7 +77,7 @@ export async function deleteRegistrationToken(db: Db, id: string): Promise<void>
 export async function findActiveRegistrationToken(db: Db, value: string): Promise<RegistrationToken | undefined> {
   if (!value) return undefined;
   const [row] = await db
-    .select()
+    .select(columns)
     .from(registrationTokens)
     .where(and(eq(registrationTokens.value, value), eq(registrationTokens.active, true)))
     .limit(1);

@@ -11,7 +11,7 @@ export function formatDate(d: Date | number | null | undefined): string {
   return `${MONTHS[t.getUTCMonth()]} ${t.getUTCDate()}, ${t.getUTCFullYear()} ${pad(t.getUTCHours())}:${pad(t.getUTCMinutes())}`;
 }
 
-/** `1.20 MB` (decimal units, two places). */
+/** `1.20 MB` (decimal units, two places); `512 B` below a kilobyte. */
 export function formatBytes(n: number): string {
   const units = ["B", "KB", "MB", "GB", "TB", "PB"];
   let v = Math.max(0, n);
@@ -20,7 +20,8 @@ export function formatBytes(n: number): string {
     v /= 1000;
     i++;
   }
-  return `${v.toFixed(2)} ${units[i]}`;
+  // Whole bytes have no fraction to show ("512 B", not "512.00 B").
+  return i === 0 ? `${Math.floor(v)} B` : `${v.toFixed(2)} ${units[i]}`;
 }
 
 /** `3 mins`, `2 hours`, `1 day`; `-` for zero (not connected). */

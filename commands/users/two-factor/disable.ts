@@ -1,0 +1,3 @@
+import { twoFactorCommand } from "./_action.ts";
+
+export default twoFactorCommand("disable");
