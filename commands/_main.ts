@@ -27,6 +27,7 @@ export function extractGlobalConfig(argv: string[]): { config?: string; rest: st
       i++;
     } else if (a.startsWith("--config=")) {
       config = a.slice("--config=".length);
+      if (!config) throw new UserError("flag --config needs a path", 2);
     } else rest.push(a);
   }
   return { config, rest };
@@ -102,7 +103,9 @@ export async function runCli(root: AnyCommand, argv = process.argv.slice(2)): Pr
     return Number(process.exitCode ?? 0);
   } catch (err) {
     const code = (err as { code?: string }).code;
-    const usage = err instanceof UserError ? err.exitCode === 2 : typeof code === "string" && /^E/.test(code) && err?.constructor?.name === "CLIError";
+    // citty's argument errors are usage errors. Match on `name`, which citty sets: the
+    // minified executable renames classes, so `constructor.name` is not "CLIError" there.
+    const usage = err instanceof UserError ? err.exitCode === 2 : typeof code === "string" && /^E/.test(code) && (err as Error)?.name === "CLIError";
     const msg = errorMessage(err).replace(/\x1b\[[0-9;]*m/g, "");
     console.error(`error: ${msg.charAt(0).toLowerCase()}${msg.slice(1)}`);
     if (process.env.SPOKES_DEBUG && err instanceof Error && !(err instanceof UserError)) console.error(err.stack);

@@ -199,7 +199,6 @@ export function validateServerConfig(raw: Record<string, unknown>, baseDir: stri
     https: port(l, "listen.https", "https", d.listen.https),
   };
   if (!isIP(listen.address)) fail("listen.address", `(${JSON.stringify(listen.address)}) must be an IP address`);
-  if (listen.http && listen.http === listen.https) fail("listen.https", `(${listen.https}) must differ from listen.http`);
 
   const s = section(raw, "socks");
   const allowRaw = s.allow ?? [];
@@ -217,6 +216,23 @@ export function validateServerConfig(raw: Record<string, unknown>, baseDir: stri
     allow,
     auth: auth as "token" | "none",
   };
+
+  // Two listeners on one port, or a listener inside portRange (whose ports are handed to
+  // tunnels), would fail at start or steal a tunnel's port. 0 means "not listening".
+  const listeners: [string, number][] = [
+    ["listen.http", listen.http],
+    ["listen.https", listen.https],
+    ["socks.port", socks.port],
+    ["socks.tlsPort", socks.tlsPort],
+  ];
+  const seen = new Map<number, string>();
+  for (const [field, p] of listeners) {
+    if (!p) continue;
+    const other = seen.get(p);
+    if (other) fail(field, `(${p}) must differ from ${other}`);
+    if (p >= portRange.begin && p <= portRange.end) fail(field, `(${p}) must be outside portRange (${portRange.begin}-${portRange.end})`);
+    seen.set(p, field);
+  }
 
   const m = section(raw, "monitor");
   const monitor = {
