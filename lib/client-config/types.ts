@@ -1,0 +1,124 @@
+// Shapes of the client configuration file (SPEC 3.1). Key names follow the original
+// client's file so the server can hand it back (`tunnel/config/{id}`) and admins can
+// edit it remotely; do not rename them.
+
+export interface FirewallRule {
+  /** Rules are applied in ascending sequence; the first match decides. */
+  sequence: number;
+  action: "allow" | "drop";
+  /** A CIDR network (`10.0.0.0/8`); a single address is stored as /32 or /128. */
+  network: string;
+}
+
+export interface HttpRule {
+  domain: string;
+  /** Served over HTTPS (Let's Encrypt, a custom certificate or TLS pass-through). */
+  secure: boolean;
+  destination: string;
+  /** Local HTTP port to proxy to (0: none). */
+  port: number;
+  /** Local TLS port for pass-through (0: none). */
+  tls: number;
+  webRoot: string;
+  useLetsEnc: boolean;
+  /** Path of the certificate chain PEM this client terminates TLS with. */
+  ca: string;
+  /** Path of the private key PEM that pairs with `ca`. */
+  privateKey: string;
+  redirect: boolean;
+  /** Salted hash (argon2id PHC string), never the password itself. */
+  password: string;
+  /** `user:<salted hash>`. */
+  basicHttpAuth: string;
+  rewriteHost: string;
+  redirectURL: string;
+  insecureUpstream: boolean;
+  firewall: FirewallRule[];
+}
+
+export interface PortRule {
+  /** A port allocated on the server. */
+  port: number;
+  /** Empty while the port is allocated but not forwarded. */
+  destination: string;
+  dstPort: number;
+  firewall: FirewallRule[];
+}
+
+export interface PortMap {
+  /** Local port on 127.0.0.1. */
+  listenPort: number;
+  dstPort: number;
+  destination: string;
+  transport: "tcp";
+  label: string;
+  http: boolean;
+}
+
+export interface ClientConfig {
+  version: string;
+  /** The auth token this client presents to the server. */
+  key: string;
+  tunnelID: string;
+  hostname: string;
+  /** `host:port` of the server's HTTPS endpoint. */
+  serverHost: string;
+  /** Pinned server certificate, `sha256:<hex>` of the leaf's DER ("" when not pinned). */
+  serverKey: string;
+  /** Path of a CA / self-signed certificate PEM trusted for this server ("" for public trust). */
+  ca: string;
+  /** Server certificate verification disabled (`--insecure` at configure). */
+  insecure: boolean;
+  unmanaged: boolean;
+  os: string;
+  arch: string;
+  https: HttpRule[];
+  ports: PortRule[];
+  portmaps: PortMap[];
+  socks: { listenPort: number };
+  monitor: { port: number };
+}
+
+export const CLIENT_CONFIG_VERSION = "1.0.0";
+
+export function defaultClientConfig(): ClientConfig {
+  return {
+    version: CLIENT_CONFIG_VERSION,
+    key: "",
+    tunnelID: "",
+    hostname: "",
+    serverHost: "",
+    serverKey: "",
+    ca: "",
+    insecure: false,
+    unmanaged: true,
+    os: process.platform,
+    arch: process.arch,
+    https: [],
+    ports: [],
+    portmaps: [],
+    socks: { listenPort: 0 },
+    monitor: { port: 0 },
+  };
+}
+
+export function emptyHttpRule(domain: string): HttpRule {
+  return {
+    domain,
+    secure: false,
+    destination: "127.0.0.1",
+    port: 0,
+    tls: 0,
+    webRoot: "",
+    useLetsEnc: false,
+    ca: "",
+    privateKey: "",
+    redirect: false,
+    password: "",
+    basicHttpAuth: "",
+    rewriteHost: "",
+    redirectURL: "",
+    insecureUpstream: false,
+    firewall: [],
+  };
+}
