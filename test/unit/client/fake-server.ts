@@ -69,7 +69,7 @@ export function startFakeServer(cert: TestCert, opts: { firstPort?: number } = {
         body = text;
       }
       const path = url.pathname.replace(/^\/api\/client\/v1\//, "");
-      requests.push({ method: req.method, path, headers: Object.fromEntries(req.headers), body });
+      requests.push({ method: req.method, path, headers: req.headers.toJSON(), body });
       const b = (body ?? {}) as Record<string, unknown>;
       const bearer = req.headers.get("authorization")?.replace(/^Bearer /, "") ?? "";
       if (req.method === "POST" && path === "register") {
