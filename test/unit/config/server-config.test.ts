@@ -1,0 +1,126 @@
+import { describe, expect, test } from "bun:test";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { DEFAULT_CONFIG_PATH, loadServerConfig, resolveConfigPath, validateServerConfig } from "../../../lib/config/server-config.ts";
+import { tempDir } from "../../helpers.ts";
+
+function writeConfig(raw: unknown): string {
+  const path = join(tempDir(), "config.json");
+  writeFileSync(path, typeof raw === "string" ? raw : JSON.stringify(raw));
+  return path;
+}
+
+const noEnv = { env: {} };
+
+describe("loading", () => {
+  test("the legacy form {domain} means Let's Encrypt, with defaults for everything else", () => {
+    const path = writeConfig({ domain: "Spokes.Example.com" });
+    const { config, tlsMode, created } = loadServerConfig(path, noEnv);
+    expect(tlsMode).toBe("letsencrypt");
+    expect(created).toBe(false);
+    expect(config.domain).toBe("spokes.example.com");
+    expect(config.portRange).toEqual({ begin: 22000, end: 22999 });
+    expect(config.database.path).toBe("/var/lib/spokes/spokes.db");
+    expect(config.listen).toEqual({ address: "0.0.0.0", http: 80, https: 443 });
+  });
+
+  test("the original file's unknown keys (template, static) are ignored", () => {
+    const path = writeConfig({ domain: "x.example.com", template: "/opt/t", static: "/opt/s", tls: { selfSigned: true } });
+    expect(loadServerConfig(path, noEnv).tlsMode).toBe("selfSigned");
+  });
+
+  test("TLS mode: custom certificate, Let's Encrypt, self-signed", () => {
+    const dir = tempDir();
+    const custom = join(dir, "c.json");
+    writeFileSync(custom, JSON.stringify({ domain: "x.example.com", tls: { certificate: "cert.pem", privateKey: "key.pem" } }));
+    const loaded = loadServerConfig(custom, noEnv);
+    expect(loaded.tlsMode).toBe("custom");
+    // Relative paths are relative to the config file.
+    expect(loaded.config.tls.certificate).toBe(join(dir, "cert.pem"));
+    expect(loadServerConfig(writeConfig({ domain: "x.example.com", tls: { useLE: true } }), noEnv).tlsMode).toBe("letsencrypt");
+    expect(loadServerConfig(writeConfig({ domain: "x.example.com", tls: {} }), noEnv).tlsMode).toBe("selfSigned");
+  });
+
+  test("DOMAIN fills a missing domain; a first run from DOMAIN is self-signed unless the file asks for LE", () => {
+    const env = { env: { DOMAIN: "env.example.com" } };
+    const legacy = loadServerConfig(writeConfig({ portRange: { begin: 1000, end: 2000 } }), env);
+    expect([legacy.config.domain, legacy.tlsMode]).toEqual(["env.example.com", "selfSigned"]);
+    expect(loadServerConfig(writeConfig({ domain: "file.example.com" }), env).config.domain).toBe("file.example.com");
+    expect(loadServerConfig(writeConfig({ tls: { useLE: true } }), env).tlsMode).toBe("letsencrypt");
+  });
+
+  test("no file + DOMAIN: defaults, written only when the caller may create it (serve)", () => {
+    const path = join(tempDir(), "sub", "config.json");
+    const env = { DOMAIN: "first.example.com" };
+    const readOnly = loadServerConfig(path, { env });
+    expect([readOnly.config.domain, readOnly.tlsMode, readOnly.created, existsSync(path)]).toEqual(["first.example.com", "selfSigned", false, false]);
+    const created = loadServerConfig(path, { env, allowCreate: true });
+    expect(created.created).toBe(true);
+    const written = JSON.parse(readFileSync(path, "utf8"));
+    expect(written).toMatchObject({ domain: "first.example.com", tls: { selfSigned: true } });
+    expect(loadServerConfig(path, noEnv).tlsMode).toBe("selfSigned");
+  });
+
+  test("missing file without DOMAIN, bad JSON and a non-object are one-line errors naming the file", () => {
+    const missing = join(tempDir(), "nope.json");
+    expect(() => loadServerConfig(missing, noEnv)).toThrow(`config file ${missing} not found (use --config PATH or SPOKES_CONFIG, or set DOMAIN for a first run)`);
+    const bad = writeConfig("{ not json");
+    expect(() => loadServerConfig(bad, noEnv)).toThrow(new RegExp(`^cannot read config file ${bad}: invalid JSON`));
+    const arr = writeConfig([1, 2]);
+    expect(() => loadServerConfig(arr, noEnv)).toThrow(`config file ${arr} must hold a JSON object`);
+  });
+
+  test("resolveConfigPath: --config, else SPOKES_CONFIG, else the default", () => {
+    expect(resolveConfigPath("/a.json", { SPOKES_CONFIG: "/b.json" })).toBe("/a.json");
+    expect(resolveConfigPath(undefined, { SPOKES_CONFIG: "/b.json" })).toBe("/b.json");
+    expect(resolveConfigPath(undefined, {})).toBe(DEFAULT_CONFIG_PATH);
+  });
+});
+
+describe("validation: every error names its field", () => {
+  const base = { domain: "x.example.com" };
+  const cases: [string, Record<string, unknown>, string][] = [
+    ["domain missing", { domain: "" }, "config domain is required"],
+    ["domain type", { domain: 5 }, "config domain must be a string (got 5)"],
+    ["domain syntax", { domain: "bad domain" }, 'config domain ("bad domain") is not a valid hostname'],
+    ["portRange order", { portRange: { begin: 22000, end: 21000 } }, "config portRange.end (21000) is below portRange.begin (22000)"],
+    ["portRange bounds", { portRange: { begin: 0 } }, "config portRange.begin (0) must be between 1 and 65535"],
+    ["portRange type", { portRange: { end: "x" } }, 'config portRange.end must be an integer (got "x")'],
+    ["section type", { portRange: 5 }, "config portRange must be an object"],
+    ["pool size", { tunOptions: { maxPoolSize: 0 } }, "config tunOptions.maxPoolSize (0) must be between 1 and 64"],
+    ["boolean", { tunOptions: { autoHostnames: "yes" } }, 'config tunOptions.autoHostnames must be true or false (got "yes")'],
+    ["key without cert", { tls: { privateKey: "/k.pem" } }, "config tls.certificate is required when the other of tls.certificate / tls.privateKey is set"],
+    ["cert without key", { tls: { certificate: "/c.pem" } }, "config tls.privateKey is required"],
+    ["LE and cert", { tls: { useLE: true, certificate: "/c", privateKey: "/k" } }, "config tls.useLE cannot be true together with tls.certificate"],
+    ["listen address", { listen: { address: "localhost" } }, 'config listen.address ("localhost") must be an IP address'],
+    ["listen port", { listen: { https: 70000 } }, "config listen.https (70000) must be between 0 and 65535"],
+    ["same ports", { listen: { http: 8080, https: 8080 } }, "config listen.https (8080) must differ from listen.http"],
+    ["socks port clash", { socks: { port: 443 } }, "config socks.port (443) must differ from listen.https"],
+    ["listener in portRange", { socks: { tlsPort: 22010 } }, "config socks.tlsPort (22010) must be outside portRange (22000-22999)"],
+    ["socks auth", { socks: { auth: "ldap" } }, 'config socks.auth ("ldap") must be "token" or "none"'],
+    ["socks allow type", { socks: { allow: "10.0.0.0/8" } }, "config socks.allow must be an array of strings"],
+    ["socks allow entry", { socks: { allow: ["10.0.0.0/8", ""] } }, 'config socks.allow[1] must be a non-empty string (got "")'],
+    ["monitor interval", { monitor: { intervalSeconds: 1 } }, "config monitor.intervalSeconds (1) must be between 5 and 86400"],
+    ["acme url", { acme: { directoryUrl: "not a url" } }, 'config acme.directoryUrl ("not a url") is not a URL'],
+    ["database url", { database: { url: "mysql://x" } }, 'config database.url ("mysql://x") must be a libsql://, http(s)://, ws(s):// or file: URL'],
+  ];
+  test.each(cases)("%s", (_, raw, message) => {
+    expect(() => validateServerConfig({ ...base, ...raw }, "/etc/spokes")).toThrow(message);
+  });
+
+  test("a full file as in SPEC 2.1 is accepted as written", () => {
+    const raw = {
+      domain: "spokes.example.com",
+      dataPath: "/var/lib/spokes",
+      database: { path: "/var/lib/spokes/spokes.db", url: "", authToken: "" },
+      portRange: { begin: 22000, end: 22999 },
+      tunOptions: { maxPoolSize: 5, maxPorts: 5, autoHostnames: false },
+      tls: { useLE: false, certificate: "", privateKey: "", selfSigned: false },
+      listen: { address: "0.0.0.0", http: 80, https: 443 },
+      socks: { enabled: false, port: 0, tlsPort: 0, allow: [], auth: "token" },
+      monitor: { enabled: false, intervalSeconds: 60 },
+      acme: { directoryUrl: "https://acme-v02.api.letsencrypt.org/directory", email: "" },
+    };
+    expect(validateServerConfig(raw, "/etc/spokes")).toEqual(raw as never);
+  });
+});
