@@ -1,0 +1,254 @@
+/**
+ * The byte-stream shape the SOCKS engine works with, and its adapter for Bun
+ * sockets. The shape is the one of a tunnel mux stream (write/end/reset/pause/
+ * resume plus ondata/onend/onclose/ondrain), so a SOCKS client can be joined to a
+ * plain TCP socket or to a stream inside a tunnel with the same code.
+ */
+import type { Socket, SocketHandler } from "bun";
+
+export interface DuplexConnection {
+  /**
+   * Queues bytes for sending. Returns false when the caller should stop writing
+   * until `ondrain` (the bytes are still accepted). Writes after end()/close are dropped.
+   * The caller may reuse `bytes` after the call returns.
+   */
+  write(bytes: Uint8Array): boolean;
+  /** Half-close: send what is queued, then signal end of stream to the peer. Idempotent. */
+  end(): void;
+  /** Abort both directions now, discarding queued bytes. Idempotent. */
+  reset(): void;
+  /** Stop delivering `ondata` (and a pending `onend`) until resume(). */
+  pause(): void;
+  resume(): void;
+  ondata?: (bytes: Uint8Array) => void;
+  /** The peer will send no more data. */
+  onend?: () => void;
+  /** Fired exactly once, when both directions are finished or the stream was aborted. */
+  onclose?: (error?: Error) => void;
+  /** The queue drained after write() returned false. */
+  ondrain?: () => void;
+}
+
+export interface BunSocketConnectionOptions {
+  /**
+   * Hard cap on bytes queued because the kernel took less than offered. A caller
+   * that respects write()'s return value never gets near it; one that does not is
+   * cut off instead of growing memory without bound.
+   */
+  maxQueuedBytes?: number;
+}
+
+const DEFAULT_MAX_QUEUED = 4 * 1024 * 1024;
+
+/**
+ * Wraps a Bun socket. Bun does not buffer what `socket.write` could not take (it
+ * returns the count written), so the rest is queued here until the `drain` event.
+ * Half-close maps to `socket.shutdown()`; `socket.end()` would close both
+ * directions at once. The socket must be opened with `allowHalfOpen: true`, or Bun
+ * closes it as soon as the peer sends FIN and half-closed relays lose data.
+ *
+ * A new connection starts paused: bytes that arrive before the consumer has set
+ * its handlers are held (Bun stops reading), never dropped.
+ */
+export class BunSocketConnection implements DuplexConnection {
+  ondata?: (bytes: Uint8Array) => void;
+  onend?: () => void;
+  onclose?: (error?: Error) => void;
+  ondrain?: () => void;
+
+  private queue: Uint8Array[] = [];
+  private queued = 0;
+  private paused = true;
+  private endRequested = false;
+  private writeShut = false;
+  private closed = false;
+  private closeNotified = false;
+  private closeError?: Error;
+  private held: Uint8Array[] = [];
+  private endHeld = false;
+  private readonly maxQueued: number;
+
+  constructor(
+    readonly socket: Socket<any>,
+    opts: BunSocketConnectionOptions = {},
+  ) {
+    this.maxQueued = opts.maxQueuedBytes ?? DEFAULT_MAX_QUEUED;
+    socket.pause();
+  }
+
+  get remoteAddress(): string {
+    return this.socket.remoteAddress;
+  }
+
+  write(bytes: Uint8Array): boolean {
+    if (this.closed || this.endRequested) return false;
+    if (bytes.length === 0) return this.queue.length === 0;
+    if (this.queue.length === 0) {
+      const n = this.socket.write(bytes);
+      if (n < 0) return false; // closing; the close event follows
+      if (n === bytes.length) return true;
+      this.enqueue(copyOf(bytes.subarray(n)));
+      return false;
+    }
+    this.enqueue(copyOf(bytes));
+    return false;
+  }
+
+  end(): void {
+    if (this.closed || this.endRequested) return;
+    this.endRequested = true;
+    if (this.queue.length === 0) this.shutdownWrite();
+  }
+
+  reset(): void {
+    if (!this.closed) {
+      this.closed = true;
+      this.queue = [];
+      this.queued = 0;
+      this.socket.terminate();
+    }
+    // A reset is final: nothing held back is delivered any more.
+    this.held = [];
+    this.endHeld = false;
+    this.notifyClose();
+  }
+
+  pause(): void {
+    this.paused = true;
+    if (!this.closed) this.socket.pause();
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.deliverHeld();
+    if (!this.paused && !this.closed) this.socket.resume();
+  }
+
+  // ---- Bun socket events (wired by `bunSocketHandlers`) --------------------------
+
+  handleData(chunk: Uint8Array): void {
+    if (this.paused || !this.ondata || this.held.length > 0) {
+      // Bun may deliver one more chunk right after pause(); keep it (a copy: the
+      // buffer is not ours to keep) and make sure reading really stops.
+      this.held.push(copyOf(chunk));
+      if (!this.closed) this.socket.pause();
+      return;
+    }
+    this.ondata(chunk);
+  }
+
+  handleEnd(): void {
+    if (this.paused || this.held.length > 0) {
+      this.endHeld = true;
+      return;
+    }
+    this.onend?.();
+  }
+
+  handleDrain(): void {
+    while (this.queue.length > 0) {
+      const head = this.queue[0];
+      const n = this.socket.write(head);
+      if (n < 0) return;
+      this.queued -= n;
+      if (n < head.length) {
+        this.queue[0] = head.subarray(n);
+        return;
+      }
+      this.queue.shift();
+    }
+    if (this.endRequested) this.shutdownWrite();
+    else this.ondrain?.();
+  }
+
+  handleClose(error?: Error): void {
+    this.closed = true;
+    this.closeError ??= error;
+    this.queue = [];
+    this.queued = 0;
+    // After a clean close, data and end that arrived before it are still delivered,
+    // in order, once the consumer resumes. An abrupt close loses them anyway.
+    if (this.closeError) {
+      this.held = [];
+      this.endHeld = false;
+    }
+    if (this.held.length === 0 && !this.endHeld) this.notifyClose();
+  }
+
+  /** A Bun `error` event (failed TLS record, a throwing handler): abort. */
+  handleError(error: Error): void {
+    this.closeError ??= error;
+    this.reset();
+  }
+
+  private enqueue(bytes: Uint8Array): void {
+    this.queue.push(bytes);
+    this.queued += bytes.length;
+    if (this.queued > this.maxQueued) this.reset();
+  }
+
+  private shutdownWrite(): void {
+    if (this.writeShut || this.closed) return;
+    this.writeShut = true;
+    this.socket.shutdown();
+  }
+
+  private deliverHeld(): void {
+    while (!this.paused && this.held.length > 0 && this.ondata) this.ondata(this.held.shift()!);
+    if (this.paused || this.held.length > 0) return;
+    if (this.endHeld) {
+      this.endHeld = false;
+      this.onend?.();
+    }
+    if (this.closed) this.notifyClose();
+  }
+
+  private notifyClose(): void {
+    if (this.closeNotified) return;
+    this.closeNotified = true;
+    this.onclose?.(this.closeError);
+  }
+}
+
+/** A copy: Buffer#slice is a view, and Bun's read buffers are not ours to keep. */
+function copyOf(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
+}
+
+interface ConnectionSlot {
+  connection?: BunSocketConnection;
+}
+
+/**
+ * Bun socket handlers that forward events to the socket's BunSocketConnection,
+ * created in `open` and stored in `socket.data.connection`.
+ */
+export function bunSocketHandlers<D extends ConnectionSlot>(
+  onOpen: (connection: BunSocketConnection, socket: Socket<D>) => void,
+  opts: BunSocketConnectionOptions = {},
+): SocketHandler<D> {
+  return {
+    binaryType: "uint8array",
+    open(socket) {
+      const connection = new BunSocketConnection(socket, opts);
+      // Bun.listen hands every accepted socket the same `data` object: give each its own.
+      socket.data = { ...socket.data, connection };
+      onOpen(connection, socket);
+    },
+    data(socket, chunk) {
+      socket.data.connection?.handleData(chunk);
+    },
+    end(socket) {
+      socket.data.connection?.handleEnd();
+    },
+    drain(socket) {
+      socket.data.connection?.handleDrain();
+    },
+    close(socket, error) {
+      socket.data.connection?.handleClose(error);
+    },
+    error(socket, error) {
+      socket.data.connection?.handleError(error);
+    },
+  };
+}
