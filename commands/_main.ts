@@ -6,6 +6,8 @@ import { globalOptions } from "./_shared.ts";
 
 type AnyCommand = CommandDef<ArgsDef>;
 
+const ANSI = /\x1b\[[0-9;]*m/g;
+
 async function resolve<T>(v: T | (() => T | Promise<T>) | Promise<T>): Promise<T> {
   return typeof v === "function" ? await (v as () => T | Promise<T>)() : await v;
 }
@@ -95,7 +97,9 @@ export async function runCli(root: AnyCommand, argv = process.argv.slice(2)): Pr
     if (rest.includes("--help") || rest.includes("-h") || (!leaf.run && args.filter((a) => !a.startsWith("-")).length === 0)) {
       const usage = await renderUsage(leaf, chain.length > 1 ? chain[chain.length - 2] : undefined);
       const wantedHelp = rest.includes("--help") || rest.includes("-h");
-      (wantedHelp ? console.log : console.error)(usage);
+      // citty colours its usage unless NO_COLOR/CI is set; keep escapes out of pipes and files.
+      const stream = wantedHelp ? process.stdout : process.stderr;
+      (wantedHelp ? console.log : console.error)(stream.isTTY ? usage : usage.replace(ANSI, ""));
       return wantedHelp ? 0 : 2;
     }
     await checkFlags(leaf, args);
@@ -106,7 +110,7 @@ export async function runCli(root: AnyCommand, argv = process.argv.slice(2)): Pr
     // citty's argument errors are usage errors. Match on `name`, which citty sets: the
     // minified executable renames classes, so `constructor.name` is not "CLIError" there.
     const usage = err instanceof UserError ? err.exitCode === 2 : typeof code === "string" && /^E/.test(code) && (err as Error)?.name === "CLIError";
-    const msg = errorMessage(err).replace(/\x1b\[[0-9;]*m/g, "");
+    const msg = errorMessage(err).replace(ANSI, "");
     console.error(`error: ${msg.charAt(0).toLowerCase()}${msg.slice(1)}`);
     if (process.env.SPOKES_DEBUG && err instanceof Error && !(err instanceof UserError)) console.error(err.stack);
     return usage ? 2 : 1;
