@@ -9,6 +9,11 @@ const load = <T>(p: Promise<{ default: T }>) => p.then((m) => m.default);
 export const pktriot = defineCommand({
   meta: { name: "pktriot", version: VERSION, description: "Tunnel client for a Spokes server (global flag: --config PATH)" },
   subCommands: {
+    unmanaged: () => load(import("./unmanaged/index.ts")),
+    tunnel: () => load(import("./client-tunnel/index.ts")),
+    ports: () => load(import("./ports/index.ts")),
+    proxies: () => load(import("./proxies/index.ts")),
+    status: () => load(import("./status.ts")),
     version: () => load(import("./version.ts")),
   },
 });

@@ -2,7 +2,7 @@
 // (no I/O), shared by the CLI and by `start`'s quick mode; they throw UserError for
 // edits that make no sense (unknown domain, port not allocated, duplicate listener).
 import { UserError } from "../errors.ts";
-import type { ClientConfig, FirewallRule, HttpRule, PortMap } from "./types.ts";
+import type { ClientConfig, FirewallRule, HttpRule, PortMap, PortRule } from "./types.ts";
 
 /** Adds the rule, or replaces the rule for the same domain. Returns true when it replaced one. */
 export function upsertHttpRule(config: ClientConfig, rule: HttpRule): boolean {
@@ -23,7 +23,8 @@ export function addAllocatedPort(config: ClientConfig, port: number): void {
   if (!config.ports.some((p) => p.port === port)) config.ports.push({ port, destination: "", dstPort: 0, firewall: [] });
 }
 
-function allocatedPort(config: ClientConfig, port: number) {
+/** The port's rule; throws when the port is not allocated to this tunnel. */
+export function requireAllocatedPort(config: ClientConfig, port: number): PortRule {
   const rule = config.ports.find((p) => p.port === port);
   if (!rule) {
     const known = config.ports.map((p) => p.port).join(", ");
@@ -33,7 +34,7 @@ function allocatedPort(config: ClientConfig, port: number) {
 }
 
 export function setPortForward(config: ClientConfig, port: number, destination: string, dstPort: number, firewall: FirewallRule[]): void {
-  const rule = allocatedPort(config, port);
+  const rule = requireAllocatedPort(config, port);
   rule.destination = destination;
   rule.dstPort = dstPort;
   rule.firewall = firewall;
@@ -41,7 +42,7 @@ export function setPortForward(config: ClientConfig, port: number, destination: 
 
 /** Stops forwarding but keeps the allocation (the port stays this tunnel's). */
 export function clearPortForward(config: ClientConfig, port: number): void {
-  const rule = allocatedPort(config, port);
+  const rule = requireAllocatedPort(config, port);
   if (!rule.destination) throw new UserError(`port ${port} is not forwarded`);
   rule.destination = "";
   rule.dstPort = 0;
@@ -49,7 +50,7 @@ export function clearPortForward(config: ClientConfig, port: number): void {
 }
 
 export function removeAllocatedPort(config: ClientConfig, port: number): void {
-  allocatedPort(config, port);
+  requireAllocatedPort(config, port);
   config.ports = config.ports.filter((p) => p.port !== port);
 }
 

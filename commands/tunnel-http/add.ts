@@ -1,0 +1,35 @@
+import { defineCommand } from "citty";
+import { upsertHttpRule } from "../../lib/client-config/index.ts";
+import { firewallArgs } from "../_client-args.ts";
+import { editClientConfig, openClientConfig } from "../_client-context.ts";
+import { configArgs } from "../_shared.ts";
+import { httpRuleFromArgs } from "./_rule-from-args.ts";
+
+export default defineCommand({
+  meta: { name: "add", description: "Add (or replace) the HTTP rule for a domain" },
+  args: {
+    ...configArgs,
+    domain: { type: "string", description: "Domain the rule serves", valueHint: "DOMAIN" },
+    destination: { type: "string", description: "Host to forward to (default 127.0.0.1)", valueHint: "HOST" },
+    http: { type: "string", description: "Destination port for HTTP", valueHint: "PORT" },
+    tls: { type: "string", description: "Destination port for TLS pass-through", valueHint: "PORT" },
+    webroot: { type: "string", description: "Serve static files from this directory", valueHint: "DIR" },
+    redirect: { type: "boolean", description: "Redirect HTTP to HTTPS" },
+    "rewrite-host": { type: "string", description: "Host header sent to the destination", valueHint: "HOST" },
+    letsencrypt: { type: "boolean", description: "Get a Let's Encrypt certificate for the domain" },
+    ca: { type: "string", description: "Certificate chain PEM for the domain (with --key)", valueHint: "FILE" },
+    key: { type: "string", description: "Private key PEM for the domain (with --ca)", valueHint: "FILE" },
+    password: { type: "string", description: "Protect the site with a login page (stored hashed)" },
+    "basic-user": { type: "string", description: "HTTP basic auth user (with --basic-password)" },
+    "basic-password": { type: "string", description: "HTTP basic auth password (stored hashed)" },
+    "insecure-upstream": { type: "boolean", description: "Do not verify the destination's TLS certificate" },
+    ...firewallArgs,
+  },
+  async run({ args, rawArgs }) {
+    // Check the file exists before hashing passwords (slow on purpose).
+    openClientConfig(args);
+    const rule = await httpRuleFromArgs(args, rawArgs);
+    const { result: replaced } = await editClientConfig(args, (c) => upsertHttpRule(c, rule));
+    console.log(`${replaced ? "Updated" : "Added"} HTTP rule for ${rule.domain}`);
+  },
+});

@@ -1,0 +1,14 @@
+import { defineCommand } from "citty";
+import { addAllocatedPort } from "../../lib/client-config/index.ts";
+import { clientApiFor, editClientConfig, openClientConfig } from "../_client-context.ts";
+import { configArgs } from "../_shared.ts";
+
+export default defineCommand({
+  meta: { name: "allocate", description: "Ask the server for a TCP port for this tunnel" },
+  args: { ...configArgs },
+  async run({ args }) {
+    const port = await clientApiFor(openClientConfig(args)).allocatePort();
+    await editClientConfig(args, (c) => addAllocatedPort(c, port));
+    console.log(`Allocated port ${port}`);
+  },
+});
