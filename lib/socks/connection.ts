@@ -6,11 +6,17 @@
  */
 import type { Socket, SocketHandler } from "bun";
 
+/**
+ * A callback property type that is bivariant in its parameters (method-signature
+ * trick), so a stream whose `onclose` takes a subclass of Error still fits.
+ */
+type Handler<A extends unknown[]> = { bivarianceHack(...args: A): void }["bivarianceHack"];
+
 export interface DuplexConnection {
   /**
    * Queues bytes for sending. Returns false when the caller should stop writing
-   * until `ondrain` (the bytes are still accepted). Writes after end()/close are dropped.
-   * The caller may reuse `bytes` after the call returns.
+   * until `ondrain` (the bytes are still accepted). Writes after end()/close are
+   * dropped. The connection may keep a reference to `bytes`: don't modify them.
    */
   write(bytes: Uint8Array): boolean;
   /** Half-close: send what is queued, then signal end of stream to the peer. Idempotent. */
@@ -20,13 +26,13 @@ export interface DuplexConnection {
   /** Stop delivering `ondata` (and a pending `onend`) until resume(). */
   pause(): void;
   resume(): void;
-  ondata?: (bytes: Uint8Array) => void;
+  ondata?: Handler<[bytes: Uint8Array]> | null;
   /** The peer will send no more data. */
-  onend?: () => void;
+  onend?: Handler<[]> | null;
   /** Fired exactly once, when both directions are finished or the stream was aborted. */
-  onclose?: (error?: Error) => void;
+  onclose?: Handler<[error?: Error]> | null;
   /** The queue drained after write() returned false. */
-  ondrain?: () => void;
+  ondrain?: Handler<[]> | null;
 }
 
 export interface BunSocketConnectionOptions {
@@ -51,10 +57,10 @@ const DEFAULT_MAX_QUEUED = 4 * 1024 * 1024;
  * its handlers are held (Bun stops reading), never dropped.
  */
 export class BunSocketConnection implements DuplexConnection {
-  ondata?: (bytes: Uint8Array) => void;
-  onend?: () => void;
-  onclose?: (error?: Error) => void;
-  ondrain?: () => void;
+  ondata?: ((bytes: Uint8Array) => void) | null;
+  onend?: (() => void) | null;
+  onclose?: ((error?: Error) => void) | null;
+  ondrain?: (() => void) | null;
 
   private queue: Uint8Array[] = [];
   private queued = 0;
@@ -128,9 +134,9 @@ export class BunSocketConnection implements DuplexConnection {
 
   handleData(chunk: Uint8Array): void {
     if (this.paused || !this.ondata || this.held.length > 0) {
-      // Bun may deliver one more chunk right after pause(); keep it (a copy: the
-      // buffer is not ours to keep) and make sure reading really stops.
-      this.held.push(copyOf(chunk));
+      // Bun may deliver one more chunk right after pause(); keep it (Bun hands out
+      // a fresh buffer per event) and make sure reading really stops.
+      this.held.push(chunk);
       if (!this.closed) this.socket.pause();
       return;
     }
@@ -210,7 +216,10 @@ export class BunSocketConnection implements DuplexConnection {
   }
 }
 
-/** A copy: Buffer#slice is a view, and Bun's read buffers are not ours to keep. */
+/**
+ * The unsent rest is copied so a caller that reuses its buffer cannot corrupt the
+ * queue (cheap: only on short writes). Buffer#slice would be a view, hence this.
+ */
 function copyOf(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(bytes);
 }

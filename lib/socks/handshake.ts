@@ -37,7 +37,14 @@ export type SocksAuth =
   | { verify(username: string, password: string): boolean | Promise<boolean> };
 
 export type DialResult =
-  | { ok: true; connection: DuplexConnection; bound?: BoundAddress }
+  | {
+      ok: true;
+      connection: DuplexConnection;
+      /** The address the server connected from (RFC 1928 §6 BND.ADDR/BND.PORT), when known. */
+      bound?: BoundAddress;
+      /** Bytes already read from the destination: delivered to the client right after the reply. */
+      initialBtoA?: Uint8Array;
+    }
   | { ok: false; reply: number; reason?: string };
 
 export interface SocksHandshakeOptions {
@@ -76,6 +83,8 @@ export type HandshakeOutcome =
       username?: string;
       /** Client bytes received after the request: forward them before anything else. */
       earlyData: Uint8Array;
+      /** Destination bytes already read by the dialer: send them to the client first. */
+      initialBtoA?: Uint8Array;
     }
   | {
       kind: "failed";
@@ -225,7 +234,7 @@ export function createSocksHandshake(opts: SocksHandshakeOptions): SocksHandshak
         }
         opts.send(successReply(result.bound));
         const earlyData = buf.slice();
-        finish({ kind: "connected", connection: result.connection, target: t, username, earlyData });
+        finish({ kind: "connected", connection: result.connection, target: t, username, earlyData, initialBtoA: result.initialBtoA });
       },
       (err) => {
         if (settled || state !== "dialing") return;
