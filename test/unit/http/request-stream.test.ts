@@ -1,0 +1,468 @@
+import { describe, expect, test } from "bun:test";
+import {
+  createRequestStream,
+  type HeadDecision,
+  type RequestHead,
+  type RequestStreamEnd,
+  type RequestStreamOptions,
+} from "../../../lib/http/request-stream.ts";
+
+const enc = (s: string) => Buffer.from(s, "latin1");
+const dec = (b: Uint8Array) => Buffer.from(b).toString("latin1");
+
+interface Run {
+  forwarded: string;
+  heads: RequestHead[];
+  ends: RequestStreamEnd[];
+  pushResults: boolean[];
+}
+
+const EDITS: HeadDecision = { action: "forward", forwardedFor: "203.0.113.7", forwardedProto: "https", forwardedHost: true };
+
+/** Pushes `input` cut at `cuts` through a stream whose onHead answers `decide`. */
+function run(input: string | Uint8Array, cuts: number[] = [], decide: (h: RequestHead) => HeadDecision = () => EDITS, opts: Partial<RequestStreamOptions> = {}): Run {
+  const bytes = typeof input === "string" ? enc(input) : input;
+  const parts: Buffer[] = [];
+  const r: Run = { forwarded: "", heads: [], ends: [], pushResults: [] };
+  const stream = createRequestStream({
+    onHead: (h) => {
+      r.heads.push(h);
+      return decide(h);
+    },
+    onForward: (b) => parts.push(Buffer.from(b)),
+    onEnd: (e) => r.ends.push(e),
+    ...opts,
+  });
+  let prev = 0;
+  for (const c of [...cuts, bytes.length]) {
+    r.pushResults.push(stream.push(bytes.subarray(prev, c)));
+    prev = c;
+  }
+  r.forwarded = dec(Buffer.concat(parts));
+  return r;
+}
+
+function expectError(input: string, code: string, status: number): RequestStreamEnd & { reason: "error" } {
+  const r = run(input);
+  expect(r.ends.length).toBe(1);
+  const end = r.ends[0];
+  expect(end.reason).toBe("error");
+  if (end.reason !== "error") throw new Error("unreachable");
+  expect([end.code, end.status]).toEqual([code, status]);
+  if (end.response) expect(dec(end.response)).toStartWith(`HTTP/1.1 ${status} `);
+  return end;
+}
+
+// ---------------------------------------------------------------------------
+
+const REQ_GET = "GET /a?x=1 HTTP/1.1\r\nHost: one.test\r\nUser-Agent: t/1\r\nAccept: */*\r\n\r\n";
+const REQ_POST_LEN = "POST /b HTTP/1.1\r\nHost: Two.Test:8080\r\ncontent-length: 11\r\nX-Forwarded-Proto: http\r\n\r\nhello world";
+const REQ_POST_CHUNKED =
+  "POST /c HTTP/1.1\r\nhost: three.test\r\nTransfer-Encoding: chunked\r\nX-Forwarded-For: 198.51.100.1\r\n\r\n" +
+  "5;name=value;q=\"a b\"\r\nhello\r\n6\r\n world\r\nA \r\n0123456789\r\n0\r\nX-Checksum: abc\r\nX-Other:  two \r\n\r\n";
+const PIPELINE = REQ_GET + REQ_POST_LEN + REQ_POST_CHUNKED;
+
+const EXPECTED =
+  "GET /a?x=1 HTTP/1.1\r\nHost: one.test\r\nUser-Agent: t/1\r\nAccept: */*\r\n" +
+  "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: one.test\r\n\r\n" +
+  "POST /b HTTP/1.1\r\nHost: Two.Test:8080\r\ncontent-length: 11\r\n" +
+  "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: Two.Test:8080\r\n\r\nhello world" +
+  "POST /c HTTP/1.1\r\nhost: three.test\r\nTransfer-Encoding: chunked\r\n" +
+  "X-Forwarded-For: 198.51.100.1, 203.0.113.7\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: three.test\r\n\r\n" +
+  "5;name=value;q=\"a b\"\r\nhello\r\n6\r\n world\r\nA \r\n0123456789\r\n0\r\nX-Checksum: abc\r\nX-Other:  two \r\n\r\n";
+
+describe("pipelined requests", () => {
+  test("parsed whole: heads, hosts, bodies, exact forwarded bytes", () => {
+    const r = run(PIPELINE);
+    expect(r.ends).toEqual([]);
+    expect(r.heads.map((h) => [h.method, h.target, h.host, h.port, h.body, h.contentLength, h.index])).toEqual([
+      ["GET", "/a?x=1", "one.test", null, "none", -1, 0],
+      ["POST", "/b", "two.test", 8080, "length", 11, 1],
+      ["POST", "/c", "three.test", null, "chunked", -1, 2],
+    ]);
+    expect(r.heads[0].names).toEqual(["Host", "User-Agent", "Accept"]);
+    expect(r.heads[1].get("Content-Length")).toBe("11");
+    expect(r.forwarded).toBe(EXPECTED);
+  });
+
+  test("split in two at every byte offset", () => {
+    for (let i = 1; i < PIPELINE.length; i++) {
+      const r = run(PIPELINE, [i]);
+      if (r.forwarded !== EXPECTED || r.ends.length) throw new Error(`split at ${i}: ${JSON.stringify(r.forwarded)} ${JSON.stringify(r.ends)}`);
+      expect(r.heads.map((h) => h.host)).toEqual(["one.test", "two.test", "three.test"]);
+    }
+  });
+
+  test("split in three at many offset pairs", () => {
+    for (let i = 1; i < PIPELINE.length; i += 7) {
+      for (let j = i + 1; j < PIPELINE.length; j += 5) {
+        const r = run(PIPELINE, [i, j]);
+        if (r.forwarded !== EXPECTED || r.ends.length) throw new Error(`split at ${i},${j}`);
+      }
+    }
+  });
+
+  test("one byte per push", () => {
+    const r = run(PIPELINE, Array.from({ length: PIPELINE.length - 1 }, (_, i) => i + 1));
+    expect(r.forwarded).toBe(EXPECTED);
+    expect(r.heads.map((h) => h.host)).toEqual(["one.test", "two.test", "three.test"]);
+  });
+
+  test("without edits the bytes pass unchanged, at every offset", () => {
+    for (let i = 1; i < PIPELINE.length; i += 3) {
+      const r = run(PIPELINE, [i], () => ({ action: "forward" }));
+      expect(r.forwarded).toBe(PIPELINE);
+    }
+  });
+
+  test("empty lines before a request line are skipped, even across reads", () => {
+    const input = "\r\n\r\n" + REQ_GET + "\r\n" + REQ_GET;
+    for (let i = 1; i < input.length; i++) {
+      const r = run(input, [i], () => ({ action: "forward" }));
+      expect(r.ends).toEqual([]);
+      expect(r.forwarded).toBe(REQ_GET + REQ_GET);
+    }
+  });
+});
+
+describe("head edits", () => {
+  const base = "GET / HTTP/1.1\r\nHost: app.test\r\nX-Forwarded-For: 10.0.0.1\r\nCookie: a=1\r\nx-forwarded-for: 10.0.0.2\r\nX-Forwarded-Host: evil.test\r\n\r\n";
+
+  test("X-Forwarded-For values are merged and the remote appended; Proto and Host replaced", () => {
+    const r = run(base);
+    expect(r.forwarded).toBe(
+      "GET / HTTP/1.1\r\nHost: app.test\r\nCookie: a=1\r\nX-Forwarded-For: 10.0.0.1, 10.0.0.2, 203.0.113.7\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: app.test\r\n\r\n",
+    );
+  });
+
+  test("Host rewrite, header removal and setting; other headers keep order and case", () => {
+    const r = run(base, [], () => ({
+      action: "forward",
+      host: "internal.local:8080",
+      removeHeaders: ["cookie"],
+      setHeaders: [["X-Spokes-Tunnel", "t1"]],
+      forwardedHost: "public.test",
+    }));
+    expect(r.forwarded).toBe(
+      "GET / HTTP/1.1\r\nHost: internal.local:8080\r\nX-Forwarded-For: 10.0.0.1\r\nx-forwarded-for: 10.0.0.2\r\nX-Forwarded-Host: public.test\r\nX-Spokes-Tunnel: t1\r\n\r\n",
+    );
+  });
+
+  test("Host rewrite turns an absolute-form target into origin-form", () => {
+    const r = run("GET http://App.Test/p?q HTTP/1.1\r\nHost: app.test\r\n\r\n", [], () => ({ action: "forward", host: "backend" }));
+    expect(r.heads[0].host).toBe("app.test");
+    expect(r.forwarded).toBe("GET /p?q HTTP/1.1\r\nHost: backend\r\n\r\n");
+  });
+
+  test("the absolute-form authority wins over Host for routing", () => {
+    const r = run("GET http://b.test:81/ HTTP/1.1\r\nHost: a.test\r\n\r\n");
+    expect([r.heads[0].host, r.heads[0].port]).toEqual(["b.test", 81]);
+  });
+
+  test("HTTP/1.0 without Host, keep-alive flags, IPv6 Host, OPTIONS *", () => {
+    const r = run(
+      "GET / HTTP/1.0\r\n\r\n" +
+        "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\nHost: A.test.\r\n\r\n" +
+        "GET / HTTP/1.1\r\nHost: [2001:DB8::1]:8443\r\nConnection: close\r\n\r\n" +
+        "OPTIONS * HTTP/1.1\r\nHost: x.test\r\n\r\n",
+    );
+    expect(r.ends).toEqual([]);
+    expect(r.heads.map((h) => [h.host, h.port, h.keepAlive])).toEqual([
+      [null, null, false],
+      ["a.test", null, true],
+      ["2001:db8::1", 8443, false],
+      ["x.test", null, true],
+    ]);
+  });
+});
+
+describe("decisions", () => {
+  test("stop at a request for another tunnel: nothing of it is forwarded", () => {
+    const r = run(PIPELINE, [], (h) => (h.host === "two.test" ? { action: "stop" } : EDITS));
+    expect(r.heads.length).toBe(2);
+    expect(r.forwarded).toBe(EXPECTED.slice(0, EXPECTED.indexOf("POST /b")));
+    expect(r.ends.map((e) => e.reason)).toEqual(["stop"]);
+    expect(r.pushResults).toEqual([false]);
+  });
+
+  test("respond and reject end the stream with the caller's answer", () => {
+    const answer = enc("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    const r = run(PIPELINE, [], () => ({ action: "respond", response: answer }));
+    expect(r.forwarded).toBe("");
+    expect(r.ends).toHaveLength(1);
+    expect(r.ends[0].response).toBe(answer);
+    const dropped = run(PIPELINE, [], () => ({ action: "reject" }));
+    expect(dropped.ends.map((e) => [e.reason, e.response])).toEqual([["reject", null]]);
+  });
+
+  test("a rejected async decision ends the stream with 500; closing while waiting ignores the answer", async () => {
+    const ends: RequestStreamEnd[] = [];
+    const a = createRequestStream({ onHead: () => Promise.reject(new Error("no")), onForward: () => {}, onEnd: (e) => ends.push(e) });
+    a.push(enc(REQ_GET));
+    await Bun.sleep(0);
+    expect(ends[0]).toMatchObject({ reason: "error", code: "decisionFailed", status: 500 });
+
+    let release!: (d: HeadDecision) => void;
+    const forwarded: Uint8Array[] = [];
+    const b = createRequestStream({
+      onHead: () => new Promise<HeadDecision>((res) => (release = res)),
+      onForward: (x) => forwarded.push(x),
+      onEnd: (e) => ends.push(e),
+    });
+    b.push(enc(REQ_GET));
+    b.close();
+    release({ action: "forward" });
+    await Bun.sleep(0);
+    expect(forwarded).toEqual([]);
+    expect(b.push(enc(REQ_GET))).toBe(false);
+  });
+
+  test("a throwing handler ends the stream with 500", () => {
+    const r = run(REQ_GET, [], () => {
+      throw new Error("db down");
+    });
+    expect(r.ends[0]).toMatchObject({ reason: "error", code: "decisionFailed", status: 500 });
+  });
+
+  test("async decisions queue later bytes, keep order, and resume", async () => {
+    const parts: string[] = [];
+    const ends: RequestStreamEnd[] = [];
+    const resolvers: ((d: HeadDecision) => void)[] = [];
+    let resumed = 0;
+    const stream = createRequestStream({
+      onHead: (h) => (h.host === "two.test" ? new Promise<HeadDecision>((res) => resolvers.push(res)) : { action: "forward" }),
+      onForward: (b) => parts.push(dec(b)),
+      onEnd: (e) => ends.push(e),
+      onResume: () => resumed++,
+    });
+    const cut = REQ_POST_LEN.indexOf("hello") + 3; // the head and part of the body
+    expect(stream.push(enc(REQ_GET + REQ_POST_LEN.slice(0, cut)))).toBe(false);
+    expect(stream.state).toBe("waiting");
+    expect(stream.push(enc(REQ_POST_LEN.slice(cut) + REQ_POST_CHUNKED))).toBe(false);
+    expect(parts.join("")).toBe(REQ_GET);
+    resolvers[0]({ action: "forward" });
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(resumed).toBe(1);
+    expect(stream.state).toBe("head");
+    expect(parts.join("")).toBe(PIPELINE);
+    expect(ends).toEqual([]);
+  });
+});
+
+describe("upgrade and CONNECT switch to pass-through", () => {
+  const ws =
+    "GET /chat HTTP/1.1\r\nHost: ws.test\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n" +
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  const frames = "\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58GET / HTTP/1.1\r\nHost: other.test\r\n\r\n\x00\xff";
+
+  test("WebSocket upgrade: later bytes are not parsed as requests", () => {
+    for (let i = 1; i < ws.length + frames.length; i += 5) {
+      const r = run(ws + frames, [i], () => ({ action: "forward" }));
+      expect(r.heads.map((h) => [h.host, h.upgrade])).toEqual([["ws.test", true]]);
+      expect(r.forwarded).toBe(ws + frames);
+      expect(r.ends).toEqual([]);
+    }
+  });
+
+  test("CONNECT", () => {
+    const r = run("CONNECT db.test:5432 HTTP/1.1\r\nHost: db.test:5432\r\n\r\n\x16\x03\x01binary", [], () => ({ action: "forward" }));
+    expect(r.heads.map((h) => [h.method, h.host, h.port, h.upgrade])).toEqual([["CONNECT", "db.test", 5432, true]]);
+    expect(r.forwarded).toEndWith("\x16\x03\x01binary");
+  });
+
+  test("Upgrade without Connection: upgrade is an ordinary request", () => {
+    const r = run("GET / HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\n\r\n" + REQ_GET, [], () => ({ action: "forward" }));
+    expect(r.heads.map((h) => h.upgrade)).toEqual([false, false]);
+  });
+});
+
+describe("request smuggling and malformed input", () => {
+  const H = "POST / HTTP/1.1\r\nHost: a.test\r\n";
+  const cases: [string, string, string, number][] = [
+    ["Content-Length and chunked", H + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "badFraming", 400],
+    ["chunked not last", H + "Transfer-Encoding: chunked, gzip\r\n\r\n", "badFraming", 400],
+    ["chunked twice", H + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", "badFraming", 400],
+    ["unknown coding only", H + "Transfer-Encoding: xchunked\r\n\r\n", "badFraming", 400],
+    ["TE in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", "badFraming", 400],
+    ["differing Content-Lengths", H + "Content-Length: 5\r\nContent-Length: 6\r\n\r\n", "badFraming", 400],
+    ["Content-Length list", H + "Content-Length: 5, 6\r\n\r\n", "badFraming", 400],
+    ["signed Content-Length", H + "Content-Length: +5\r\n\r\n", "badFraming", 400],
+    ["negative Content-Length", H + "Content-Length: -1\r\n\r\n", "badFraming", 400],
+    ["hex Content-Length", H + "Content-Length: 0x10\r\n\r\n", "badFraming", 400],
+    ["empty Content-Length", H + "Content-Length: \r\n\r\n", "badFraming", 400],
+    ["huge Content-Length", H + "Content-Length: 99999999999999999\r\n\r\n", "badFraming", 400],
+    ["space before colon", H + "Content-Length : 5\r\n\r\nhello", "badRequest", 400],
+    ["obs-fold", H + "X-A: 1\r\n  continued\r\n\r\n", "badRequest", 400],
+    ["bare LF in a header line", H + "X-A: 1\nContent-Length: 5\r\n\r\n", "badRequest", 400],
+    ["bare CR in a value", H + "X-A: 1\rContent-Length: 5\r\n\r\n", "badRequest", 400],
+    ["NUL in a value", H + "X-A: 1\0\r\n\r\n", "badRequest", 400],
+    ["two Host headers", "GET / HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n\r\n", "badHost", 400],
+    ["no Host in HTTP/1.1", "GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", "badHost", 400],
+    ["invalid Host", "GET / HTTP/1.1\r\nHost: a b.test\r\n\r\n", "badHost", 400],
+    ["user info in target", "GET http://u@a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n", "badRequest", 400],
+    ["bad target", "GET a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n", "badRequest", 400],
+    ["two spaces", "GET  / HTTP/1.1\r\nHost: a.test\r\n\r\n", "badRequest", 400],
+    ["lowercase version", "GET / http/1.1\r\nHost: a.test\r\n\r\n", "badRequest", 400],
+    ["HTTP/1.2", "GET / HTTP/1.2\r\nHost: a.test\r\n\r\n", "unsupportedVersion", 505],
+    ["bare LF line endings", "GET / HTTP/1.1\nHost: a.test\n\n", "badRequest", 400],
+    ["bad chunk size", H + "Transfer-Encoding: chunked\r\n\r\nzz\r\n", "badFraming", 400],
+    ["missing chunk size", H + "Transfer-Encoding: chunked\r\n\r\n;a\r\n", "badFraming", 400],
+    ["chunk size overflow", H + "Transfer-Encoding: chunked\r\n\r\nfffffffffffffff\r\n", "badFraming", 400],
+    ["chunk longer than its size", H + "Transfer-Encoding: chunked\r\n\r\n3\r\nabcd\r\n0\r\n\r\n", "badFraming", 400],
+    ["bare LF after chunk size", H + "Transfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n", "badFraming", 400],
+    ["bare LF after chunk data", H + "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\n0\r\n\r\n", "badFraming", 400],
+    ["control char in chunk extension", H + "Transfer-Encoding: chunked\r\n\r\n3;a\x01\r\nabc\r\n0\r\n\r\n", "badFraming", 400],
+    ["folded trailer", H + "Transfer-Encoding: chunked\r\n\r\n0\r\n folded: x\r\n\r\n", "badFraming", 400],
+    ["trailer without colon", H + "Transfer-Encoding: chunked\r\n\r\n0\r\nX-A\r\n\r\n", "badFraming", 400],
+  ];
+  for (const [name, input, code, status] of cases) {
+    test(name, () => {
+      const r = run(input, [], () => ({ action: "forward" }));
+      expect(r.ends.length).toBe(1);
+      expect(r.ends[0]).toMatchObject({ reason: "error", code, status });
+      const resp = r.ends[0].response;
+      expect(resp && dec(resp)).toStartWith(`HTTP/1.1 ${status} `);
+      // A bad head is never forwarded; after a bad chunk nothing past the head is.
+      expect(r.forwarded).toBe(r.heads.length === 0 ? "" : input.slice(0, input.indexOf("\r\n\r\n") + 4));
+    });
+  }
+
+  test("identical Content-Length values are accepted", () => {
+    const r = run(H + "Content-Length: 5, 5\r\nContent-Length: 5\r\n\r\nhello" + REQ_GET);
+    expect(r.ends).toEqual([]);
+    expect(r.heads.map((h) => h.contentLength)).toEqual([5, -1]);
+  });
+
+  test("a chunk extension longer than 4 KiB is refused", () => {
+    expectError(H + "Transfer-Encoding: chunked\r\n\r\n1;" + "a".repeat(5000) + "\r\nx\r\n0\r\n\r\n", "badFraming", 400);
+  });
+
+  test("HTTP/2 prior-knowledge preface: error without an HTTP/1 response", () => {
+    const end = expectError("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "http2", 0);
+    expect(end.response).toBeNull();
+  });
+
+  test("TLS on the HTTP port and binary garbage are notHttp at the first byte", () => {
+    expectError("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", "notHttp", 400);
+    expectError("\x00\x01\x02", "notHttp", 400);
+    expectError("SSH-2.0-OpenSSH_9.6\r\n\r\n", "notHttp", 400);
+  });
+
+  test("garbage as a second request is badRequest", () => {
+    const r = run(REQ_GET + "\x16\x03\x01");
+    expect(r.heads.length).toBe(1);
+    expect(r.ends[0]).toMatchObject({ reason: "error", code: "badRequest", status: 400 });
+  });
+});
+
+describe("head size limit", () => {
+  const big = (n: number) => `GET / HTTP/1.1\r\nHost: a.test\r\nX-Pad: ${"p".repeat(n)}\r\n\r\n`;
+
+  test("a head of exactly maxHeadBytes passes, one byte more gives 431 (whole and split)", () => {
+    const max = 1024;
+    const fits = big(max - big(0).length);
+    expect(fits.length).toBe(max);
+    for (const cuts of [[], [10], [max - 2], [500, 1000]]) {
+      expect(run(fits, cuts, () => ({ action: "forward" }), { maxHeadBytes: max }).ends).toEqual([]);
+      const r = run(big(max - big(0).length + 1), cuts, () => ({ action: "forward" }), { maxHeadBytes: max });
+      expect(r.ends[0]).toMatchObject({ reason: "error", code: "headTooLarge", status: 431 });
+    }
+  });
+
+  test("default limit is 32 KiB; a never-ending head stops at the limit", () => {
+    const s = createRequestStream({ onHead: () => ({ action: "forward" }), onForward: () => {}, onEnd: (e) => ends.push(e) });
+    const ends: RequestStreamEnd[] = [];
+    s.push(enc("GET / HTTP/1.1\r\nX: "));
+    let pushed = 20;
+    while (s.state !== "ended") {
+      s.push(enc("a".repeat(1000)));
+      pushed += 1000;
+      expect(pushed).toBeLessThan(40_000);
+    }
+    expect(pushed).toBeGreaterThanOrEqual(32 * 1024 - 1000);
+    expect(ends[0]).toMatchObject({ code: "headTooLarge", status: 431 });
+  });
+
+  test("oversized chunked trailers give 431", () => {
+    const r = run("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: " + "t".repeat(2000) + "\r\n\r\n", [], undefined, {
+      maxHeadBytes: 1024,
+    });
+    expect(r.ends[0]).toMatchObject({ code: "headTooLarge", status: 431 });
+  });
+});
+
+describe("throughput", () => {
+  test("a 100 MB Content-Length body in 64 KiB chunks passes as subarrays, well under a second of CPU", () => {
+    const size = 100 * 1024 * 1024;
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    let bytes = 0;
+    let calls = 0;
+    let views = 0;
+    const s = createRequestStream({
+      onHead: () => EDITS,
+      onForward: (b) => {
+        bytes += b.length;
+        calls++;
+        if (b.buffer === chunk.buffer) views++;
+      },
+      onEnd: () => {
+        throw new Error("unexpected end");
+      },
+    });
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    s.push(enc(`PUT /upload HTTP/1.1\r\nHost: a.test\r\nContent-Length: ${size}\r\n\r\n`));
+    for (let sent = 0; sent < size; sent += chunk.length) s.push(chunk);
+    const cpu = process.cpuUsage(cpu0);
+    const ms = (cpu.user + cpu.system) / 1000;
+    console.log(`100 MB Content-Length body: ${ms.toFixed(1)} ms CPU, ${(performance.now() - t0).toFixed(1)} ms wall, ${calls} forwards`);
+    expect(bytes).toBeGreaterThan(size);
+    expect(views).toBe(size / chunk.length);
+    expect(s.state).toBe("head");
+    expect(ms).toBeLessThan(250);
+  });
+
+  test("a 100 MB chunked body (64 KiB chunks, framing per chunk) stays fast", () => {
+    const data = Buffer.alloc(64 * 1024 - 12, 0x62);
+    const framed = Buffer.concat([enc(`${data.length.toString(16)}\r\n`), data, enc("\r\n")]);
+    let bytes = 0;
+    const s = createRequestStream({ onHead: () => ({ action: "forward" }), onForward: (b) => (bytes += b.length), onEnd: () => {} });
+    const cpu0 = process.cpuUsage();
+    s.push(enc("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"));
+    const n = Math.ceil((100 * 1024 * 1024) / framed.length);
+    for (let i = 0; i < n; i++) s.push(framed);
+    s.push(enc("0\r\n\r\n"));
+    const cpu = process.cpuUsage(cpu0);
+    const ms = (cpu.user + cpu.system) / 1000;
+    console.log(`100 MB chunked body: ${ms.toFixed(1)} ms CPU`);
+    expect(s.state).toBe("head");
+    expect(bytes).toBeGreaterThan(100 * 1024 * 1024);
+    expect(ms).toBeLessThan(250);
+  });
+
+  test("small pipelined requests: tens of thousands per second on one core", () => {
+    const req = enc(
+      "GET /api/items?page=2 HTTP/1.1\r\nHost: app.example.test\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\n" +
+        "Accept: text/html,application/xhtml+xml\r\nAccept-Language: en-US,en;q=0.5\r\nAccept-Encoding: gzip, deflate, br\r\n" +
+        "Cookie: session=abcdef0123456789; theme=dark\r\nConnection: keep-alive\r\n\r\n",
+    );
+    const batch = Buffer.concat(Array.from({ length: 100 }, () => req));
+    let heads = 0;
+    const s = createRequestStream({
+      onHead: () => {
+        heads++;
+        return EDITS;
+      },
+      onForward: () => {},
+      onEnd: () => {},
+    });
+    const t0 = performance.now();
+    for (let i = 0; i < 500; i++) s.push(batch);
+    const ms = performance.now() - t0;
+    const rate = heads / (ms / 1000);
+    console.log(`pipelined GETs with header edits: ${Math.round(rate)} req/s`);
+    expect(heads).toBe(50_000);
+    expect(rate).toBeGreaterThan(50_000);
+  });
+});
