@@ -25,8 +25,8 @@ export function destinationArg(value: unknown, name: string, fallback?: string):
 }
 
 export const firewallArgs = {
-  allow: { type: "string", description: "Allow visitors from this network (CIDR or address); repeatable, applied in order" },
-  drop: { type: "string", description: "Drop visitors from this network (CIDR or address); repeatable, applied in order" },
+  allow: { type: "string", description: "Allow visitors from this network (CIDR or address); repeatable, applied in order", valueHint: "CIDR" },
+  drop: { type: "string", description: "Drop visitors from this network (CIDR or address); repeatable, applied in order", valueHint: "CIDR" },
 } as const;
 
 /**

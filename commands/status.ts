@@ -16,7 +16,8 @@ export default defineCommand({
     // The local rules are worth showing even when the server cannot be asked.
     let remote: TunnelStatus | undefined;
     let problem: string | undefined;
-    if (!isConfigured(config)) problem = "not configured (run pktriot unmanaged configure)";
+    const configured = isConfigured(config);
+    if (!configured) problem = "not configured; run pktriot unmanaged configure";
     else {
       try {
         remote = await clientApiFor(ctx).status();
@@ -40,7 +41,7 @@ export default defineCommand({
       });
       return;
     }
-    const online = remote ? (remote.online ? "yes" : "no") : `unknown (${problem})`;
+    const online = remote ? (remote.online ? "yes" : "no") : configured ? `unknown (${problem})` : `-- (${problem})`;
     console.log(
       [
         "Client:",
