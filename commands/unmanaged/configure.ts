@@ -13,6 +13,7 @@ import {
   type ServerTrust,
 } from "../../lib/client-api/index.ts";
 import { chooseClientConfigPath, defaultClientConfig, loadClientConfigIfExists, saveClientConfig } from "../../lib/client-config/index.ts";
+import { isHostname } from "../../lib/config/server-config.ts";
 import { UserError, errorMessage } from "../../lib/errors.ts";
 import { warnInsecure } from "../_client-context.ts";
 import { configArgs, configFlag, oneOf, requireValue } from "../_shared.ts";
@@ -87,6 +88,9 @@ export default defineCommand({
     const server = serverArg(args.hostname);
     const cred = oneOf(args, "registration", "key");
     if (cred.flag === "key" && (args.id || args["tunnel-hostname"])) throw new UserError("--id and --tunnel-hostname apply only with --registration", 2);
+    const tunnelHostname = typeof args["tunnel-hostname"] === "string" ? args["tunnel-hostname"].trim().toLowerCase() : "";
+    if (tunnelHostname && !isHostname(tunnelHostname)) throw new UserError(`--tunnel-hostname ${JSON.stringify(tunnelHostname)} is not a valid host name`);
+    const id = typeof args.id === "string" ? args.id.trim() : "";
     let { trust, caPath } = trustArg(args);
     if (trust.kind === "insecure") warnInsecure();
 
@@ -99,9 +103,7 @@ export default defineCommand({
         const r = await createClientApi({ server, trust: t, key: cred.value }).auth();
         return { key: cred.value, ...r };
       }
-      const hostname = typeof args["tunnel-hostname"] === "string" ? args["tunnel-hostname"].trim().toLowerCase() : "";
-      const id = typeof args.id === "string" ? args.id.trim() : "";
-      return createClientApi({ server, trust: t }).register({ token: cred.value, id, hostname });
+      return createClientApi({ server, trust: t }).register({ token: cred.value, id, hostname: tunnelHostname });
     };
     let result: Authorized;
     try {

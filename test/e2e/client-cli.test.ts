@@ -262,6 +262,7 @@ describe("unmanaged configure", () => {
   const bad: [string, string[], string][] = [
     ["bad port", ["--hostname", "h.example.com:70000", "--key", "k"], 'error: --hostname "h.example.com:70000" has an invalid port ("70000"); use a number between 1 and 65535\n'],
     ["bad fingerprint", ["--hostname", "h.example.com", "--key", "k", "--fingerprint", "sha256:abc"], 'error: fingerprint "sha256:abc" is not a SHA-256 fingerprint (sha256:<64 hex digits>)\n'],
+    ["bad tunnel hostname", ["--hostname", "h.example.com", "--registration", "t", "--tunnel-hostname", "a_b!"], 'error: --tunnel-hostname "a_b!" is not a valid host name\n'],
     ["missing CA file", ["--hostname", "h.example.com", "--key", "k", "--ca", "/nonexistent/ca.pem"], "error: cannot read CA file /nonexistent/ca.pem: no such file\n"],
   ];
   for (const [name, args, stderr] of bad) {
