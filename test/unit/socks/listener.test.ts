@@ -154,6 +154,15 @@ describe("SOCKS listener (plain TCP)", () => {
     c.socket.end();
   });
 
+  test("an IPv6 request for an IPv4-mapped address is checked and dialled as IPv4", async () => {
+    const mapped = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1];
+    const { c, reply } = await socksConnect(open.port, b(5, 1, 0, 4, ...mapped, ...p16(echo.port)));
+    expect(reply[1]).toBe(0);
+    await c.write("v6");
+    expect(str(await c.read(2))).toBe("v6");
+    c.socket.end();
+  });
+
   test("a destination that speaks first: its banner follows the reply", async () => {
     const { c, reply } = await socksConnect(open.port, connectName("banner.test", banner.port));
     expect(reply[1]).toBe(0);
