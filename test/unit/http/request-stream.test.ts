@@ -48,7 +48,7 @@ function expectError(input: string, code: string, status: number): RequestStream
   const end = r.ends[0];
   expect(end.reason).toBe("error");
   if (end.reason !== "error") throw new Error("unreachable");
-  expect([end.code, end.status]).toEqual([code, status]);
+  expect([end.code as string, end.status]).toEqual([code, status]);
   if (end.response) expect(dec(end.response)).toStartWith(`HTTP/1.1 ${status} `);
   return end;
 }
