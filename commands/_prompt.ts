@@ -11,12 +11,19 @@ async function nextStdinLine(): Promise<string> {
   return stdinLines.shift() ?? "";
 }
 
+/**
+ * Keys that arrived after the Enter that ended the previous prompt. A paste, or typing
+ * ahead, delivers "pw\rpw\r" in one chunk: the second line belongs to "Confirm:".
+ */
+let typedAhead = "";
+
 function readMasked(prompt: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const stdin = process.stdin;
-    process.stderr.write(prompt);
+    // Raw mode first: a key typed as soon as the prompt shows must not be echoed in clear.
     stdin.setRawMode(true);
     stdin.resume();
+    process.stderr.write(prompt);
     let value = "";
     const done = (err?: Error) => {
       stdin.setRawMode(false);
@@ -26,9 +33,15 @@ function readMasked(prompt: string): Promise<string> {
       if (err) reject(err);
       else resolve(value);
     };
-    const onData = (buf: Buffer) => {
-      for (const ch of buf.toString("utf8")) {
-        if (ch === "\r" || ch === "\n") return done();
+    const onData = (chunk: Buffer | string) => {
+      const chars = [...chunk.toString()];
+      for (let i = 0; i < chars.length; i++) {
+        const ch = chars[i]!;
+        if (ch === "\r" || ch === "\n") {
+          const next = ch === "\r" && chars[i + 1] === "\n" ? i + 2 : i + 1;
+          typedAhead = chars.slice(next).join("");
+          return done();
+        }
         if (ch === "\u0003") return done(new UserError("cancelled"));
         if (ch === "\u007f" || ch === "\b") {
           if (value.length) {
@@ -42,6 +55,11 @@ function readMasked(prompt: string): Promise<string> {
       }
     };
     stdin.on("data", onData);
+    if (typedAhead) {
+      const pending = typedAhead;
+      typedAhead = "";
+      onData(pending);
+    }
   });
 }
 

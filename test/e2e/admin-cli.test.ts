@@ -162,6 +162,48 @@ describe("users", () => {
     ]);
   });
 
+  // script(1) gives the executable a real terminal, so the masked prompts are exercised.
+  // Each answer is typed once its prompt is shown, as a person would (keys typed earlier
+  // would be edited by the terminal's line discipline, not by the prompt).
+  test.skipIf(!Bun.which("script"))("on a terminal: masked Password/Confirm prompts, backspace, a pasted pair", async () => {
+    const t = await newServer();
+    const onTty = async (command: string, flags: string[], answers: [prompt: string, keys: string][]) => {
+      covered.add(command);
+      const argv = [SPOKES_BIN, ...command.split(" "), ...flags, "--config", t.config].map((a) => `'${a}'`).join(" ");
+      const proc = Bun.spawn(["script", "-qec", argv, "/dev/null"], { stdin: "pipe", stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", TERM: "dumb" } });
+      const timer = setTimeout(() => proc.kill(), 20_000);
+      let out = "";
+      const decoder = new TextDecoder();
+      for await (const chunk of proc.stdout) {
+        out += decoder.decode(chunk, { stream: true });
+        const next = answers[0];
+        if (next && out.endsWith(next[0])) {
+          answers.shift();
+          proc.stdin.write(next[1]);
+          await proc.stdin.flush();
+        }
+      }
+      clearTimeout(timer);
+      proc.stdin.end();
+      return { code: await proc.exited, out: out.replace(/\x1b\[[0-9;]*m/g, "") };
+    };
+    const add = await onTty("users add", ["--email", "tty@example.com", "--fullname", "Tty"], [
+      ["Password: ", "ab\x7fc\r"],
+      ["Confirm: ", "ac\r"],
+    ]);
+    expect(add).toEqual({ code: 0, out: "Password: **\b \b*\r\nConfirm: **\r\nUser created!\r\n" });
+    expect(await verifyPassword((await findUserByEmail(t.db, "tty@example.com"))!, "ac")).toBe(true);
+    const mismatch = await onTty("users passwd", ["--email", "tty@example.com"], [
+      ["New password for 'tty@example.com': ", "one\r"],
+      ["Confirm: ", "two\r"],
+    ]);
+    expect(mismatch).toEqual({ code: 1, out: "New password for 'tty@example.com': ***\r\nConfirm: ***\r\nerror: passwords do not match\r\n" });
+    // Both answers in one chunk (a paste): the second line goes to Confirm.
+    const pasted = await onTty("users passwd", ["--email", "tty@example.com"], [["New password for 'tty@example.com': ", "xy\rxy\r"]]);
+    expect(pasted).toEqual({ code: 0, out: "New password for 'tty@example.com': **\r\nConfirm: **\r\nPassword updated\r\n" });
+    expect(await verifyPassword((await findUserByEmail(t.db, "tty@example.com"))!, "xy")).toBe(true);
+  });
+
   test("passwd by --email and by --id", async () => {
     expect(ok(s.cli("users passwd", ["--email", "ann@example.com", "--password-stdin"], { stdin: "new-pw\n" }))).toBe("Password updated\n");
     expect(await verifyPassword((await findUserByEmail(s.db, "ann@example.com"))!, "new-pw")).toBe(true);
