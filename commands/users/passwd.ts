@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { getUser, setPassword } from "../../db/queries/users.ts";
+import { getAdminUser, setPassword } from "../../db/queries/users.ts";
 import { readNewPassword } from "../_prompt.ts";
 import { withServerContext } from "../_server-context.ts";
 import { configArgs, passwordStdinArgs, userSelector } from "../_shared.ts";
@@ -11,7 +11,7 @@ export default defineCommand({
   async run({ args }) {
     const by = userSelector(args);
     await withServerContext(args, async ({ db }) => {
-      const user = await getUser(db, by);
+      const user = await getAdminUser(db, by);
       const password = await readNewPassword({ fromStdin: Boolean(args["password-stdin"]), prompt: `New password for '${user.email}': ` });
       await setPassword(db, user.id, password);
     });

@@ -149,6 +149,13 @@ export async function getUser(db: Db, by: { email: string } | { id: string }): P
   return u;
 }
 
+/** Like getUser, for actions that only make sense for people who log in (password, 2FA). */
+export async function getAdminUser(db: Db, by: { email: string } | { id: string }): Promise<UserRow> {
+  const u = await getUser(db, by);
+  if (!u.isAdmin) throw new UserError(`${u.email} is a tunnel user (origin ${u.origin}), which cannot log in`);
+  return u;
+}
+
 /** Admins only, unless `all` (which adds tunnel users); oldest first. */
 export async function listUsers(db: Db, opts: { all?: boolean } = {}): Promise<UserInfo[]> {
   const q = db.select().from(users);

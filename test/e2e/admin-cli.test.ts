@@ -217,6 +217,7 @@ describe("users", () => {
     fails(s.cli("users passwd", ["--id", "0".repeat(32), "--password-stdin"], { stdin: "x\n" }), 1, `no user with id ${"0".repeat(32)}`);
     fails(s.cli("users passwd", ["--id", "12ab", "--password-stdin"], { stdin: "x\n" }), 1, 'malformed user id "12ab" (expected 32 lowercase hex characters)');
     fails(s.cli("users passwd", ["--email", "ann@example.com", "--password-stdin"], { stdin: "" }), 1, "password must not be empty");
+    fails(s.cli("users passwd", ["--email", "device-7", "--password-stdin"], { stdin: "x\n" }), 1, "device-7 is a tunnel user (origin Tunnel Registration), which cannot log in");
     fails(s.cli("users passwd", ["--password-stdin"], { stdin: "x\n" }), 2, "give --email or --id");
     fails(s.cli("users passwd", ["--email", "ann@example.com", "--id", "0".repeat(32)]), 2, "give either --email or --id, not both");
   });
@@ -231,6 +232,7 @@ describe("users", () => {
     expect(ok(s.cli("users two-factor disable", ["--email", "ann@example.com"]))).toBe("Two-factor disabled for user\n");
     expect(await state()).toBe(TOTP_STATE.disabled);
     fails(s.cli("users two-factor enable", ["--email", "zed@example.com"]), 1, "no user with email zed@example.com");
+    fails(s.cli("users two-factor enable", ["--email", "device-7"]), 1, "device-7 is a tunnel user (origin Tunnel Registration), which cannot log in");
     fails(s.cli("users two-factor disable"), 2, "give --email or --id");
     fails(spokes(["users", "two-factor", "toggle", "--config", s.config]), 2, 'unknown command "toggle"');
   });

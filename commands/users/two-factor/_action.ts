@@ -1,6 +1,6 @@
 // The three two-factor leaves differ only in the action and the message they print.
 import { defineCommand } from "citty";
-import { getUser, setTwoFactor } from "../../../db/queries/users.ts";
+import { getAdminUser, setTwoFactor } from "../../../db/queries/users.ts";
 import { withServerContext } from "../../_server-context.ts";
 import { configArgs, userSelector } from "../../_shared.ts";
 import { userArgs } from "../_user-args.ts";
@@ -17,7 +17,7 @@ export function twoFactorCommand(action: keyof typeof ACTIONS) {
     args: { ...configArgs, ...userArgs },
     async run({ args }) {
       const by = userSelector(args);
-      await withServerContext(args, async ({ db }) => setTwoFactor(db, (await getUser(db, by)).id, action));
+      await withServerContext(args, async ({ db }) => setTwoFactor(db, (await getAdminUser(db, by)).id, action));
       console.log(ACTIONS[action].done);
     },
   });

@@ -6,6 +6,7 @@ import {
   createUser,
   findOrCreateTunnelUser,
   findUserByEmail,
+  getAdminUser,
   getUser,
   isValidEmail,
   listUsers,
@@ -74,6 +75,14 @@ describe("users", () => {
     await expect(getUser(db, { email: "nobody@example.com" })).rejects.toThrow("no user with email nobody@example.com");
     await expect(getUser(db, { id: "0".repeat(32) })).rejects.toThrow(`no user with id ${"0".repeat(32)}`);
     await expect(getUser(db, { id: "xyz" })).rejects.toThrow('malformed user id "xyz"');
+  });
+
+  test("getAdminUser refuses tunnel users, which never log in", async () => {
+    const db = await memoryDb();
+    const a = await createUser(db, admin);
+    await findOrCreateTunnelUser(db, "device-9");
+    expect((await getAdminUser(db, { id: a.id })).email).toBe("ann@example.com");
+    await expect(getAdminUser(db, { email: "device-9" })).rejects.toThrow("device-9 is a tunnel user (origin Tunnel Registration), which cannot log in");
   });
 
   test("setPassword replaces the hash", async () => {
