@@ -463,6 +463,6 @@ describe("throughput", () => {
     const rate = heads / (ms / 1000);
     console.log(`pipelined GETs with header edits: ${Math.round(rate)} req/s`);
     expect(heads).toBe(50_000);
-    expect(rate).toBeGreaterThan(50_000);
+    expect(rate).toBeGreaterThan(30_000); // margin for a loaded CI machine; typically 150-450k here
   });
 });
