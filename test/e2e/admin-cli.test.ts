@@ -174,8 +174,9 @@ describe("users", () => {
       const timer = setTimeout(() => proc.kill(), 20_000);
       let out = "";
       const decoder = new TextDecoder();
-      for await (const chunk of proc.stdout) {
-        out += decoder.decode(chunk, { stream: true });
+      const reader = proc.stdout.getReader();
+      for (let r = await reader.read(); !r.done; r = await reader.read()) {
+        out += decoder.decode(r.value, { stream: true });
         const next = answers[0];
         if (next && out.endsWith(next[0])) {
           answers.shift();
