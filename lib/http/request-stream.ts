@@ -613,15 +613,14 @@ class RequestStreamImpl implements RequestStream {
       } else {
         if (limit < len) return this.fail(new ParseError("headTooLarge", 431, "request head too large"));
         if (!this.checkBareLf(buf, pos, len)) return -1;
-        this.headBuf ??= Buffer.allocUnsafe(this.maxHead);
-        buf.copy(this.headBuf, 0, pos, len);
+        buf.copy(this.headSpace(len - pos), 0, pos, len);
         this.headLen = len - pos;
         return -1;
       }
     } else {
-      const hb = this.headBuf!;
       const old = this.headLen;
       const n = Math.min(len - pos, this.maxHead - old);
+      const hb = this.headSpace(old + n);
       buf.copy(hb, old, pos, pos + n);
       let hs = 0;
       // A lone CR kept from the previous read may begin an empty line.
@@ -679,6 +678,19 @@ class RequestStreamImpl implements RequestStream {
       return -1;
     }
     return this.apply(head, raw, decision as HeadDecision) ? pos : -1;
+  }
+
+  /**
+   * The partial-head buffer with room for `need` bytes. It starts small and grows
+   * up to maxHeadBytes, so idle connections holding half a head stay cheap.
+   */
+  private headSpace(need: number): Buffer {
+    const cur = this.headBuf;
+    if (cur !== null && cur.length >= need) return cur;
+    const next = Buffer.allocUnsafe(Math.min(this.maxHead, Math.max(need, 2048, (cur?.length ?? 0) * 2)));
+    if (cur !== null && this.headLen > 0) cur.copy(next, 0, 0, this.headLen);
+    this.headBuf = next;
+    return next;
   }
 
   /** LF-only line endings never produce CRLFCRLF: refuse them at the first line instead of waiting. */
@@ -741,7 +753,15 @@ class RequestStreamImpl implements RequestStream {
     this.waitingHead = null;
     this.waitingRaw = null;
     this.s = S_HEAD;
-    if (!this.apply(head, raw, d)) return;
+    // Pushes made from inside onForward must queue behind the chunks already waiting.
+    this.processing = true;
+    let ok: boolean;
+    try {
+      ok = this.apply(head, raw, d);
+    } finally {
+      this.processing = false;
+    }
+    if (!ok) return;
     this.drain();
     if (this.s !== S_WAIT && this.s !== S_ENDED) this.o.onResume?.();
   }

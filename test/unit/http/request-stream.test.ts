@@ -217,6 +217,28 @@ describe("decisions", () => {
     expect(b.push(enc(REQ_GET))).toBe(false);
   });
 
+  test("pushes made from inside onForward keep their place in the byte order", async () => {
+    const parts: string[] = [];
+    let release!: (d: HeadDecision) => void;
+    let pushedInside = false;
+    const stream: ReturnType<typeof createRequestStream> = createRequestStream({
+      onHead: (h) => (h.index === 0 ? new Promise<HeadDecision>((res) => (release = res)) : { action: "forward" }),
+      onForward: (b) => {
+        parts.push(dec(b));
+        if (!pushedInside) {
+          pushedInside = true;
+          stream.push(enc(REQ_POST_CHUNKED)); // arrives after everything pushed before
+        }
+      },
+      onEnd: () => {},
+    });
+    stream.push(enc(REQ_GET));
+    stream.push(enc(REQ_POST_LEN));
+    release({ action: "forward" });
+    await Bun.sleep(0);
+    expect(parts.join("")).toBe(PIPELINE);
+  });
+
   test("a throwing handler ends the stream with 500", () => {
     const r = run(REQ_GET, [], () => {
       throw new Error("db down");
