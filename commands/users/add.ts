@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { createUser, findUserByEmail, isValidEmail, normalizeEmail } from "../../db/queries/users.ts";
+import { createUser, findUserByEmail, parseEmail } from "../../db/queries/users.ts";
 import { USER_ORIGIN } from "../../db/schema.ts";
 import { UserError } from "../../lib/errors.ts";
 import { readNewPassword } from "../_prompt.ts";
@@ -16,12 +16,11 @@ export default defineCommand({
     ...passwordStdinArgs,
   },
   async run({ args }) {
-    const email = requireValue(args.email, "email");
-    const fullName = requireValue(args.fullname, "fullname");
     // Refuse a bad or taken email before asking for a password nobody will use.
-    if (!isValidEmail(normalizeEmail(email))) throw new UserError(`invalid email address ${JSON.stringify(email)}`);
+    const email = parseEmail(requireValue(args.email, "email"));
+    const fullName = requireValue(args.fullname, "fullname");
     await withServerContext(args, async ({ db }) => {
-      if (await findUserByEmail(db, email)) throw new UserError(`a user with email ${normalizeEmail(email)} already exists`);
+      if (await findUserByEmail(db, email)) throw new UserError(`a user with email ${email} already exists`);
       const password = await readNewPassword({ fromStdin: Boolean(args["password-stdin"]) });
       await createUser(db, { email, fullName, password, origin: USER_ORIGIN.adminCli, enable2FA: Boolean(args.enable2FA) });
     });

@@ -53,7 +53,8 @@ export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
 }
 
-function checkedEmail(email: string): string {
+/** The normalized email, or a UserError saying it is malformed. */
+export function parseEmail(email: string): string {
   const e = normalizeEmail(email);
   if (!isValidEmail(e)) throw new UserError(`invalid email address ${JSON.stringify(email.trim())}`);
   return e;
@@ -82,7 +83,7 @@ export interface NewUser {
 
 export async function createUser(db: Db, input: NewUser): Promise<UserInfo> {
   const isAdmin = input.origin !== USER_ORIGIN.tunnelRegistration;
-  const email = isAdmin ? checkedEmail(input.email) : input.email.trim();
+  const email = isAdmin ? parseEmail(input.email) : input.email.trim();
   if (!email) throw new UserError("user id must not be empty");
   if (isAdmin && !input.password) throw new UserError("password must not be empty");
   if (await findUserByEmail(db, email)) throw new UserError(`a user with email ${email} already exists`);
