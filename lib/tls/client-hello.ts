@@ -39,7 +39,11 @@ export interface ClientHelloReaderOptions {
 }
 
 export interface ClientHelloReader {
-  /** Feeds the next bytes read from the connection; answers the state so far. */
+  /**
+   * Feeds the next bytes read from the connection; answers the state so far. After a
+   * "hello" answer further chunks are still appended to `bytes()` (no cap then: switch
+   * to piping promptly); after "notTls" or "error" they are dropped.
+   */
   push(chunk: Uint8Array): ClientHelloResult;
   /** Every byte pushed so far, in order (to be replayed to whoever handles the connection). */
   bytes(): Uint8Array;
