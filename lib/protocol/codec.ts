@@ -149,7 +149,7 @@ export type FrameHandler = (type: number, streamId: number, payload: Uint8Array)
 export interface FrameDecoderOptions {
   /** Largest payload accepted for any frame type (default 256 KiB). */
   maxPayload?: number;
-  /** Largest MESSAGE payload (default: maxPayload). Control messages may be larger than data frames. */
+  /** Largest MESSAGE payload (default: maxPayload). Control messages may need more, or less, than data frames. */
   maxMessagePayload?: number;
 }
 
@@ -175,8 +175,8 @@ export class FrameDecoder {
   constructor(onFrame: FrameHandler, opts: FrameDecoderOptions = {}) {
     this.onFrame = onFrame;
     this.maxPayload = opts.maxPayload ?? DEFAULT_MAX_PAYLOAD;
-    this.maxMessagePayload = Math.max(this.maxPayload, opts.maxMessagePayload ?? this.maxPayload);
-    if (!(this.maxPayload >= 8) || this.maxMessagePayload > 0xffff_ffff) throw new RangeError("bad decoder payload limit");
+    this.maxMessagePayload = opts.maxMessagePayload ?? this.maxPayload;
+    if (!(this.maxPayload >= 8) || !(this.maxMessagePayload >= 0) || this.maxMessagePayload > 0xffff_ffff) throw new RangeError("bad decoder payload limit");
   }
 
   /** Bytes held for an incomplete frame. */

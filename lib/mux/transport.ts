@@ -1,0 +1,435 @@
+// The byte pipe a mux session runs over, and its three implementations: an in-memory
+// pair for tests and benchmarks, Bun's server-side ServerWebSocket, and Bun's client
+// WebSocket. A transport is a byte stream: message boundaries carry no meaning (one
+// WebSocket message may hold several frames, or part of one).
+
+/** What a transport reports to the session that bound it. */
+export interface TransportHandlers {
+  /** Incoming bytes. The view stays valid after the call (the session may keep sub-views). */
+  data(chunk: Uint8Array): void;
+  /** The transport can take more after send() returned false. */
+  drain(): void;
+  /** Called exactly once, whether the close was local or remote. */
+  close(code: number, reason: string): void;
+}
+
+export interface Transport {
+  /**
+   * Sends bytes. The transport copies or writes them before returning (the caller reuses
+   * its buffer). Returns false when backpressured: the bytes were kept, but the caller
+   * must stop producing until `drain`. Returns false after close (bytes dropped).
+   */
+  send(bytes: Uint8Array): boolean;
+  /** Closes after the bytes already accepted are flushed where the transport allows it. */
+  close(code?: number, reason?: string): void;
+  /** Installs the handlers; data and close that arrived earlier are replayed now. */
+  bind(handlers: TransportHandlers): void;
+  readonly closed: boolean;
+}
+
+/** Events that arrive before bind() are held, up to this many bytes (then the transport closes). */
+const MAX_EARLY_BYTES = 4 * 1024 * 1024;
+
+/** Close codes (WebSocket numbering, used by every transport for uniform logs). */
+export const CloseCode = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  PROTOCOL_ERROR: 1002,
+  UNSUPPORTED_DATA: 1003,
+  ABNORMAL: 1006,
+  INTERNAL: 1011,
+} as const;
+
+/** Shared bookkeeping: handler binding, early events, close exactly once. */
+export abstract class TransportBase implements Transport {
+  private handlers: TransportHandlers | null = null;
+  private early: Uint8Array[] = [];
+  private earlyBytes = 0;
+  private earlyDrain = false;
+  private earlyClose: [number, string] | null = null;
+  private closeDelivered = false;
+  protected isClosed = false;
+
+  abstract send(bytes: Uint8Array): boolean;
+  abstract close(code?: number, reason?: string): void;
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  bind(handlers: TransportHandlers): void {
+    if (this.handlers) throw new Error("transport already bound to a session");
+    this.handlers = handlers;
+    const early = this.early;
+    this.early = [];
+    for (const c of early) {
+      if (this.closeDelivered) return;
+      handlers.data(c);
+    }
+    if (this.earlyDrain) handlers.drain();
+    if (this.earlyClose && !this.closeDelivered) {
+      this.closeDelivered = true;
+      handlers.close(this.earlyClose[0], this.earlyClose[1]);
+    }
+  }
+
+  protected deliverData(chunk: Uint8Array): void {
+    if (this.closeDelivered) return;
+    const h = this.handlers;
+    if (h !== null) {
+      h.data(chunk);
+      return;
+    }
+    this.earlyBytes += chunk.byteLength;
+    if (this.earlyBytes > MAX_EARLY_BYTES) {
+      this.close(CloseCode.INTERNAL, "no session bound to the transport");
+      return;
+    }
+    this.early.push(chunk);
+  }
+
+  protected deliverDrain(): void {
+    if (this.closeDelivered) return;
+    if (this.handlers !== null) this.handlers.drain();
+    else this.earlyDrain = true;
+  }
+
+  protected deliverClose(code: number, reason: string): void {
+    this.isClosed = true;
+    if (this.closeDelivered) return;
+    if (this.handlers !== null) {
+      this.closeDelivered = true;
+      this.handlers.close(code, reason);
+    } else if (!this.earlyClose) {
+      this.earlyClose = [code, reason];
+    }
+  }
+}
+
+/** WebSocket close reasons are limited to 123 bytes of UTF-8. */
+function wsReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= 123) return reason;
+  let r = reason.slice(0, 123);
+  while (Buffer.byteLength(r) > 120) r = r.slice(0, -1);
+  return `${r}...`;
+}
+
+/** WebSocket close codes a sender may use (RFC 6455 7.4); others become 1000/1011. */
+function wsCode(code: number): number {
+  if ((code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999)) return code;
+  return code === CloseCode.ABNORMAL ? CloseCode.INTERNAL : CloseCode.NORMAL;
+}
+
+function toBytes(message: unknown): Uint8Array | null {
+  if (message instanceof Uint8Array) return message;
+  if (message instanceof ArrayBuffer) return new Uint8Array(message);
+  if (ArrayBuffer.isView(message)) return new Uint8Array(message.buffer, message.byteOffset, message.byteLength);
+  return null;
+}
+
+// ---- in-memory pair ---------------------------------------------------------------------
+
+export interface MemoryTransportOptions {
+  /** Bytes queued toward the peer before send() returns false (default: never). */
+  highWaterMark?: number;
+  /** Bytes delivered to the peer per event-loop turn (default: everything queued); makes backpressure last. */
+  bytesPerTick?: number;
+  /** Re-split deliveries into chunks of at most this many bytes. */
+  maxChunk?: number;
+  /** With maxChunk: pick each chunk size at random in [1, maxChunk] from this seed. */
+  randomSeed?: number;
+}
+
+/**
+ * One end of an in-memory byte pipe. Deliveries happen on a later event-loop turn (like
+ * a socket), in order; close() delivers what was already sent, then the close.
+ */
+export class MemoryTransport extends TransportBase {
+  /** @internal */ peer!: MemoryTransport;
+  private queue: Uint8Array[] = [];
+  private queueHead = 0;
+  private queued = 0;
+  private blocked = false;
+  private scheduled = false;
+  private pendingClose: [number, string] | null = null;
+  private cut = false;
+  private rng: number;
+  /** Bytes handed to send(), for tests. */
+  bytesSent = 0;
+  sends = 0;
+
+  constructor(private readonly opts: MemoryTransportOptions) {
+    super();
+    this.rng = opts.randomSeed ?? 0;
+  }
+
+  get bufferedAmount(): number {
+    return this.queued;
+  }
+
+  send(bytes: Uint8Array): boolean {
+    if (this.isClosed || this.pendingClose) return false;
+    this.sends++;
+    this.bytesSent += bytes.byteLength;
+    if (this.cut) return true;
+    this.queue.push(bytes.slice());
+    this.queued += bytes.byteLength;
+    this.schedule();
+    if (this.queued >= (this.opts.highWaterMark ?? Infinity)) {
+      this.blocked = true;
+      return false;
+    }
+    return true;
+  }
+
+  close(code: number = CloseCode.NORMAL, reason = ""): void {
+    if (this.isClosed || this.pendingClose) return;
+    this.pendingClose = [code, reason];
+    this.schedule();
+  }
+
+  /** Simulates a silent network partition: from now on nothing is delivered either way, and no close. */
+  partition(): void {
+    this.cut = true;
+    this.peer.cut = true;
+    this.queue = [];
+    this.queueHead = 0;
+    this.peer.queue = [];
+    this.peer.queueHead = 0;
+  }
+
+  /** Simulates an abrupt connection loss: both ends see a close now, queued bytes are lost. */
+  abort(code: number = CloseCode.ABNORMAL, reason = "connection lost"): void {
+    this.queue = [];
+    this.queueHead = 0;
+    this.peer.queue = [];
+    this.peer.queueHead = 0;
+    this.deliverClose(code, reason);
+    this.peer.deliverClose(code, reason);
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.pump);
+  }
+
+  private readonly pump = (): void => {
+    this.scheduled = false;
+    if (this.isClosed) return;
+    let budget = this.opts.bytesPerTick ?? Infinity;
+    const peer = this.peer;
+    while (this.queueHead < this.queue.length && budget > 0 && !this.cut) {
+      let c = this.queue[this.queueHead]!;
+      if (c.byteLength > budget) {
+        this.queue[this.queueHead] = c.subarray(budget);
+        c = c.subarray(0, budget);
+      } else {
+        this.queue[this.queueHead++] = undefined as never;
+      }
+      budget -= c.byteLength;
+      this.queued -= c.byteLength;
+      this.deliverTo(peer, c);
+    }
+    if (this.queueHead >= this.queue.length) {
+      this.queue = [];
+      this.queueHead = 0;
+    }
+    if (this.queueHead < this.queue.length && !this.cut) {
+      this.schedule();
+    } else if (this.pendingClose) {
+      const [code, reason] = this.pendingClose;
+      this.deliverClose(code, reason);
+      // Across a partition the peer never hears of the close (it finds out by keepalive).
+      if (!this.cut) peer.deliverClose(code, reason);
+      return;
+    }
+    if (this.blocked && this.queued < (this.opts.highWaterMark ?? Infinity)) {
+      this.blocked = false;
+      this.deliverDrain();
+    }
+  };
+
+  private deliverTo(peer: MemoryTransport, c: Uint8Array): void {
+    const max = this.opts.maxChunk;
+    if (!max || c.byteLength <= 1) {
+      peer.deliverData(c);
+      return;
+    }
+    for (let i = 0; i < c.byteLength; ) {
+      let n = max;
+      if (this.opts.randomSeed !== undefined) {
+        this.rng = (Math.imul(this.rng, 1664525) + 1013904223) >>> 0;
+        n = 1 + (this.rng % max);
+      }
+      peer.deliverData(c.subarray(i, i + n));
+      i += n;
+    }
+  }
+}
+
+/** Two connected in-memory transports (a is the client end by convention). */
+export function createMemoryTransportPair(opts: MemoryTransportOptions = {}, optsB: MemoryTransportOptions = opts): [MemoryTransport, MemoryTransport] {
+  const a = new MemoryTransport(opts);
+  const b = new MemoryTransport(optsB);
+  a.peer = b;
+  b.peer = a;
+  return [a, b];
+}
+
+// ---- Bun server-side WebSocket ------------------------------------------------------------
+
+/** The part of Bun's ServerWebSocket the adapter uses. */
+export interface ServerWebSocketLike {
+  send(data: Uint8Array, compress?: boolean): number;
+  close(code?: number, reason?: string): void;
+}
+
+/**
+ * Adapter for a Bun.serve WebSocket. Bun calls handlers configured on the server, so the
+ * server's websocket handlers forward to this object:
+ *
+ *   open(ws)             { ws.data.transport = new ServerWebSocketTransport(ws); createMuxSession({ transport: ws.data.transport, ... }) }
+ *   message(ws, msg)     { ws.data.transport.handleMessage(msg) }
+ *   drain(ws)            { ws.data.transport.handleDrain() }
+ *   close(ws, code, why) { ws.data.transport.handleClose(code, why) }
+ *
+ * ws.send() returns -1 when Bun buffered the message (backpressure: wait for drain), 0
+ * when it dropped it (closed, or over `backpressureLimit`), else the bytes sent. A drop
+ * would corrupt the byte stream, so it closes the connection. Keep Bun's `idleTimeout`
+ * above the keepalive interval, and leave perMessageDeflate off (the data is mostly
+ * already compressed or encrypted, and deflate costs more CPU than the tunnel itself).
+ */
+export class ServerWebSocketTransport extends TransportBase {
+  constructor(private readonly ws: ServerWebSocketLike) {
+    super();
+  }
+
+  send(bytes: Uint8Array): boolean {
+    if (this.isClosed) return false;
+    const r = this.ws.send(bytes, false);
+    if (r > 0) return true;
+    if (r === -1) return false;
+    this.close(CloseCode.INTERNAL, "websocket send buffer overflow");
+    return false;
+  }
+
+  close(code: number = CloseCode.NORMAL, reason = ""): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    try {
+      this.ws.close(wsCode(code), wsReason(reason));
+    } catch {
+      // Already closed by the peer: the close handler reports it.
+    }
+  }
+
+  handleMessage(message: unknown): void {
+    const bytes = toBytes(message);
+    if (bytes === null) {
+      this.close(CloseCode.UNSUPPORTED_DATA, "text message on a binary tunnel");
+      this.deliverClose(CloseCode.UNSUPPORTED_DATA, "text message on a binary tunnel");
+      return;
+    }
+    this.deliverData(bytes);
+  }
+
+  handleDrain(): void {
+    this.deliverDrain();
+  }
+
+  handleClose(code: number, reason: string): void {
+    this.deliverClose(code, reason);
+  }
+}
+
+// ---- Bun client WebSocket ---------------------------------------------------------------
+
+export interface WebSocketTransportOptions {
+  /** bufferedAmount at which send() reports backpressure (default 4 MiB). */
+  highWaterMark?: number;
+  /** bufferedAmount at or below which drain fires (default 1 MiB). */
+  lowWaterMark?: number;
+  /** Poll period while backpressured; Bun's client WebSocket has no drain event (default 1 ms). */
+  pollMs?: number;
+}
+
+/**
+ * Adapter for an open client WebSocket (Bun's global WebSocket). Create the socket with
+ * `perMessageDeflate: false`. Backpressure is read from `bufferedAmount`, polled only
+ * while it is above the high-water mark.
+ */
+export class WebSocketTransport extends TransportBase {
+  private readonly high: number;
+  private readonly low: number;
+  private readonly pollMs: number;
+  private poll: ReturnType<typeof setInterval> | null = null;
+
+  constructor(
+    private readonly ws: WebSocket,
+    opts: WebSocketTransportOptions = {},
+  ) {
+    super();
+    if (ws.readyState !== WebSocket.OPEN) throw new Error("WebSocketTransport needs an open WebSocket");
+    this.high = opts.highWaterMark ?? 4 * 1024 * 1024;
+    this.low = Math.min(opts.lowWaterMark ?? 1024 * 1024, this.high);
+    this.pollMs = opts.pollMs ?? 1;
+    (ws as { binaryType: string }).binaryType = "nodebuffer";
+    ws.onmessage = (ev: MessageEvent) => {
+      const bytes = toBytes(ev.data);
+      if (bytes === null) {
+        this.close(CloseCode.UNSUPPORTED_DATA, "text message on a binary tunnel");
+        return;
+      }
+      this.deliverData(bytes);
+    };
+    ws.onclose = (ev: CloseEvent) => this.closed_(ev.code, ev.reason);
+    ws.onerror = () => {
+      // The close event follows with code 1006.
+    };
+  }
+
+  send(bytes: Uint8Array): boolean {
+    if (this.isClosed) return false;
+    try {
+      this.ws.send(bytes);
+    } catch {
+      this.closed_(CloseCode.ABNORMAL, "send on a closed websocket");
+      return false;
+    }
+    if (this.ws.bufferedAmount < this.high) return true;
+    if (this.poll === null) this.poll = setInterval(this.check, this.pollMs);
+    return false;
+  }
+
+  close(code: number = CloseCode.NORMAL, reason = ""): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.stopPoll();
+    try {
+      this.ws.close(wsCode(code), wsReason(reason));
+    } catch {
+      (this.ws as { terminate?: () => void }).terminate?.();
+    }
+  }
+
+  private readonly check = (): void => {
+    if (this.isClosed) return this.stopPoll();
+    if (this.ws.bufferedAmount <= this.low) {
+      this.stopPoll();
+      this.deliverDrain();
+    }
+  };
+
+  private stopPoll(): void {
+    if (this.poll !== null) {
+      clearInterval(this.poll);
+      this.poll = null;
+    }
+  }
+
+  private closed_(code: number, reason: string): void {
+    this.stopPoll();
+    this.deliverClose(code, reason);
+  }
+}
