@@ -67,7 +67,7 @@ export function userSelector(args: { email?: string; id?: string }): { email: st
   return flag === "email" ? { email: value } : { id: value };
 }
 
-/** A secret shown once: the label on its own line, then the bare value (easy to copy or pipe). */
+/** A new secret: the label on its own line, then the bare value (easy to copy, or to capture in a script). */
 export function printSecret(label: string, value: string): void {
   console.log(label);
   console.log(value);
