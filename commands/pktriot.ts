@@ -13,6 +13,7 @@ export const pktriot = defineCommand({
     tunnel: () => load(import("./client-tunnel/index.ts")),
     ports: () => load(import("./ports/index.ts")),
     proxies: () => load(import("./proxies/index.ts")),
+    start: () => load(import("./client-start.ts")),
     status: () => load(import("./status.ts")),
     version: () => load(import("./version.ts")),
   },

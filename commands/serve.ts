@@ -1,11 +1,29 @@
+// `spokes serve` (alias `start`): the edge server in the foreground.
 import { defineCommand } from "citty";
+import { consola } from "consola";
 import { configArgs } from "./_shared.ts";
-import { withServerContext } from "./_server-context.ts";
+import { configFlag } from "./_shared.ts";
+import { startEdgeServer } from "./_serve/edge-server.ts";
+import { loadServerConfig, resolveConfigPath } from "../lib/config/server-config.ts";
 
 export default defineCommand({
-  meta: { name: "serve", description: "TODO" },
+  meta: { name: "serve", alias: "start", description: "Run the edge server in the foreground" },
   args: { ...configArgs },
   async run({ args }) {
-    await withServerContext(args, async () => {});
+    const loaded = loadServerConfig(resolveConfigPath(configFlag(args)), { allowCreate: true });
+    if (loaded.created) consola.info(`wrote a new configuration to ${loaded.path}`);
+    const server = await startEdgeServer(loaded, consola);
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      consola.info(`${signal}: stopping`);
+      await server.stop();
+      process.exit(0);
+    };
+    process.on("SIGINT", () => void stop("SIGINT"));
+    process.on("SIGTERM", () => void stop("SIGTERM"));
+    // Keeps the command (and the process) alive until a signal arrives.
+    await new Promise(() => {});
   },
 });

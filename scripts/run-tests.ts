@@ -1,3 +1,4 @@
+export {};
 // Runs `bun test`, passes its output through, and ends with the plain line CI reads:
 // `N passed, N failed`. A file that throws on import ("N error") counts as failed, and a
 // non-zero exit with no parsable counts still fails.
@@ -7,7 +8,7 @@ const proc = Bun.spawn(["bun", "test", ...args], { stdout: "pipe", stderr: "pipe
 let tail = "";
 async function pump(stream: ReadableStream<Uint8Array>, out: NodeJS.WriteStream) {
   const dec = new TextDecoder();
-  for await (const chunk of stream) {
+  for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
     out.write(chunk);
     tail = (tail + dec.decode(chunk, { stream: true })).slice(-20000);
   }

@@ -1,0 +1,248 @@
+// Wires the engines of lib/ to the database and the listeners: this is where the
+// tunnel server learns to log in tokens, claim domains and ports, persist state and
+// stats, and where the periodic jobs of a running server live.
+import type { ConsolaInstance } from "consola";
+import { openDatabase } from "../../db/client.ts";
+import { newId } from "../../db/ids.ts";
+import { fixHousekeepingIssues } from "../../db/queries/housekeeping.ts";
+import {
+  checkTunnelLogin,
+  findDomainOwner,
+  findRevokedTunnels,
+  listTunnelPorts,
+  markNodeTunnelsOffline,
+  markTunnelOffline,
+  markTunnelOnline,
+  refreshHeartbeat,
+  saveAnnouncedServices,
+  writeTrafficBatch,
+} from "../../db/queries/live.ts";
+import type { LoadedConfig, ServerConfig } from "../../lib/config/server-config.ts";
+import { isHostname } from "../../lib/config/server-config.ts";
+import { createLoopbackRelay } from "../../lib/edge/loopback-relay.ts";
+import { createSniListener } from "../../lib/edge/sni-listener.ts";
+import { createTcpPortListeners } from "../../lib/edge/tcp-port-listeners.ts";
+import { errorMessage } from "../../lib/errors.ts";
+import { bunSocketHandlers, type BunSocketConnection } from "../../lib/socks/connection.ts";
+import { createTrafficStats } from "../../lib/stats/traffic-stats.ts";
+import { ensureServerCertificate } from "../../lib/tls/certificates.ts";
+import { createCertificateSource } from "../../lib/tls/sni-certificates.ts";
+import { certificateCovers } from "../../lib/tls/certificates.ts";
+import { createEdgeRouter } from "../../lib/tunnel/edge-router.ts";
+import { createMeshResolver } from "../../lib/tunnel/mesh-resolver.ts";
+import { createTunnelServer, type CheckedRules } from "../../lib/tunnel/server.ts";
+import { VERSION } from "../../lib/version.ts";
+import { createWebApp } from "../../web/app.ts";
+
+const STATS_FLUSH_MS = 5_000;
+const HEARTBEAT_MS = 5_000;
+const REVOCATION_CHECK_MS = 2_000;
+const HOUSEKEEPING_MS = 60_000;
+
+export interface EdgeServer {
+  readonly httpPort: number;
+  readonly httpsPort: number;
+  stop(): Promise<void>;
+}
+
+interface Slot {
+  connection?: BunSocketConnection;
+}
+
+export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance): Promise<EdgeServer> {
+  const config: ServerConfig = loaded.config;
+  const node = newId();
+  const started = Date.now();
+  const { db, close: closeDb } = await openDatabase({ path: config.database.path, url: config.database.url, authToken: config.database.authToken });
+
+  let tlsMode = loaded.tlsMode;
+  if (tlsMode === "letsencrypt") {
+    // The ACME client lands with the Let's Encrypt issue; until then the server still
+    // starts, with a self-signed certificate, and says so.
+    log.warn("Let's Encrypt is not available in this build yet; using a self-signed certificate");
+    tlsMode = "selfSigned";
+  }
+  const cert = await ensureServerCertificate({ mode: tlsMode, domain: config.domain, dataPath: config.dataPath, certificate: config.tls.certificate, privateKey: config.tls.privateKey });
+  if (cert.generated) log.info(`generated a self-signed certificate for ${config.domain} and *.${config.domain} (${cert.certPath})`);
+  const certSource = createCertificateSource({ certPem: cert.certPem, keyPem: cert.keyPem });
+  const tlsOptions = () => ({ cert: certSource.current().certPem, key: certSource.current().keyPem });
+
+  const stats = createTrafficStats();
+  let publicHttpsPort = config.listen.https;
+  const relay = createLoopbackRelay();
+  const tcpPorts = createTcpPortListeners({ hostname: config.listen.address, onConnection: (port, conn, remote) => router.onTcpConnection(port, conn, remote) });
+
+  const tunnels = createTunnelServer({
+    login: async (key) => checkTunnelLogin(db, key),
+    async checkRules(login, https, ports): Promise<CheckedRules> {
+      const refused: CheckedRules["refused"] = [];
+      const okHttps = [];
+      for (const rule of https) {
+        if (!isHostname(rule.domain) || rule.domain === config.domain) {
+          refused.push({ rule: rule.domain, reason: `domain ${rule.domain} is not allowed` });
+          continue;
+        }
+        const owner = await findDomainOwner(db, rule.domain, login.tunnelId);
+        if (owner) {
+          refused.push({ rule: rule.domain, reason: `domain ${rule.domain} is claimed by another tunnel` });
+          continue;
+        }
+        okHttps.push(rule);
+      }
+      const owned = new Set(await listTunnelPorts(db, login.tunnelId));
+      const okPorts = [];
+      for (const rule of ports) {
+        if (!owned.has(rule.port)) refused.push({ rule: String(rule.port), reason: `port ${rule.port} is not allocated to this tunnel` });
+        else okPorts.push(rule);
+      }
+      return { https: okHttps, ports: okPorts, refused };
+    },
+    online: (t) => markTunnelOnline(db, t.tunnelId, { address: t.address, ...t.info, node }),
+    offline: (t) => markTunnelOffline(db, t.tunnelId),
+    rulesChanged: (t, cfg) =>
+      saveAnnouncedServices(
+        db,
+        { id: t.tunnelId, userId: t.userId },
+        t.https.map((h) => ({ domain: h.domain, secure: h.ownCertificate || certificateCovers(certSource.current().certPem, h.domain), available: h.available !== false })),
+        t.ports.filter((p) => p.forwarded).map((p) => ({ port: p.port, available: true })),
+        cfg,
+      ),
+    portsChanged(opened, closed) {
+      tcpPorts.close(closed);
+      for (const f of tcpPorts.open(opened)) log.warn(`cannot listen on port ${f.port}: ${f.error}`);
+    },
+    meshStream: (tunnel, stream, meta) => mesh.serveStream(tunnel, stream, meta),
+    poolSize: () => config.tunOptions.maxPoolSize,
+    monitorSeconds: () => (config.monitor.enabled ? config.monitor.intervalSeconds : 0),
+    log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+  });
+
+  const mesh = createMeshResolver({ tunnels, stats, allow: () => config.socks.allow, log: { info: (m) => log.info(m), warn: (m) => log.warn(m) } });
+
+  const app = createWebApp({
+    db,
+    config: () => config,
+    live: {
+      isOnline: (id) => Boolean(tunnels.registry.byId(id)?.online),
+      announced: (id) => {
+        const t = tunnels.registry.byId(id);
+        return t ? { https: t.https, ports: t.ports } : undefined;
+      },
+      disconnect: (id, reason) => tunnels.disconnect(id, reason),
+    },
+  });
+
+  // The web server (dashboard, APIs, tunnel endpoints) listens on loopback only: public
+  // connections reach it through the HTTPS front door, which keeps their real address.
+  const webFetch = async (req: Request, server: import("bun").Server<unknown>) => {
+    const ip = server.requestIP(req);
+    const remote = (ip && relay.remoteFor(ip.port)) ?? ip?.address ?? "";
+    try {
+      return (await tunnels.handle(req, server, remote)) ?? (await app.fetch(req, { remote }));
+    } catch (err) {
+      log.warn(`web request failed: ${errorMessage(err)}`);
+      return new Response("internal error", { status: 500 });
+    }
+  };
+  const webTls = Bun.serve({ hostname: "127.0.0.1", port: 0, tls: tlsOptions(), fetch: webFetch, websocket: tunnels.websocket as never });
+  const webHttp = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req, server) => webFetch(req, server as never) });
+
+  const terminator = Bun.listen<Slot>({
+    hostname: "127.0.0.1",
+    port: 0,
+    tls: tlsOptions(),
+    allowHalfOpen: true,
+    data: {},
+    socket: bunSocketHandlers<Slot>((conn, socket) => {
+      socket.setNoDelay(true);
+      router.onHttpConnection(conn, relay.remoteFor(socket.remotePort) ?? socket.remoteAddress, true);
+    }),
+  });
+
+  const router = createEdgeRouter({
+    tunnels,
+    stats,
+    relay,
+    domain: () => config.domain,
+    certificateCovers: (host) => certificateCovers(certSource.current().certPem, host),
+    webTlsPort: () => webTls.port!,
+    webHttpPort: () => webHttp.port!,
+    terminatorPort: () => terminator.port,
+    httpsPort: () => publicHttpsPort,
+    log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+  });
+
+  const listenOrFail = <T>(what: string, port: number, fn: () => T): T => {
+    try {
+      return fn();
+    } catch (err) {
+      throw new Error(`cannot listen on ${config.listen.address}:${port} (${what}): ${errorMessage(err)}`);
+    }
+  };
+  const httpListener = listenOrFail("listen.http", config.listen.http, () =>
+    Bun.listen<Slot>({
+      hostname: config.listen.address,
+      port: config.listen.http,
+      allowHalfOpen: true,
+      data: {},
+      socket: bunSocketHandlers<Slot>((conn, socket) => {
+        socket.setNoDelay(true);
+        router.onHttpConnection(conn, socket.remoteAddress, false);
+      }),
+    }),
+  );
+  const httpsListener = listenOrFail("listen.https", config.listen.https, () =>
+    createSniListener({ hostname: config.listen.address, port: config.listen.https, onHello: (sni, conn, initial) => router.onTlsHello(sni, conn, initial) }),
+  );
+
+  // ---- periodic jobs -----------------------------------------------------------------
+  const onlineIds = () => [...tunnels.registry.all()].filter((t) => t.online).map((t) => t.tunnelId);
+  const safely = (what: string, fn: () => Promise<unknown>) => () =>
+    void fn().catch((err) => log.warn(`${what} failed: ${errorMessage(err)}`));
+  const flushStats = () => writeTrafficBatch(db, stats.drain());
+  const timers = [
+    setInterval(safely("stats flush", flushStats), STATS_FLUSH_MS),
+    setInterval(safely("heartbeat", () => refreshHeartbeat(db, node, started, onlineIds())), HEARTBEAT_MS),
+    setInterval(
+      safely("revocation check", async () => {
+        for (const id of await findRevokedTunnels(db, onlineIds())) tunnels.disconnect(id, "tunnel shut down or auth token deactivated");
+      }),
+      REVOCATION_CHECK_MS,
+    ),
+    setInterval(
+      safely("housekeeping", async () => {
+        const fixed = await fixHousekeepingIssues(db, { portRange: config.portRange });
+        if (fixed > 0) log.info(`housekeeping fixed ${fixed} issue(s)`);
+      }),
+      HOUSEKEEPING_MS,
+    ),
+  ];
+  await refreshHeartbeat(db, node, started, []);
+
+  const httpPort = httpListener.port;
+  const httpsPort = httpsListener.port;
+  publicHttpsPort = httpsPort;
+  log.success(`spokes ${VERSION} serving ${config.domain}: http ${config.listen.address}:${httpPort}, https ${config.listen.address}:${httpsPort} (tls: ${tlsMode})`);
+
+  return {
+    httpPort,
+    httpsPort,
+    async stop() {
+      for (const t of timers) clearInterval(t);
+      httpListener.stop(true);
+      httpsListener.stop(true);
+      tcpPorts.closeAll();
+      await tunnels.closeAll("server stopping");
+      try {
+        await flushStats();
+        await markNodeTunnelsOffline(db, node);
+      } catch (err) {
+        log.warn(`final flush failed: ${errorMessage(err)}`);
+      }
+      terminator.stop(true);
+      webTls.stop(true);
+      webHttp.stop(true);
+      closeDb();
+    },
+  };
+}

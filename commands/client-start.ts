@@ -1,0 +1,56 @@
+// `pktriot start`: runs the tunnel in the foreground until SIGINT/SIGTERM.
+import { defineCommand } from "citty";
+import { consola } from "consola";
+import { findClientConfigPath, loadClientConfig, verifyRulePassword, watchClientConfig } from "../lib/client-config/index.ts";
+import { parseServerHost } from "../lib/client-api/server-host.ts";
+import { fetchTlsOptions, trustFromConfig, INSECURE_WARNING } from "../lib/client-api/trust.ts";
+import { UserError, errorMessage } from "../lib/errors.ts";
+import { createTunnelClient } from "../lib/tunnel/client.ts";
+import { VERSION } from "../lib/version.ts";
+import { configArgs, configFlag } from "./_shared.ts";
+
+export default defineCommand({
+  meta: { name: "start", description: "Connect to the server and serve the tunnel's traffic rules" },
+  args: { ...configArgs },
+  async run({ args }) {
+    const path = findClientConfigPath({ flag: configFlag(args) });
+    const config = loadClientConfig(path);
+    if (!config.key || !config.serverHost) throw new UserError(`${path} has no server or key; run pktriot unmanaged configure first`);
+    const server = parseServerHost(config.serverHost);
+    const trust = trustFromConfig(config);
+    if (trust.kind === "insecure") consola.warn(INSECURE_WARNING);
+
+    const client = createTunnelClient({
+      serverUrl: `wss://${server.hostPort}`,
+      key: config.key,
+      tls: async () => (await fetchTlsOptions(server, trust, 15_000)) as Record<string, unknown> | undefined,
+      info: { os: process.platform, arch: process.arch, version: VERSION },
+      config,
+      verifyPassword: verifyRulePassword,
+      log: { info: (m) => consola.info(m), warn: (m) => consola.warn(m), error: (m) => consola.error(m) },
+      onState: (state, detail) => {
+        if (state === "connecting") consola.info(`connecting to ${server.hostPort}`);
+        else if (state === "offline" && detail) consola.debug(detail);
+      },
+    });
+    const watcher = watchClientConfig(path, (next) => {
+      consola.info("configuration changed; applying");
+      client.setConfig(next);
+    }, { onError: (err) => consola.warn(`configuration change ignored: ${errorMessage(err)}`) });
+
+    consola.info(`pktriot ${VERSION} using ${path}`);
+    client.start();
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      consola.info(`${signal}: stopping`);
+      watcher.close();
+      await client.stop();
+      process.exit(0);
+    };
+    process.on("SIGINT", () => void stop("SIGINT"));
+    process.on("SIGTERM", () => void stop("SIGTERM"));
+    await new Promise(() => {});
+  },
+});

@@ -1,0 +1,193 @@
+// Queries the running server makes about live tunnel sessions: login, online/offline
+// state, claimed domains and ports, cached rules, the node heartbeat, and stats batches.
+import { and, eq, inArray, ne, notInArray, sql } from "drizzle-orm";
+import type { Database } from "../client.ts";
+import { newId } from "../ids.ts";
+import { apikeys, bandwidthDaily, connections, httpServices, ports, serverHeartbeats, tunnels, TUNNEL_STATE } from "../schema.ts";
+import type { TrafficBatch } from "../../lib/stats/traffic-stats.ts";
+
+export interface TunnelLogin {
+  tunnelId: string;
+  userId: string | null;
+  tokenId: string;
+  hostname: string;
+}
+
+/** Checks an auth token for a tunnel login; returns the refusal reason the client prints. */
+export async function checkTunnelLogin(db: Database, key: string): Promise<{ ok: true; login: TunnelLogin } | { ok: false; reason: string }> {
+  const rows = await db
+    .select({ token: apikeys, tunnel: tunnels })
+    .from(apikeys)
+    .leftJoin(tunnels, eq(tunnels.id, apikeys.tunnelId))
+    .where(eq(apikeys.value, key))
+    .limit(1);
+  const row = rows[0];
+  if (!row) return { ok: false, reason: "unknown auth token" };
+  if (!row.token.active) return { ok: false, reason: "auth token is inactive" };
+  if (!row.tunnel) return { ok: false, reason: "auth token has no tunnel" };
+  if (row.tunnel.state === TUNNEL_STATE.shutdown || row.tunnel.state === TUNNEL_STATE.deleted) {
+    return { ok: false, reason: "tunnel has been shut down" };
+  }
+  return { ok: true, login: { tunnelId: row.tunnel.id, userId: row.tunnel.userId, tokenId: row.token.id, hostname: row.tunnel.hostname } };
+}
+
+export async function markTunnelOnline(
+  db: Database,
+  tunnelId: string,
+  info: { address: string; os: string; arch: string; version: string; node: string },
+): Promise<void> {
+  const now = new Date();
+  await db
+    .update(tunnels)
+    .set({ state: TUNNEL_STATE.online, address: info.address, os: info.os, arch: info.arch, version: info.version, serverNode: info.node, connectedAt: now, lastActive: now, uptime: 0, modified: now })
+    .where(eq(tunnels.id, tunnelId));
+}
+
+export async function markTunnelOffline(db: Database, tunnelId: string): Promise<void> {
+  const now = new Date();
+  await db
+    .update(tunnels)
+    .set({ state: TUNNEL_STATE.offline, connectedAt: null, serverNode: null, lastActive: now, modified: now })
+    .where(and(eq(tunnels.id, tunnelId), eq(tunnels.state, TUNNEL_STATE.online)));
+  await db.update(httpServices).set({ active: false }).where(eq(httpServices.tunnelId, tunnelId));
+  await db.update(ports).set({ active: false }).where(eq(ports.tunnelId, tunnelId));
+}
+
+/** At stop: every tunnel this node served goes offline at once. */
+export async function markNodeTunnelsOffline(db: Database, node: string): Promise<void> {
+  const rows = await db.select({ id: tunnels.id }).from(tunnels).where(eq(tunnels.serverNode, node));
+  for (const r of rows) await markTunnelOffline(db, r.id);
+  await db.delete(serverHeartbeats).where(eq(serverHeartbeats.node, node));
+}
+
+/** Refreshes this node's heartbeat and the uptime/last-active of its online tunnels. */
+export async function refreshHeartbeat(db: Database, node: string, started: number, onlineTunnelIds: string[]): Promise<void> {
+  const now = Date.now();
+  await db
+    .insert(serverHeartbeats)
+    .values({ node, started: new Date(started), lastSeen: new Date(now) })
+    .onConflictDoUpdate({ target: serverHeartbeats.node, set: { lastSeen: new Date(now) } });
+  if (onlineTunnelIds.length) {
+    await db
+      .update(tunnels)
+      .set({ lastActive: new Date(now), uptime: sql`max(0, (${now} - coalesce(${tunnels.connectedAt}, ${now})) / 1000)` })
+      .where(inArray(tunnels.id, onlineTunnelIds));
+  }
+}
+
+/** Of the given online tunnels, those whose token was deactivated or that were shut down (by the CLI or dashboard). */
+export async function findRevokedTunnels(db: Database, tunnelIds: string[]): Promise<string[]> {
+  if (!tunnelIds.length) return [];
+  const rows = await db
+    .select({ id: tunnels.id, state: tunnels.state, active: apikeys.active })
+    .from(tunnels)
+    .leftJoin(apikeys, eq(apikeys.tunnelId, tunnels.id))
+    .where(inArray(tunnels.id, tunnelIds));
+  const revoked = new Set<string>();
+  const seen = new Set<string>();
+  for (const r of rows) {
+    seen.add(r.id);
+    if (r.state === TUNNEL_STATE.shutdown || r.state === TUNNEL_STATE.deleted || r.active === false || r.active === null) revoked.add(r.id);
+  }
+  for (const id of tunnelIds) if (!seen.has(id)) revoked.add(id);
+  return [...revoked];
+}
+
+/** The tunnel that holds an HTTP domain, if it is not `tunnelId` and still active. */
+export async function findDomainOwner(db: Database, domain: string, tunnelId: string): Promise<string | null> {
+  const rows = await db
+    .select({ tunnelId: httpServices.tunnelId, state: tunnels.state })
+    .from(httpServices)
+    .innerJoin(tunnels, eq(tunnels.id, httpServices.tunnelId))
+    .where(and(eq(httpServices.domain, domain), ne(httpServices.tunnelId, tunnelId)))
+    .limit(1);
+  const row = rows[0];
+  if (!row || row.state === TUNNEL_STATE.shutdown || row.state === TUNNEL_STATE.deleted) return null;
+  return row.tunnelId;
+}
+
+/** Stores the services a tunnel announced, so offline tunnels still show their rules. */
+export async function saveAnnouncedServices(
+  db: Database,
+  tunnel: { id: string; userId: string | null },
+  https: { domain: string; secure: boolean; available: boolean }[],
+  forwardedPorts: { port: number; available: boolean }[],
+  config: unknown,
+): Promise<void> {
+  const now = new Date();
+  await db.transaction(async (tx) => {
+    const domains = https.map((h) => h.domain);
+    // A domain left by a shut-down tunnel may be taken over.
+    if (domains.length) await tx.delete(httpServices).where(and(inArray(httpServices.domain, domains), ne(httpServices.tunnelId, tunnel.id)));
+    await tx.delete(httpServices).where(domains.length ? and(eq(httpServices.tunnelId, tunnel.id), notInArray(httpServices.domain, domains)) : eq(httpServices.tunnelId, tunnel.id));
+    for (const h of https) {
+      await tx
+        .insert(httpServices)
+        .values({ id: newId(), tunnelId: tunnel.id, userId: tunnel.userId, domain: h.domain, secure: h.secure, active: true, available: h.available, modified: now })
+        .onConflictDoUpdate({ target: httpServices.domain, set: { tunnelId: tunnel.id, secure: h.secure, active: true, available: h.available, modified: now } });
+    }
+    await tx.update(ports).set({ active: false }).where(eq(ports.tunnelId, tunnel.id));
+    for (const p of forwardedPorts) {
+      await tx.update(ports).set({ active: true, available: p.available }).where(and(eq(ports.tunnelId, tunnel.id), eq(ports.port, p.port)));
+    }
+    await tx.update(tunnels).set({ config: JSON.stringify(config ?? {}), modified: now }).where(eq(tunnels.id, tunnel.id));
+  });
+}
+
+export async function listTunnelPorts(db: Database, tunnelId: string): Promise<number[]> {
+  const rows = await db.select({ port: ports.port }).from(ports).where(eq(ports.tunnelId, tunnelId));
+  return rows.map((r) => r.port);
+}
+
+/**
+ * Picks a random free port of the range for a tunnel, within its `maxPorts` allowance.
+ * The primary key on `port` settles a race between two servers: the loser retries.
+ */
+export async function allocatePort(
+  db: Database,
+  tunnel: { id: string; userId: string | null },
+  range: { begin: number; end: number },
+  maxPorts: number,
+  random: () => number = Math.random,
+): Promise<{ ok: true; port: number } | { ok: false; reason: string }> {
+  const owned = await listTunnelPorts(db, tunnel.id);
+  if (owned.length >= maxPorts) return { ok: false, reason: `tunnel already holds the maximum of ${maxPorts} ports` };
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const taken = new Set((await db.select({ port: ports.port }).from(ports)).map((r) => r.port));
+    const free: number[] = [];
+    for (let p = range.begin; p <= range.end; p++) if (!taken.has(p)) free.push(p);
+    if (!free.length) return { ok: false, reason: "no free port left in the server's port range" };
+    const port = free[Math.floor(random() * free.length)]!;
+    try {
+      await db.insert(ports).values({ port, id: newId(), tunnelId: tunnel.id, userId: tunnel.userId });
+      return { ok: true, port };
+    } catch {
+      // taken by a concurrent allocation; look again
+    }
+  }
+  return { ok: false, reason: "could not allocate a port, try again" };
+}
+
+export async function releasePort(db: Database, tunnelId: string, port: number): Promise<boolean> {
+  const rows = await db.delete(ports).where(and(eq(ports.tunnelId, tunnelId), eq(ports.port, port))).returning({ port: ports.port });
+  return rows.length > 0;
+}
+
+/** Writes one stats batch in a single transaction (bandwidth upserts + connection records). */
+export async function writeTrafficBatch(db: Database, batch: TrafficBatch): Promise<void> {
+  if (!batch.bandwidth.length && !batch.connections.length) return;
+  await db.transaction(async (tx) => {
+    for (const b of batch.bandwidth) {
+      await tx
+        .insert(bandwidthDaily)
+        .values(b)
+        .onConflictDoUpdate({
+          target: [bandwidthDaily.tunnelId, bandwidthDaily.service, bandwidthDaily.day],
+          set: { bytesIn: sql`${bandwidthDaily.bytesIn} + ${b.bytesIn}`, bytesOut: sql`${bandwidthDaily.bytesOut} + ${b.bytesOut}` },
+        });
+    }
+    for (const c of batch.connections) {
+      await tx.insert(connections).values({ id: newId(), ...c, started: new Date(c.started) });
+    }
+  });
+}

@@ -1,0 +1,377 @@
+// The client half of the tunnel engine (pktriot start): keeps a control WebSocket to the
+// server (reconnecting forever with backoff and jitter), announces the rules of the
+// configuration, serves the streams the server opens by piping them to upstreams, grows
+// a pool of data connections under load, runs the mesh listeners (ports map, local
+// SOCKS) and the upstream monitor. Everything it needs comes in as options.
+import { dialTcp } from "../socks/dial-tcp.ts";
+import { pipe } from "../socks/pipe.ts";
+import type { DuplexConnection } from "../socks/connection.ts";
+import { createMuxSession, type MuxSession } from "../mux/session.ts";
+import type { MuxStream } from "../mux/stream.ts";
+import { createMuxPool, type MuxPool } from "../mux/pool.ts";
+import { WebSocketTransport } from "../mux/transport.ts";
+import type { ClientConfig, HttpRule } from "../client-config/types.ts";
+import { createFeatureServer, needsFeatureServer, ruleTerminatesTls, type FeatureServer } from "./http-features.ts";
+import { createMeshListeners, type MeshListeners } from "./mesh-listeners.ts";
+import {
+  TUNNEL_CONTROL_PATH,
+  TUNNEL_DATA_PATH,
+  decodeJson,
+  encodeJson,
+  type ClientInfo,
+  type ClientMessage,
+  type HttpRuleAnnounce,
+  type PortRuleAnnounce,
+  type ServerMessage,
+  type ServerStreamMeta,
+} from "./messages.ts";
+
+export type TunnelClientState = "connecting" | "online" | "offline" | "stopped";
+
+export interface TunnelClientOptions {
+  /** `wss://host:port` of the server. */
+  serverUrl: string;
+  key: string;
+  /** TLS options for the WebSocket (CA, pin-derived chain, or insecure); computed per connect. */
+  tls(): Promise<Record<string, unknown> | undefined>;
+  info: ClientInfo;
+  config: ClientConfig;
+  verifyPassword(password: string, hash: string): Promise<boolean>;
+  log: { info(msg: string): void; warn(msg: string): void; error(msg: string): void };
+  onState?(state: TunnelClientState, detail?: string): void;
+  /** Remote management from the server: apply the change, save it, return the new config. */
+  applyRemoteChange?(change: unknown): Promise<ClientConfig>;
+  /** Backoff bounds (tests shorten them). */
+  backoff?: { minMs: number; maxMs: number };
+  /** Streams per pool connection before another data connection is opened. */
+  streamsPerConnection?: number;
+}
+
+export interface TunnelClient {
+  readonly state: TunnelClientState;
+  readonly tunnelId: string;
+  start(): void;
+  /** New configuration (file changed): re-announce rules, update listeners. */
+  setConfig(config: ClientConfig): void;
+  stop(): Promise<void>;
+}
+
+/** What the server is told about an HTTP rule (secrets stay hashed; file paths stay here). */
+export function announceHttp(rule: HttpRule): HttpRuleAnnounce {
+  return {
+    domain: rule.domain,
+    ownCertificate: ruleTerminatesTls(rule) || rule.useLetsEnc,
+    redirect: rule.redirect,
+    rewriteHost: rule.rewriteHost,
+    basicHttpAuth: rule.basicHttpAuth,
+    firewall: rule.firewall,
+    available: true,
+  };
+}
+
+export function announcePorts(config: ClientConfig): PortRuleAnnounce[] {
+  return config.ports.map((p) => ({ port: p.port, forwarded: Boolean(p.destination && p.dstPort), firewall: p.firewall }));
+}
+
+/** Exponential backoff with ±30 % jitter, so a fleet does not reconnect in lock step. */
+export function backoffDelay(attempt: number, minMs: number, maxMs: number, random = Math.random): number {
+  const base = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 20));
+  return Math.round(base * (0.7 + 0.6 * random()));
+}
+
+const STABLE_MS = 30_000;
+
+export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
+  let config = opts.config;
+  let state: TunnelClientState = "offline";
+  let tunnelId = config.tunnelID;
+  let stopped = false;
+  let attempt = 0;
+  let retryTimer: ReturnType<typeof setTimeout> | undefined;
+  let monitorTimer: ReturnType<typeof setInterval> | undefined;
+  let control: MuxSession | undefined;
+  let controlWs: WebSocket | undefined;
+  let pool: MuxPool | undefined;
+  let sessionId = "";
+  let poolSize = 1;
+  let pendingData = 0;
+  const dataSockets = new Set<WebSocket>();
+  const minMs = opts.backoff?.minMs ?? 1000;
+  const maxMs = opts.backoff?.maxMs ?? 60_000;
+  const perConnection = opts.streamsPerConnection ?? 32;
+  const features: FeatureServer = createFeatureServer(config.https, { verifyPassword: opts.verifyPassword });
+  const mesh: MeshListeners = createMeshListeners({
+    open: (host, port) => openMeshStream(host, port),
+    log: opts.log,
+  });
+  mesh.apply(config);
+
+  const setState = (s: TunnelClientState, detail?: string) => {
+    state = s;
+    opts.onState?.(s, detail);
+  };
+
+  const send = (msg: ClientMessage) => {
+    if (control && !control.closed) control.sendMessage(encodeJson(msg));
+  };
+
+  const rulesMessage = (): { https: HttpRuleAnnounce[]; ports: PortRuleAnnounce[] } => ({
+    https: config.https.map(announceHttp),
+    ports: announcePorts(config),
+  });
+
+  // ---- streams opened by the server -------------------------------------------------
+
+  const upstreamFor = (meta: ServerStreamMeta): { host: string; port: number; tls?: { rejectUnauthorized: boolean; serverName?: string } } | undefined => {
+    if (meta.t === "tcp") {
+      const rule = config.ports.find((p) => p.port === meta.p);
+      return rule && rule.destination && rule.dstPort ? { host: rule.destination, port: rule.dstPort } : undefined;
+    }
+    if (meta.t === "svc") {
+      const rule = config.ports.find((p) => p.port === meta.p);
+      if (rule && rule.destination && rule.dstPort) return { host: rule.destination, port: rule.dstPort };
+      const http = config.https.find((h) => h.domain === meta.h);
+      if (!http) return undefined;
+      // A mesh client speaking HTTP(S) to the rule's hostname gets the upstream as it is.
+      if (meta.p === 443 && http.tls) return { host: http.destination, port: http.tls };
+      return http.port ? { host: http.destination, port: http.port } : undefined;
+    }
+    const rule = config.https.find((h) => h.domain === meta.d);
+    if (!rule) return undefined;
+    if (meta.t === "tls") return ruleTerminatesTls(rule) ? { host: "127.0.0.1", port: features.tlsPortFor(rule) } : undefined;
+    if (needsFeatureServer(rule)) return { host: "127.0.0.1", port: features.port };
+    if (rule.port) return { host: rule.destination, port: rule.port };
+    if (rule.tls) return { host: rule.destination, port: rule.tls, tls: { rejectUnauthorized: !rule.insecureUpstream, serverName: rule.rewriteHost || rule.domain } };
+    return undefined;
+  };
+
+  const onServerStream = (stream: MuxStream, metaBytes: Uint8Array) => {
+    const meta = decodeJson<ServerStreamMeta>(metaBytes);
+    const target = meta ? upstreamFor(meta) : undefined;
+    if (!target) return stream.reset();
+    stream.pause();
+    void dialUpstream(target).then((upstream) => {
+      if (!upstream) return stream.reset();
+      void pipe(stream as unknown as DuplexConnection, upstream);
+    });
+  };
+
+  // ---- mesh streams (client → server) ----------------------------------------------
+
+  /** Opens a mesh stream; the server answers with one status byte (0 = connected, else a SOCKS reply code). */
+  function openMeshStream(host: string, port: number): MuxStream | undefined {
+    if (!pool || state !== "online") return undefined;
+    return pool.openStream(encodeJson({ t: "dial", h: host, p: port }));
+  }
+
+  // ---- connections ------------------------------------------------------------------
+
+  const wsUrl = (path: string, query = "") => `${opts.serverUrl.replace(/\/$/, "")}${path}${query}`;
+
+  const openWs = async (path: string, query = ""): Promise<WebSocket> => {
+    const tls = await opts.tls();
+    const ws = new WebSocket(wsUrl(path, query), { headers: { Authorization: `Bearer ${opts.key}` }, tls } as unknown as string[]);
+    ws.binaryType = "arraybuffer";
+    return ws;
+  };
+
+  const maybeGrowPool = () => {
+    if (!pool || !sessionId || pendingData > 0) return;
+    if (pool.size + pendingData >= poolSize) return;
+    if (pool.streamCount < pool.size * perConnection) return;
+    pendingData++;
+    void openWs(TUNNEL_DATA_PATH, `?session=${sessionId}`)
+      .then((ws) => {
+        dataSockets.add(ws);
+        let started = false;
+        ws.addEventListener("open", () => {
+          started = true;
+          pendingData--;
+          const session = createMuxSession({
+            transport: new WebSocketTransport(ws),
+            side: "client",
+            onStream: onServerStream,
+            onClose: () => {
+              dataSockets.delete(ws);
+              pool?.remove(session);
+            },
+          });
+          if (pool) pool.add(session);
+          else session.close();
+        });
+        ws.addEventListener("close", () => {
+          dataSockets.delete(ws);
+          if (!started) pendingData--;
+        });
+      })
+      .catch(() => {
+        pendingData--;
+      });
+  };
+
+  const scheduleReconnect = (why: string) => {
+    if (stopped) return;
+    const delay = backoffDelay(attempt++, minMs, maxMs);
+    setState("offline", why);
+    opts.log.warn(`disconnected: ${why}; reconnecting in ${(delay / 1000).toFixed(1)}s`);
+    retryTimer = setTimeout(connect, delay);
+  };
+
+  function connect() {
+    if (stopped) return;
+    setState("connecting");
+    let connectedAt = Date.now();
+    let closedWhy = "connection closed";
+    void openWs(TUNNEL_CONTROL_PATH)
+      .then((ws) => {
+        controlWs = ws;
+        let started = false;
+        ws.addEventListener("open", () => {
+          started = true;
+          connectedAt = Date.now();
+          const session = createMuxSession({
+            transport: new WebSocketTransport(ws),
+            side: "client",
+            onStream: onServerStream,
+            onMessage: (bytes) => {
+              const msg = decodeJson<ServerMessage>(bytes);
+              if (msg) onServerMessage(msg, (why) => (closedWhy = why));
+            },
+            onClose: (reason) => {
+              if (control === session) {
+                control = undefined;
+                pool?.closeAll();
+                pool = undefined;
+                sessionId = "";
+                for (const d of dataSockets) d.close();
+                dataSockets.clear();
+                clearInterval(monitorTimer);
+              }
+              if (Date.now() - connectedAt > STABLE_MS) attempt = 0;
+              scheduleReconnect(closedWhy === "connection closed" && reason.message ? reason.message : closedWhy);
+            },
+          });
+          control = session;
+          send({ type: "hello", info: opts.info, ...rulesMessage() });
+        });
+        ws.addEventListener("close", (ev) => {
+          if (!started) scheduleReconnect(`cannot connect to ${opts.serverUrl}${ev.reason ? `: ${ev.reason}` : ""}`);
+        });
+      })
+      .catch((err) => scheduleReconnect(err instanceof Error ? err.message : String(err)));
+  }
+
+  const onServerMessage = (msg: ServerMessage, setWhy: (why: string) => void) => {
+    switch (msg.type) {
+      case "welcome": {
+        tunnelId = msg.tunnelID;
+        sessionId = msg.session;
+        poolSize = Math.max(1, Math.min(64, msg.poolSize || 1));
+        pool = createMuxPool();
+        if (control) pool.add(control);
+        setState("online");
+        opts.log.info(`tunnel ${tunnelId} online`);
+        for (const r of msg.refused ?? []) opts.log.warn(`rule ${r.rule} refused by the server: ${r.reason}`);
+        startMonitor(msg.monitorSeconds);
+        break;
+      }
+      case "rulesResult":
+        for (const r of msg.refused ?? []) opts.log.warn(`rule ${r.rule} refused by the server: ${r.reason}`);
+        break;
+      case "refused":
+        setWhy(`server refused the tunnel: ${msg.reason}`);
+        opts.log.error(`server refused the tunnel: ${msg.reason}`);
+        break;
+      case "shutdown":
+        setWhy(`server closed the tunnel: ${msg.reason}`);
+        opts.log.warn(`server closed the tunnel: ${msg.reason}`);
+        break;
+      case "apply":
+        void applyRemote(msg.requestId, msg.change);
+        break;
+    }
+  };
+
+  const applyRemote = async (requestId: string, change: unknown) => {
+    if (!opts.applyRemoteChange) return send({ type: "applied", requestId, ok: false, error: "client does not accept remote changes" });
+    try {
+      const next = await opts.applyRemoteChange(change);
+      send({ type: "applied", requestId, ok: true });
+      client.setConfig(next);
+    } catch (err) {
+      send({ type: "applied", requestId, ok: false, error: err instanceof Error ? err.message : String(err) });
+    }
+  };
+
+  const startMonitor = (seconds: number) => {
+    clearInterval(monitorTimer);
+    if (!seconds || seconds <= 0) return;
+    const check = async () => {
+      const services: { kind: "http" | "tcp"; name: string; available: boolean }[] = [];
+      for (const h of config.https) {
+        const port = h.port || h.tls;
+        const available = h.webRoot || h.redirectURL ? true : port ? await probe(h.destination, port) : false;
+        services.push({ kind: "http", name: h.domain, available });
+      }
+      for (const p of config.ports) {
+        if (!p.destination || !p.dstPort) continue;
+        services.push({ kind: "tcp", name: String(p.port), available: await probe(p.destination, p.dstPort) });
+      }
+      send({ type: "monitor", services });
+    };
+    void check();
+    monitorTimer = setInterval(check, seconds * 1000);
+  };
+
+  const poolWatch = setInterval(maybeGrowPool, 250);
+
+  const client: TunnelClient = {
+    get state() {
+      return state;
+    },
+    get tunnelId() {
+      return tunnelId;
+    },
+    start() {
+      stopped = false;
+      connect();
+    },
+    setConfig(next) {
+      config = next;
+      features.setRules(next.https);
+      mesh.apply(next);
+      if (state === "online") send({ type: "rules", ...rulesMessage(), config: next });
+    },
+    async stop() {
+      stopped = true;
+      clearTimeout(retryTimer);
+      clearInterval(monitorTimer);
+      clearInterval(poolWatch);
+      control?.close();
+      controlWs?.close();
+      for (const d of dataSockets) d.close();
+      mesh.closeAll();
+      features.stop();
+      setState("stopped");
+    },
+  };
+
+  return client;
+}
+
+/** Connects to an upstream, over TLS when the rule's upstream speaks it. */
+async function dialUpstream(target: { host: string; port: number; tls?: { rejectUnauthorized: boolean; serverName?: string } }): Promise<DuplexConnection | undefined> {
+  if (target.tls) {
+    const { dialTls } = await import("./dial-tls.ts");
+    return dialTls(target.host, target.port, target.tls);
+  }
+  const r = await dialTcp(target.host, target.port, { timeoutMs: 10_000 });
+  return r.ok ? r.connection : undefined;
+}
+
+/** A TCP connect check of an upstream (SPEC 2.3 "Monitoring"). */
+export async function probe(host: string, port: number, timeoutMs = 3000): Promise<boolean> {
+  const r = await dialTcp(host, port, { timeoutMs });
+  if (r.ok) r.connection.reset();
+  return r.ok;
+}

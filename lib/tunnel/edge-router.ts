@@ -1,0 +1,118 @@
+// Joins public connections to tunnels: a TCP port connection, a TLS ClientHello on the
+// HTTPS port, or plain HTTP (through lib/http's request stream, routed per request).
+// Accounting (bandwidth, connection records) happens here, once per connection.
+import type { BunSocketConnection, DuplexConnection } from "../socks/connection.ts";
+import { pipe } from "../socks/pipe.ts";
+import type { TrafficStats } from "../stats/traffic-stats.ts";
+import type { LoopbackRelay } from "../edge/loopback-relay.ts";
+import type { LiveTunnel, TunnelServer } from "./server.ts";
+import type { ServerStreamMeta } from "./messages.ts";
+import { normalizeHost } from "./registry.ts";
+import { createHttpRouter, firewallFor, type HttpRouter } from "./http-router.ts";
+
+export interface EdgeRouterOptions {
+  tunnels: TunnelServer;
+  stats: TrafficStats;
+  relay: LoopbackRelay;
+  /** The server's own domain (dashboard, API, tunnel endpoints). */
+  domain(): string;
+  /** Whether the server's certificate covers a hostname (then it can terminate it). */
+  certificateCovers(hostname: string): boolean;
+  /** Loopback port of the dashboard/API/tunnel web server (TLS). */
+  webTlsPort(): number;
+  /** Loopback port of the plain-HTTP web server (dashboard on port 80, ACME HTTP-01 later). */
+  webHttpPort(): number;
+  /** Loopback port of the TLS terminator for tunnel domains. */
+  terminatorPort(): number;
+  /** The public HTTPS port (HTTP→HTTPS redirects). */
+  httpsPort(): number;
+  log: { info(msg: string): void; warn(msg: string): void };
+}
+
+export interface EdgeRouter {
+  onTcpConnection(port: number, conn: BunSocketConnection, remote: string): void;
+  onTlsHello(sni: string | null, conn: BunSocketConnection, initial: Uint8Array): void;
+  /** Plain HTTP from the public HTTP port (`secure` false) or from the TLS terminator (`secure` true). */
+  onHttpConnection(conn: BunSocketConnection, remote: string, secure: boolean): void;
+}
+
+export function createEdgeRouter(opts: EdgeRouterOptions): EdgeRouter {
+  const { tunnels, stats } = opts;
+
+  /** Pipes a public connection into a new tunnel stream and accounts for it when it closes. */
+  const joinTunnel = (
+    tunnel: LiveTunnel,
+    conn: DuplexConnection,
+    meta: ServerStreamMeta,
+    service: string,
+    protocol: "http" | "https" | "tcp",
+    initial?: Uint8Array,
+  ) => {
+    const started = Date.now();
+    let stream;
+    try {
+      stream = tunnel.openStream(meta);
+    } catch {
+      conn.reset();
+      return;
+    }
+    void pipe(conn, stream, { initialAtoB: initial }).then((r) => {
+      stats.add(tunnel.tunnelId, service, r.bytesAtoB, r.bytesBtoA);
+      stats.recordConnection({
+        tunnelId: tunnel.tunnelId,
+        service,
+        protocol,
+        remoteAddress: meta.r,
+        bytesIn: r.bytesAtoB,
+        bytesOut: r.bytesBtoA,
+        started,
+        durationMs: Date.now() - started,
+      });
+    });
+  };
+
+  const http: HttpRouter = createHttpRouter({
+    tunnels,
+    isOwnDomain: (host) => host === opts.domain(),
+    webHttpPort: opts.webHttpPort,
+    httpsPort: opts.httpsPort,
+    relay: opts.relay,
+    stats,
+  });
+
+  return {
+    onTcpConnection(port, conn, remote) {
+      const route = tunnels.registry.port(port);
+      if (!route || !route.tunnel.online) return conn.reset();
+      if (!firewallFor(route.rule.firewall).allows(remote)) return conn.reset();
+      joinTunnel(route.tunnel, conn, { t: "tcp", p: port, r: remote }, String(port), "tcp");
+    },
+
+    onTlsHello(sni, conn, initial) {
+      const remote = conn.remoteAddress;
+      const host = sni ? normalizeHost(sni) : "";
+      // No SNI (a client that connected by IP) is the server's own domain (SPEC 2.3).
+      if (!host || host === opts.domain()) {
+        void opts.relay.relay(conn, remote, opts.webTlsPort(), initial);
+        return;
+      }
+      const route = tunnels.registry.http(host);
+      if (!route || !route.tunnel.online) return conn.reset();
+      if (!firewallFor(route.rule.firewall).allows(remote)) return conn.reset();
+      if (route.rule.ownCertificate) {
+        joinTunnel(route.tunnel, conn, { t: "tls", d: host, r: remote }, host, "https", initial);
+        return;
+      }
+      if (opts.certificateCovers(host)) {
+        void opts.relay.relay(conn, remote, opts.terminatorPort(), initial);
+        return;
+      }
+      // Neither the rule nor the server has a certificate for this name: close cleanly.
+      conn.reset();
+    },
+
+    onHttpConnection(conn, remote, secure) {
+      http.handle(conn, remote, secure);
+    },
+  };
+}

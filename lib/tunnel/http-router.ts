@@ -1,0 +1,180 @@
+// Plain HTTP from the public HTTP port, or from the TLS terminator for tunnel domains the
+// server's certificate covers. Every request of a keep-alive connection is routed by its
+// own Host header (lib/http/request-stream.ts): the connection is bound to the tunnel of
+// its first request, and a later request for another tunnel ends it, so a connection
+// never carries a request to the wrong tunnel. Requests for the server's own domain are
+// relayed to the web server.
+import type { BunSocketConnection } from "../socks/connection.ts";
+import { createBasicAuthVerifier } from "../http/basic-auth.ts";
+import { compileFirewall, type Firewall } from "../http/firewall.ts";
+import { createRequestStream, type HeadDecision, type RequestHead, type RequestStreamEnd } from "../http/request-stream.ts";
+import { badRequestResponse, httpsRedirectResponse, notFoundResponse, tunnelOfflineResponse, unauthorizedResponse } from "../http/responses.ts";
+import type { LoopbackRelay } from "../edge/loopback-relay.ts";
+import type { TrafficStats } from "../stats/traffic-stats.ts";
+import type { MuxStream } from "../mux/stream.ts";
+import type { FirewallRule } from "./messages.ts";
+import type { LiveTunnel, TunnelServer } from "./server.ts";
+
+export interface HttpRouter {
+  handle(conn: BunSocketConnection, remote: string, secure: boolean): void;
+}
+
+export interface HttpRouterOptions {
+  tunnels: TunnelServer;
+  isOwnDomain(host: string): boolean;
+  webHttpPort(): number;
+  /** Public HTTPS port, for HTTP→HTTPS redirects. */
+  httpsPort(): number;
+  relay: LoopbackRelay;
+  stats: TrafficStats;
+}
+
+/** Firewalls compiled once per announced rule list. */
+const firewalls = new WeakMap<readonly FirewallRule[], Firewall>();
+export function firewallFor(rules: readonly FirewallRule[]): Firewall {
+  let fw = firewalls.get(rules);
+  if (!fw) {
+    fw = compileFirewall(rules);
+    firewalls.set(rules, fw);
+  }
+  return fw;
+}
+
+export function createHttpRouter(opts: HttpRouterOptions): HttpRouter {
+  const basicAuth = createBasicAuthVerifier();
+
+  return {
+    handle(conn, remote, secure) {
+      let tunnel: LiveTunnel | undefined;
+      let stream: MuxStream | undefined;
+      let ownDomain = false;
+      /** Until the first decision, chunks are kept to be replayed if the connection goes to the web server. */
+      let collecting = true;
+      const pendingChunks: Uint8Array[] = [];
+      let ended: RequestStreamEnd | undefined;
+      let connClosed = false;
+      let bytesIn = 0;
+      let bytesOut = 0;
+      let service = "";
+      const started = Date.now();
+
+      const finishWith = (response: Uint8Array | null) => {
+        if (connClosed) return;
+        if (response) conn.write(response);
+        conn.end();
+      };
+
+      const openStream = (t: LiveTunnel, host: string): boolean => {
+        try {
+          stream = t.openStream({ t: "http", d: host, r: remote, s: secure });
+        } catch {
+          return false;
+        }
+        tunnel = t;
+        service = host;
+        const s = stream;
+        s.ondata = (bytes) => {
+          bytesOut += bytes.length;
+          if (!conn.write(bytes)) s.pause();
+        };
+        conn.ondrain = () => s.resume();
+        // The tunnel finished its responses: answer an ending request locally, or close.
+        s.onend = () => finishWith(ended?.response ?? null);
+        s.onclose = (err) => {
+          if (err) conn.reset();
+          else finishWith(ended?.response ?? null);
+          opts.stats.add(t.tunnelId, service, bytesIn, bytesOut);
+          opts.stats.recordConnection({ tunnelId: t.tunnelId, service, protocol: secure ? "https" : "http", remoteAddress: remote, bytesIn, bytesOut, started, durationMs: Date.now() - started });
+        };
+        return true;
+      };
+
+      const decide = (head: RequestHead): HeadDecision | Promise<HeadDecision> => {
+        const host = head.host;
+        if (!host) return { action: "respond", response: badRequestResponse("A Host header is required.") };
+        if (opts.isOwnDomain(host)) {
+          if (head.index === 0) ownDomain = true;
+          return { action: "stop" };
+        }
+        const route = opts.tunnels.registry.http(host);
+        if (!route) return tunnel ? { action: "stop" } : { action: "respond", response: notFoundResponse(host) };
+        if (tunnel && route.tunnel !== tunnel) return { action: "stop" };
+        if (!route.tunnel.online) return { action: "respond", response: tunnelOfflineResponse(host, 502) };
+        if (!firewallFor(route.rule.firewall).allows(remote)) return { action: "reject" };
+        if (!secure && route.rule.redirect) return { action: "respond", response: httpsRedirectResponse(host, head.target, opts.httpsPort()) };
+        const forward = (): HeadDecision => {
+          if (!stream && !openStream(route.tunnel, host)) return { action: "respond", response: tunnelOfflineResponse(host, 503) };
+          return {
+            action: "forward",
+            forwardedFor: remote,
+            forwardedProto: secure ? "https" : "http",
+            forwardedHost: true,
+            host: route.rule.rewriteHost || undefined,
+          };
+        };
+        if (route.rule.basicHttpAuth) {
+          const unauthorized: HeadDecision = { action: "respond", response: unauthorizedResponse(host) };
+          const ok = basicAuth.verify(route.rule.basicHttpAuth, head.get("authorization"));
+          if (ok === true) return forward();
+          if (ok === false) return unauthorized;
+          return ok.then((v) => (v ? forward() : unauthorized));
+        }
+        return forward();
+      };
+
+      const rs = createRequestStream({
+        onHead: (head) => {
+          collecting = false;
+          return decide(head);
+        },
+        onForward(bytes) {
+          bytesIn += bytes.length;
+          if (stream && !stream.write(bytes)) {
+            conn.pause();
+            stream.ondrain = () => conn.resume();
+          }
+        },
+        onEnd(end) {
+          ended = end;
+          if (ownDomain && end.reason === "stop" && !tunnel) {
+            // The whole connection belongs to the web server: hand over what was read so far.
+            conn.pause();
+            const replay = Buffer.concat(pendingChunks);
+            pendingChunks.length = 0;
+            void opts.relay.relay(conn, remote, opts.webHttpPort(), replay);
+            return;
+          }
+          if (end.reason === "reject") {
+            stream?.reset();
+            conn.reset();
+            return;
+          }
+          // Pending responses from the tunnel go out first; then the local answer.
+          if (stream) stream.end();
+          else finishWith(end.response);
+        },
+        onResume: () => conn.resume(),
+      });
+
+      conn.ondata = (chunk) => {
+        if (collecting) pendingChunks.push(new Uint8Array(chunk));
+        else if (pendingChunks.length && !ownDomain) pendingChunks.length = 0;
+        if (!rs.push(chunk)) conn.pause();
+      };
+      conn.onend = () => {
+        rs.close();
+        if (stream) stream.end();
+        else if (!ownDomain) conn.end();
+      };
+      conn.onclose = (err) => {
+        connClosed = true;
+        rs.close();
+        if (stream && !stream.closed) {
+          if (err) stream.reset();
+          else stream.end();
+        }
+      };
+      conn.resume();
+    },
+  };
+}

@@ -1,0 +1,92 @@
+// Control messages between pktriot and spokes. They travel as JSON inside mux MESSAGE
+// frames on the control connection (stream 0), never on the data path. Stream OPEN
+// metadata (what a new stream carries) is defined here too, as compact JSON.
+
+/** An HTTP rule as the client announces it (SPEC 3.1 `https[]`; secrets stay hashed). */
+export interface HttpRuleAnnounce {
+  domain: string;
+  /** The client terminates TLS itself (custom cert or Let's Encrypt on the client): raw TLS is passed through. */
+  ownCertificate: boolean;
+  redirect: boolean;
+  rewriteHost: string;
+  /** `user:<argon2id hash>` or "". Checked by the server on every request. */
+  basicHttpAuth: string;
+  firewall: FirewallRule[];
+  /** Set when the client cannot serve it (no upstream, webroot missing...). */
+  available?: boolean;
+}
+
+export interface PortRuleAnnounce {
+  port: number;
+  /** False when the port is allocated but has no forward. */
+  forwarded: boolean;
+  firewall: FirewallRule[];
+}
+
+export interface FirewallRule {
+  sequence: number;
+  action: "allow" | "drop";
+  network: string;
+}
+
+export interface ClientInfo {
+  os: string;
+  arch: string;
+  version: string;
+}
+
+export type ClientMessage =
+  | { type: "hello"; info: ClientInfo; https: HttpRuleAnnounce[]; ports: PortRuleAnnounce[] }
+  | { type: "rules"; https: HttpRuleAnnounce[]; ports: PortRuleAnnounce[]; config?: unknown }
+  | { type: "monitor"; services: { kind: "http" | "tcp"; name: string; available: boolean }[] }
+  | { type: "applied"; requestId: string; ok: boolean; error?: string };
+
+export interface RuleRefusal {
+  rule: string;
+  reason: string;
+}
+
+export type ServerMessage =
+  | { type: "welcome"; tunnelID: string; session: string; poolSize: number; hostname: string; monitorSeconds: number; refused: RuleRefusal[] }
+  | { type: "rulesResult"; refused: RuleRefusal[] }
+  | { type: "refused"; reason: string }
+  | { type: "shutdown"; reason: string }
+  /** Remote management from the dashboard/API: the client applies, saves and re-announces. */
+  | { type: "apply"; requestId: string; change: unknown };
+
+/** Metadata of a stream the server opens toward the client. */
+export type ServerStreamMeta =
+  /** Plain HTTP bytes (the server terminated TLS, or it was plain HTTP) for this domain. */
+  | { t: "http"; d: string; r: string; s: boolean }
+  /** Raw TLS for a domain whose rule carries its own certificate. */
+  | { t: "tls"; d: string; r: string }
+  /** A connection to an allocated TCP port. */
+  | { t: "tcp"; p: number; r: string }
+  /** A mesh connection from another tunnel or a SOCKS client to one of this tunnel's services. */
+  | { t: "svc"; h: string; p: number; r: string };
+
+/** Metadata of a stream the client opens toward the server (mesh: ports map, local SOCKS). */
+export type ClientStreamMeta = { t: "dial"; h: string; p: number };
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export function encodeJson(value: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(value));
+}
+
+/** Parses JSON from the peer; returns undefined instead of throwing on garbage. */
+export function decodeJson<T>(bytes: Uint8Array, maxBytes = 1 << 20): T | undefined {
+  if (bytes.byteLength > maxBytes) return undefined;
+  try {
+    const v = JSON.parse(decoder.decode(bytes));
+    return v && typeof v === "object" && !Array.isArray(v) ? (v as T) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Paths of the client API and the tunnel WebSocket endpoints on the server domain. */
+export const CLIENT_API_BASE = "/api/client/v1";
+export const TUNNEL_CONTROL_PATH = `${CLIENT_API_BASE}/tunnel`;
+export const TUNNEL_DATA_PATH = `${CLIENT_API_BASE}/tunnel/data`;

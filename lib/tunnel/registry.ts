@@ -1,0 +1,105 @@
+// The server's in-memory routing table: which live tunnel serves a domain or a port.
+// Public listeners look up here on every connection (and every HTTP request), so
+// lookups are plain Map reads.
+import type { FirewallRule, HttpRuleAnnounce, PortRuleAnnounce } from "./messages.ts";
+
+/** What the routing table needs of a live tunnel (the server engine's session object). */
+export interface RoutableTunnel {
+  readonly tunnelId: string;
+  readonly userId: string | null;
+  readonly online: boolean;
+}
+
+export interface HttpRoute<T extends RoutableTunnel> {
+  tunnel: T;
+  rule: HttpRuleAnnounce;
+}
+
+export interface PortRoute<T extends RoutableTunnel> {
+  tunnel: T;
+  rule: PortRuleAnnounce;
+}
+
+export interface TunnelRegistry<T extends RoutableTunnel> {
+  byId(tunnelId: string): T | undefined;
+  all(): IterableIterator<T>;
+  readonly size: number;
+  add(tunnel: T): void;
+  /** Removes the tunnel and every route it held (only if it is still the registered one). */
+  remove(tunnel: T): void;
+  /** Replaces a tunnel's routes; returns ports that gained or lost a forward (listeners to open/close). */
+  setRoutes(tunnel: T, https: HttpRuleAnnounce[], ports: PortRuleAnnounce[]): { opened: number[]; closed: number[] };
+  http(domain: string): HttpRoute<T> | undefined;
+  port(port: number): PortRoute<T> | undefined;
+}
+
+export function createTunnelRegistry<T extends RoutableTunnel>(): TunnelRegistry<T> {
+  const tunnels = new Map<string, T>();
+  const domains = new Map<string, HttpRoute<T>>();
+  const portRoutes = new Map<number, PortRoute<T>>();
+  const owned = new Map<string, { domains: string[]; ports: number[] }>();
+
+  const clearRoutes = (tunnel: T): number[] => {
+    const o = owned.get(tunnel.tunnelId);
+    const closed: number[] = [];
+    if (!o) return closed;
+    for (const d of o.domains) if (domains.get(d)?.tunnel === tunnel) domains.delete(d);
+    for (const p of o.ports) {
+      if (portRoutes.get(p)?.tunnel === tunnel) {
+        portRoutes.delete(p);
+        closed.push(p);
+      }
+    }
+    owned.delete(tunnel.tunnelId);
+    return closed;
+  };
+
+  return {
+    byId: (id) => tunnels.get(id),
+    all: () => tunnels.values(),
+    get size() {
+      return tunnels.size;
+    },
+    add(tunnel) {
+      tunnels.set(tunnel.tunnelId, tunnel);
+    },
+    remove(tunnel) {
+      if (tunnels.get(tunnel.tunnelId) !== tunnel) return;
+      clearRoutes(tunnel);
+      tunnels.delete(tunnel.tunnelId);
+    },
+    setRoutes(tunnel, https, ports) {
+      const before = new Set(clearRoutes(tunnel));
+      const o = { domains: [] as string[], ports: [] as number[] };
+      for (const rule of https) {
+        domains.set(rule.domain, { tunnel, rule });
+        o.domains.push(rule.domain);
+      }
+      const opened: number[] = [];
+      for (const rule of ports) {
+        if (!rule.forwarded) continue;
+        portRoutes.set(rule.port, { tunnel, rule });
+        o.ports.push(rule.port);
+        if (!before.delete(rule.port)) opened.push(rule.port);
+      }
+      owned.set(tunnel.tunnelId, o);
+      return { opened, closed: [...before] };
+    },
+    http: (domain) => domains.get(domain),
+    port: (port) => portRoutes.get(port),
+  };
+}
+
+/** Lowercased host without port or trailing dot, from a Host header or SNI. */
+export function normalizeHost(host: string): string {
+  let h = host.trim().toLowerCase();
+  if (h.startsWith("[")) {
+    const end = h.indexOf("]");
+    return end > 0 ? h.slice(1, end) : h;
+  }
+  const colon = h.lastIndexOf(":");
+  if (colon >= 0 && h.indexOf(":") === colon) h = h.slice(0, colon);
+  return h.endsWith(".") ? h.slice(0, -1) : h;
+}
+
+export type { FirewallRule };

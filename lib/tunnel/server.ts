@@ -1,0 +1,346 @@
+// The server half of the tunnel engine: accepts pktriot's control and data WebSockets,
+// runs a mux session on each, keeps the live tunnels in a routing registry, and opens
+// streams toward clients for public connections. Persistence and policy come in as hooks
+// (commands/serve.ts wires them to the database), so the engine runs in tests without one.
+import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
+import { randomBytes } from "node:crypto";
+import { createMuxSession, type MuxSession } from "../mux/session.ts";
+import type { MuxStream } from "../mux/stream.ts";
+import { createMuxPool, type MuxPool } from "../mux/pool.ts";
+import { ServerWebSocketTransport } from "../mux/transport.ts";
+import {
+  TUNNEL_CONTROL_PATH,
+  TUNNEL_DATA_PATH,
+  decodeJson,
+  encodeJson,
+  type ClientInfo,
+  type ClientMessage,
+  type ClientStreamMeta,
+  type HttpRuleAnnounce,
+  type PortRuleAnnounce,
+  type RuleRefusal,
+  type ServerMessage,
+  type ServerStreamMeta,
+} from "./messages.ts";
+import { createTunnelRegistry, type RoutableTunnel, type TunnelRegistry } from "./registry.ts";
+
+export interface TunnelLoginInfo {
+  tunnelId: string;
+  userId: string | null;
+  hostname: string;
+}
+
+export interface CheckedRules {
+  https: HttpRuleAnnounce[];
+  ports: PortRuleAnnounce[];
+  refused: RuleRefusal[];
+}
+
+export interface TunnelServerHooks {
+  login(key: string): Promise<{ ok: true; login: TunnelLoginInfo } | { ok: false; reason: string }>;
+  /** Drops rules the tunnel may not have (domain of another tunnel, port not allocated to it). */
+  checkRules(login: TunnelLoginInfo, https: HttpRuleAnnounce[], ports: PortRuleAnnounce[]): Promise<CheckedRules>;
+  online(tunnel: LiveTunnel): Promise<void>;
+  offline(tunnel: LiveTunnel): Promise<void>;
+  rulesChanged(tunnel: LiveTunnel, config: unknown): Promise<void>;
+  portsChanged(opened: number[], closed: number[]): void;
+  monitorReport?(tunnel: LiveTunnel, services: { kind: "http" | "tcp"; name: string; available: boolean }[]): void;
+  /** A stream the client opened (mesh): dial `meta.h:meta.p` and pipe it. */
+  meshStream(tunnel: LiveTunnel, stream: MuxStream, meta: ClientStreamMeta): void;
+  poolSize(): number;
+  monitorSeconds(): number;
+  log: { info(msg: string): void; warn(msg: string): void };
+}
+
+const HELLO_TIMEOUT_MS = 10_000;
+
+/** One connected client: its control session, the pool of data sessions, its rules. */
+export class LiveTunnel implements RoutableTunnel {
+  readonly session = randomBytes(16).toString("hex");
+  readonly pool: MuxPool;
+  info: ClientInfo = { os: "", arch: "", version: "" };
+  https: HttpRuleAnnounce[] = [];
+  ports: PortRuleAnnounce[] = [];
+  config: unknown = {};
+  online = false;
+  readonly connectedAt = Date.now();
+
+  constructor(
+    readonly login: TunnelLoginInfo,
+    readonly key: string,
+    readonly address: string,
+    readonly control: MuxSession,
+  ) {
+    this.pool = createMuxPool();
+    this.pool.add(control);
+  }
+
+  get tunnelId(): string {
+    return this.login.tunnelId;
+  }
+  get userId(): string | null {
+    return this.login.userId;
+  }
+
+  /** Opens a stream to the client on the least busy pool connection. */
+  openStream(meta: ServerStreamMeta): MuxStream {
+    return this.pool.openStream(encodeJson(meta));
+  }
+
+  send(msg: ServerMessage): void {
+    if (!this.control.closed) this.control.sendMessage(encodeJson(msg));
+  }
+}
+
+type WsData =
+  | { kind: "control"; key: string; address: string; login?: TunnelLoginInfo; refused?: string; transport?: ServerWebSocketTransport; tunnel?: LiveTunnel }
+  | { kind: "data"; tunnel: LiveTunnel; transport?: ServerWebSocketTransport };
+
+export interface TunnelServer {
+  registry: TunnelRegistry<LiveTunnel>;
+  /** For Bun.serve's fetch: answers tunnel endpoint requests (upgrade or refusal); undefined for other paths. */
+  handle(req: Request, server: Server<WsData>, address: string): Promise<Response | undefined>;
+  websocket: WebSocketHandler<WsData>;
+  disconnect(tunnelId: string, reason: string): void;
+  closeAll(reason: string): Promise<void>;
+}
+
+export function bearer(req: Request): string {
+  const m = /^Bearer\s+(\S+)$/i.exec(req.headers.get("authorization") ?? "");
+  return m ? m[1]! : "";
+}
+
+export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
+  const registry = createTunnelRegistry<LiveTunnel>();
+  const bySession = new Map<string, LiveTunnel>();
+
+  const refuse = (status: number, error: string) => Response.json({ status: false, error }, { status });
+
+  const goOffline = async (tunnel: LiveTunnel, reason: string) => {
+    if (!tunnel.online) return;
+    tunnel.online = false;
+    bySession.delete(tunnel.session);
+    const routes = registry.byId(tunnel.tunnelId) === tunnel;
+    if (routes) {
+      const { closed } = registry.setRoutes(tunnel, [], []);
+      registry.remove(tunnel);
+      hooks.portsChanged([], closed);
+    }
+    tunnel.pool.closeAll();
+    hooks.log.info(`tunnel ${tunnel.tunnelId} offline (${reason})`);
+    if (routes) await hooks.offline(tunnel).catch((err) => hooks.log.warn(`marking ${tunnel.tunnelId} offline failed: ${err}`));
+  };
+
+  const applyRules = async (tunnel: LiveTunnel, https: HttpRuleAnnounce[], ports: PortRuleAnnounce[], config: unknown): Promise<RuleRefusal[]> => {
+    const checked = await hooks.checkRules(tunnel.login, sanitizeHttp(https), sanitizePorts(ports));
+    tunnel.https = checked.https;
+    tunnel.ports = checked.ports;
+    tunnel.config = config;
+    if (!tunnel.online) return checked.refused;
+    const { opened, closed } = registry.setRoutes(tunnel, checked.https, checked.ports);
+    hooks.portsChanged(opened, closed);
+    await hooks.rulesChanged(tunnel, config);
+    return checked.refused;
+  };
+
+  const onClientMessage = async (tunnel: LiveTunnel, msg: ClientMessage) => {
+    switch (msg.type) {
+      case "rules": {
+        const refused = await applyRules(tunnel, msg.https ?? [], msg.ports ?? [], msg.config ?? {});
+        tunnel.send({ type: "rulesResult", refused });
+        break;
+      }
+      case "monitor":
+        if (Array.isArray(msg.services)) hooks.monitorReport?.(tunnel, msg.services.slice(0, 1000));
+        break;
+      default:
+        break;
+    }
+  };
+
+  const startControl = (ws: ServerWebSocket<WsData>, data: Extract<WsData, { kind: "control" }>) => {
+    const login = data.login!;
+    let tunnel: LiveTunnel | undefined;
+    const helloTimer = setTimeout(() => {
+      if (!tunnel?.online) ws.close(4000, "no hello");
+    }, HELLO_TIMEOUT_MS);
+
+    const transport = new ServerWebSocketTransport(ws);
+    data.transport = transport;
+    const session = createMuxSession({
+      transport,
+      side: "server",
+      onStream: (stream, meta) => {
+        const m = decodeJson<ClientStreamMeta>(meta);
+        if (!tunnel?.online || !m || m.t !== "dial" || typeof m.h !== "string" || !Number.isInteger(m.p)) return stream.reset();
+        hooks.meshStream(tunnel, stream, m);
+      },
+      onMessage: (bytes) => {
+        const msg = decodeJson<ClientMessage>(bytes);
+        if (!msg) return;
+        if (!tunnel) {
+          if (msg.type !== "hello") return;
+          tunnel = new LiveTunnel(login, data.key, data.address, session);
+          data.tunnel = tunnel;
+          void welcome(tunnel, msg).finally(() => clearTimeout(helloTimer));
+          return;
+        }
+        void onClientMessage(tunnel, msg).catch((err) => hooks.log.warn(`tunnel ${tunnel!.tunnelId}: ${err}`));
+      },
+      onClose: (reason) => {
+        clearTimeout(helloTimer);
+        if (tunnel) void goOffline(tunnel, reason.message || "connection closed");
+      },
+    });
+  };
+
+  const welcome = async (tunnel: LiveTunnel, hello: Extract<ClientMessage, { type: "hello" }>) => {
+    const info = hello.info ?? ({} as ClientInfo);
+    tunnel.info = { os: String(info.os ?? "").slice(0, 32), arch: String(info.arch ?? "").slice(0, 32), version: String(info.version ?? "").slice(0, 32) };
+    // A client that reconnects before its old session timed out replaces it.
+    const previous = registry.byId(tunnel.tunnelId);
+    if (previous && previous !== tunnel) {
+      previous.send({ type: "shutdown", reason: "replaced by a newer connection of this tunnel" });
+      await goOffline(previous, "replaced");
+    }
+    const refused = await applyRules(tunnel, hello.https ?? [], hello.ports ?? [], (hello as { config?: unknown }).config ?? {});
+    if (tunnel.control.closed) return;
+    tunnel.online = true;
+    bySession.set(tunnel.session, tunnel);
+    registry.add(tunnel);
+    const { opened, closed } = registry.setRoutes(tunnel, tunnel.https, tunnel.ports);
+    hooks.portsChanged(opened, closed);
+    await hooks.online(tunnel);
+    await hooks.rulesChanged(tunnel, tunnel.config);
+    tunnel.send({
+      type: "welcome",
+      tunnelID: tunnel.tunnelId,
+      session: tunnel.session,
+      poolSize: hooks.poolSize(),
+      hostname: tunnel.login.hostname,
+      monitorSeconds: hooks.monitorSeconds(),
+      refused,
+    });
+    hooks.log.info(`tunnel ${tunnel.tunnelId} online from ${tunnel.address} (${tunnel.info.os}/${tunnel.info.arch} ${tunnel.info.version})`);
+  };
+
+  const websocket: WebSocketHandler<WsData> = {
+    // Our own flow control bounds what is queued; Bun's default 16 MB backpressure
+    // limit would close the connection instead of letting us wait for `drain`.
+    backpressureLimit: 64 * 1024 * 1024,
+    closeOnBackpressureLimit: false,
+    maxPayloadLength: 1024 * 1024,
+    idleTimeout: 0,
+    perMessageDeflate: false,
+    sendPings: false,
+    open(ws) {
+      const data = ws.data;
+      if (data.kind === "control") {
+        if (data.refused) {
+          // Refusals go through the tunnel protocol so the client can print the reason.
+          const transport = new ServerWebSocketTransport(ws);
+          data.transport = transport;
+          const session = createMuxSession({ transport, side: "server", keepalive: false });
+          session.sendMessage(encodeJson({ type: "refused", reason: data.refused } satisfies ServerMessage));
+          setTimeout(() => session.close("refused"), 100);
+          return;
+        }
+        startControl(ws, data);
+      } else {
+        const transport = new ServerWebSocketTransport(ws);
+        data.transport = transport;
+        const tunnel = data.tunnel;
+        const session = createMuxSession({
+          transport,
+          side: "server",
+          onStream: (stream) => stream.reset(),
+          onMessage: () => {},
+          onClose: () => tunnel.pool.remove(session),
+        });
+        if (!tunnel.online) return session.close();
+        tunnel.pool.add(session);
+      }
+    },
+    message(ws, msg) {
+      ws.data.transport?.handleMessage(msg);
+    },
+    drain(ws) {
+      ws.data.transport?.handleDrain();
+    },
+    close(ws, code, reason) {
+      ws.data.transport?.handleClose(code, reason);
+    },
+  };
+
+  return {
+    registry,
+    websocket,
+    async handle(req, server, address) {
+      const url = new URL(req.url);
+      if (url.pathname !== TUNNEL_CONTROL_PATH && url.pathname !== TUNNEL_DATA_PATH) return undefined;
+      if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") return refuse(426, "WebSocket upgrade required");
+      const key = bearer(req);
+      if (!key) return refuse(401, "missing auth token");
+      if (url.pathname === TUNNEL_DATA_PATH) {
+        const tunnel = bySession.get(url.searchParams.get("session") ?? "");
+        if (!tunnel || tunnel.key !== key) return refuse(403, "unknown tunnel session");
+        return server.upgrade(req, { data: { kind: "data", tunnel } }) ? undefined : refuse(400, "upgrade failed");
+      }
+      const result = await hooks.login(key);
+      const data: WsData = result.ok ? { kind: "control", key, address, login: result.login } : { kind: "control", key, address, refused: result.reason };
+      if (!result.ok) hooks.log.info(`tunnel login from ${address} refused: ${result.reason}`);
+      return server.upgrade(req, { data }) ? undefined : refuse(400, "upgrade failed");
+    },
+    disconnect(tunnelId, reason) {
+      const tunnel = registry.byId(tunnelId);
+      if (!tunnel) return;
+      tunnel.send({ type: "shutdown", reason });
+      void goOffline(tunnel, reason);
+      tunnel.control.close();
+    },
+    async closeAll(reason) {
+      const all = [...registry.all()];
+      await Promise.all(all.map((t) => goOffline(t, reason)));
+      for (const t of all) t.control.close();
+    },
+  };
+}
+
+const MAX_RULES = 1000;
+
+/** Keeps only well-formed rule announcements from a (possibly hostile) client. */
+function sanitizeHttp(list: unknown): HttpRuleAnnounce[] {
+  if (!Array.isArray(list)) return [];
+  const out: HttpRuleAnnounce[] = [];
+  for (const r of list.slice(0, MAX_RULES)) {
+    if (!r || typeof r !== "object" || typeof r.domain !== "string") continue;
+    out.push({
+      domain: r.domain.trim().toLowerCase().replace(/\.$/, ""),
+      ownCertificate: r.ownCertificate === true,
+      redirect: r.redirect === true,
+      rewriteHost: typeof r.rewriteHost === "string" ? r.rewriteHost : "",
+      basicHttpAuth: typeof r.basicHttpAuth === "string" ? r.basicHttpAuth : "",
+      firewall: sanitizeFirewall(r.firewall),
+      available: r.available !== false,
+    });
+  }
+  return out;
+}
+
+function sanitizePorts(list: unknown): PortRuleAnnounce[] {
+  if (!Array.isArray(list)) return [];
+  const out: PortRuleAnnounce[] = [];
+  for (const r of list.slice(0, MAX_RULES)) {
+    if (!r || typeof r !== "object" || !Number.isInteger(r.port) || r.port < 1 || r.port > 65535) continue;
+    out.push({ port: r.port, forwarded: r.forwarded === true, firewall: sanitizeFirewall(r.firewall) });
+  }
+  return out;
+}
+
+function sanitizeFirewall(list: unknown): HttpRuleAnnounce["firewall"] {
+  if (!Array.isArray(list)) return [];
+  return list
+    .slice(0, 256)
+    .filter((f) => f && typeof f === "object" && (f.action === "allow" || f.action === "drop") && typeof f.network === "string")
+    .map((f) => ({ sequence: Number(f.sequence) || 0, action: f.action, network: f.network }));
+}
