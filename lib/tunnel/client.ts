@@ -99,7 +99,9 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
   const minMs = opts.backoff?.minMs ?? 1000;
   const maxMs = opts.backoff?.maxMs ?? 60_000;
   const perConnection = opts.streamsPerConnection ?? 32;
-  const features: FeatureServer = createFeatureServer(config.https, { verifyPassword: opts.verifyPassword });
+  // Started on first use: most tunnels never need it, and a fleet host may run many clients.
+  let featureServer: FeatureServer | undefined;
+  const features = (): FeatureServer => (featureServer ??= createFeatureServer(config.https, { verifyPassword: opts.verifyPassword }));
   const mesh: MeshListeners = createMeshListeners({
     open: (host, port) => openMeshStream(host, port),
     log: opts.log,
@@ -138,14 +140,15 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
     }
     const rule = config.https.find((h) => h.domain === meta.d);
     if (!rule) return undefined;
-    if (meta.t === "tls") return ruleTerminatesTls(rule) ? { host: "127.0.0.1", port: features.tlsPortFor(rule) } : undefined;
-    if (needsFeatureServer(rule)) return { host: "127.0.0.1", port: features.port };
+    if (meta.t === "tls") return ruleTerminatesTls(rule) ? { host: "127.0.0.1", port: features().tlsPortFor(rule) } : undefined;
+    if (needsFeatureServer(rule)) return { host: "127.0.0.1", port: features().port };
     if (rule.port) return { host: rule.destination, port: rule.port };
     if (rule.tls) return { host: rule.destination, port: rule.tls, tls: { rejectUnauthorized: !rule.insecureUpstream, serverName: rule.rewriteHost || rule.domain } };
     return undefined;
   };
 
   const onServerStream = (stream: MuxStream, metaBytes: Uint8Array) => {
+    maybeGrowPool();
     const meta = decodeJson<ServerStreamMeta>(metaBytes);
     const target = meta ? upstreamFor(meta) : undefined;
     if (!target) return stream.reset();
@@ -161,6 +164,7 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
   /** Opens a mesh stream; the server answers with one status byte (0 = connected, else a SOCKS reply code). */
   function openMeshStream(host: string, port: number): MuxStream | undefined {
     if (!pool || state !== "online") return undefined;
+    maybeGrowPool();
     return pool.openStream(encodeJson({ t: "dial", h: host, p: port }));
   }
 
@@ -323,8 +327,6 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
     monitorTimer = setInterval(check, seconds * 1000);
   };
 
-  const poolWatch = setInterval(maybeGrowPool, 250);
-
   const client: TunnelClient = {
     get state() {
       return state;
@@ -338,7 +340,7 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
     },
     setConfig(next) {
       config = next;
-      features.setRules(next.https);
+      featureServer?.setRules(next.https);
       mesh.apply(next);
       if (state === "online") send({ type: "rules", ...rulesMessage(), config: next });
     },
@@ -346,12 +348,11 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
       stopped = true;
       clearTimeout(retryTimer);
       clearInterval(monitorTimer);
-      clearInterval(poolWatch);
       control?.close();
       controlWs?.close();
       for (const d of dataSockets) d.close();
       mesh.closeAll();
-      features.stop();
+      featureServer?.stop();
       setState("stopped");
     },
   };

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# TUNNEL_CMD for ../shared/bench/run.sh: starts one spokes server and one pktriot client
+# exposing 127.0.0.1:$SVC_PORT, prints the public port, then keeps running. An HTTP
+# upstream is exposed through an HTTP rule routed by Host (wrk sends Host: 127.0.0.1:<port>,
+# so the rule's domain is 127.0.0.1); any other upstream through an allocated TCP port.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SPOKES=$ROOT/dist/spokes
+PKTRIOT=$ROOT/dist/pktriot
+D=$(mktemp -d /tmp/spokes-bench.XXXXXX)
+trap 'rm -rf "$D"' EXIT
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+HTTP=$(free_port); HTTPS=$(free_port)
+BEGIN=$((40000 + (SVC_PORT % 50) * 100))
+cat >"$D/config.json" <<JSON
+{"domain":"bench.test","dataPath":"$D","portRange":{"begin":$BEGIN,"end":$((BEGIN + 99))},
+ "tls":{"selfSigned":true},"listen":{"address":"127.0.0.1","http":$HTTP,"https":$HTTPS},
+ "tunOptions":{"maxPoolSize":${POOL:-4},"maxPorts":5}}
+JSON
+"$SPOKES" serve --config "$D/config.json" >"$D/server.log" 2>&1 &
+for _ in $(seq 100); do grep -q serving "$D/server.log" && break; sleep 0.1; done
+TOKEN=$("$SPOKES" --config "$D/config.json" token create | tail -1)
+"$PKTRIOT" unmanaged configure --config "$D/client.json" --hostname "127.0.0.1:$HTTPS" --key "$TOKEN" --ca "$D/tls/self-signed.crt" >/dev/null
+code=$(curl -s -m 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SVC_PORT/" || true)
+if [[ $code == 200 ]]; then
+  "$PKTRIOT" --config "$D/client.json" tunnel http add --domain 127.0.0.1 --http "$SVC_PORT" >/dev/null
+  PUB=$HTTP
+else
+  PUB=$("$PKTRIOT" --config "$D/client.json" tunnel tcp allocate | grep -o '[0-9]*$')
+  "$PKTRIOT" --config "$D/client.json" tunnel tcp forward --port "$PUB" --destination 127.0.0.1 --dstport "$SVC_PORT" >/dev/null
+fi
+"$PKTRIOT" --config "$D/client.json" start >"$D/client.log" 2>&1 &
+for _ in $(seq 100); do grep -q online "$D/client.log" && break; sleep 0.1; done
+echo "$PUB"
+wait
