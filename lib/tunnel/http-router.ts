@@ -98,7 +98,9 @@ export function createHttpRouter(opts: HttpRouterOptions): HttpRouter {
         }
         const route = opts.tunnels.registry.http(host);
         if (!route) return tunnel ? { action: "stop" } : { action: "respond", response: notFoundResponse(host) };
-        if (tunnel && route.tunnel !== tunnel) return { action: "stop" };
+        // The client picks the upstream once per stream, from the stream's domain: a request
+        // for another rule (even of the same tunnel) must not ride on this stream.
+        if (tunnel && (route.tunnel !== tunnel || host !== service)) return { action: "stop" };
         if (!route.tunnel.online) return { action: "respond", response: tunnelOfflineResponse(host, 502) };
         if (!firewallFor(route.rule.firewall).allows(remote)) return { action: "reject" };
         if (!secure && route.rule.redirect) return { action: "respond", response: httpsRedirectResponse(host, head.target, opts.httpsPort()) };
