@@ -2,7 +2,9 @@
 // tunnel server learns to log in tokens, claim domains and ports, persist state and
 // stats, and where the periodic jobs of a running server live.
 import type { ConsolaInstance } from "consola";
+import { networkInterfaces } from "node:os";
 import { openDatabase } from "../../db/client.ts";
+import { findAuthTokenByValue } from "../../db/queries/auth-tokens.ts";
 import { newId } from "../../db/ids.ts";
 import { fixHousekeepingIssues } from "../../db/queries/housekeeping.ts";
 import {
@@ -20,9 +22,11 @@ import {
 import type { LoadedConfig, ServerConfig } from "../../lib/config/server-config.ts";
 import { isHostname } from "../../lib/config/server-config.ts";
 import { createLoopbackRelay } from "../../lib/edge/loopback-relay.ts";
+import { createPublicSocksListeners } from "../../lib/edge/socks-listeners.ts";
 import { createSniListener } from "../../lib/edge/sni-listener.ts";
 import { createTcpPortListeners } from "../../lib/edge/tcp-port-listeners.ts";
 import { errorMessage } from "../../lib/errors.ts";
+import { parseIpLiteral } from "../../lib/socks/allow-list.ts";
 import { bunSocketHandlers, type BunSocketConnection } from "../../lib/socks/connection.ts";
 import { createTrafficStats } from "../../lib/stats/traffic-stats.ts";
 import { ensureServerCertificate } from "../../lib/tls/certificates.ts";
@@ -117,7 +121,32 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
   });
 
-  const mesh = createMeshResolver({ tunnels, stats, allow: () => config.socks.allow, log: { info: (m) => log.info(m), warn: (m) => log.warn(m) } });
+  const mesh = createMeshResolver({
+    tunnels,
+    stats,
+    allow: () => config.socks.allow,
+    enabled: () => config.socks.enabled,
+    protectedAddresses: ownAddresses(config.listen.address),
+    log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+  });
+  // Settings are read through the getter: after a dashboard change, `socks.apply()`
+  // opens, moves or closes the listeners without a restart.
+  const socks = createPublicSocksListeners({
+    hostname: config.listen.address,
+    settings: () => config.socks,
+    tls: tlsOptions,
+    dial: (target, client) => mesh.dial(target, client.remoteAddress ?? ""),
+    async verifyToken(value) {
+      // findAuthTokenByValue compares in constant time; checkTunnelLogin adds the
+      // active-token and tunnel-not-shut-down checks of a tunnel login.
+      const token = await findAuthTokenByValue(db, value);
+      if (!token?.active) return undefined;
+      const login = await checkTunnelLogin(db, token.value);
+      return login.ok ? { tunnelId: login.login.tunnelId } : undefined;
+    },
+    stats,
+    log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+  });
 
   const app = createWebApp({
     db,
@@ -194,6 +223,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   const httpsListener = listenOrFail("listen.https", config.listen.https, () =>
     createSniListener({ hostname: config.listen.address, port: config.listen.https, onHello: (sni, conn, initial) => router.onTlsHello(sni, conn, initial) }),
   );
+  socks.apply();
 
   // ---- periodic jobs -----------------------------------------------------------------
   const onlineIds = () => [...tunnels.registry.all()].filter((t) => t.online).map((t) => t.tunnelId);
@@ -231,6 +261,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
       for (const t of timers) clearInterval(t);
       httpListener.stop(true);
       httpsListener.stop(true);
+      socks.stop();
       tcpPorts.closeAll();
       await tunnels.closeAll("server stopping");
       try {
@@ -245,4 +276,14 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
       closeDb();
     },
   };
+}
+
+/**
+ * The server's own addresses beyond loopback (interfaces, and the listen address when it
+ * is a specific one): the SOCKS allow-list protects them like loopback, so a broad entry
+ * such as 10.0.0.0/8 does not open the server's own ports on 10.0.0.5.
+ */
+function ownAddresses(listenAddress: string): string[] {
+  const all = [listenAddress, ...Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address))];
+  return [...new Set(all.map((a) => parseIpLiteral(a)?.toString()).filter((a): a is string => Boolean(a) && a !== "0.0.0.0" && a !== "::"))];
 }

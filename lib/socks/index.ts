@@ -9,3 +9,4 @@ export * from "./listener.ts";
 export * from "./allow-list.ts";
 export * from "./resolve.ts";
 export * from "./dialer.ts";
+export * from "./failure-limiter.ts";

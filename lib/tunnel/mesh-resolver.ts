@@ -7,9 +7,11 @@ import { createAllowList, type AllowList } from "../socks/allow-list.ts";
 import { createSocksDialer } from "../socks/dialer.ts";
 import type { DialResult, SocksTarget } from "../socks/handshake.ts";
 import { pipe } from "../socks/pipe.ts";
+import { Reply } from "../socks/protocol.ts";
 import type { TrafficStats } from "../stats/traffic-stats.ts";
 import type { ClientStreamMeta } from "./messages.ts";
 import { MESH_OK } from "./mesh-status.ts";
+import { firewallFor } from "./http-router.ts";
 import { normalizeHost } from "./registry.ts";
 import type { LiveTunnel, TunnelServer } from "./server.ts";
 
@@ -19,90 +21,114 @@ export interface MeshRoute {
   service: string;
 }
 
+/** Who asks: `remote` goes into the stream metadata and logs, `address` is checked by the service's firewall. */
+export interface MeshSource {
+  remote: string;
+  address: string;
+}
+
 export interface MeshResolver {
-  /** The `dial` of a SOCKS listener (and of mesh streams). */
+  /** The `dial` of a SOCKS listener: `from` is the SOCKS client's address. */
   dial(target: SocksTarget, from: string): Promise<DialResult>;
   /** Serves a stream a client opened with `dial` metadata: status byte, then the pipe. */
   serveStream(from: LiveTunnel, stream: DuplexConnection, meta: ClientStreamMeta): void;
 }
 
-export function createMeshResolver(opts: {
+export interface MeshResolverOptions {
   tunnels: TunnelServer;
   stats: TrafficStats;
   /** Read per request, so settings changes apply without a restart. */
   allow(): string[];
+  /**
+   * `socks.enabled`, read per request: when false, mesh streams are refused with 0x02
+   * (SPEC 3 "Mesh (needs the server's SOCKS server enabled)").
+   */
+  enabled(): boolean;
+  /**
+   * Addresses protected like loopback (the server's own interface addresses): reachable
+   * only through an allow-list entry that names them, never through a broad range.
+   */
+  protectedAddresses?: readonly string[];
   log: { info(msg: string): void; warn(msg: string): void };
-}): MeshResolver {
+}
+
+export function createMeshResolver(opts: MeshResolverOptions): MeshResolver {
+  const protectedAddresses = opts.protectedAddresses ?? [];
   let cached: { key: string; list: AllowList } | undefined;
   const allowList = (): AllowList => {
     const entries = opts.allow();
     const key = entries.join("\n");
     if (cached?.key !== key) {
       try {
-        cached = { key, list: createAllowList(entries) };
+        cached = { key, list: createAllowList(entries, { protectedAddresses }) };
       } catch (err) {
         opts.log.warn(`SOCKS allow-list ignored: ${err instanceof Error ? err.message : err}`);
-        cached = { key, list: createAllowList([]) };
+        cached = { key, list: createAllowList([], { protectedAddresses }) };
       }
     }
     return cached.list;
   };
 
-  const findService = (host: string, port: number): MeshRoute | null => {
+  // A service behind a tunnel keeps its own firewall: the rule's allow/drop list sees the
+  // SOCKS client's address (or the asking tunnel's), as a public visitor's would be.
+  const findService = (host: string, port: number, source: MeshSource): MeshRoute | null => {
     const byPort = opts.tunnels.registry.port(port);
-    if (byPort?.tunnel.online) return { tunnel: byPort.tunnel, service: String(port) };
+    if (byPort?.tunnel.online) {
+      return firewallFor(byPort.rule.firewall).allows(source.address) ? { tunnel: byPort.tunnel, service: String(port) } : null;
+    }
     if (port === 80 || port === 443) {
       const byHost = opts.tunnels.registry.http(normalizeHost(host));
-      if (byHost?.tunnel.online) return { tunnel: byHost.tunnel, service: byHost.rule.domain };
+      if (byHost?.tunnel.online && firewallFor(byHost.rule.firewall).allows(source.address)) {
+        return { tunnel: byHost.tunnel, service: byHost.rule.domain };
+      }
     }
     return null;
   };
 
-  const dialers = new Map<string, (t: SocksTarget) => Promise<DialResult>>();
-  const dialerFor = (from: string) => {
-    let d = dialers.get(from);
-    if (!d) {
-      d = createSocksDialer<MeshRoute>({
-        allowList,
-        isTunnelService: ({ host, port }) => findService(host, port),
-        dialTunnel: async (route, target) => {
-          try {
-            const stream = route.tunnel.openStream({ t: "svc", h: target.host, p: target.port, r: from });
-            return { ok: true, connection: stream as unknown as DuplexConnection };
-          } catch (err) {
-            return { ok: false, reply: 0x04, reason: `tunnel ${route.tunnel.tunnelId} unavailable` };
-          }
-        },
-      });
-      // One dialer per source is plenty; keep the map from growing without bound.
-      if (dialers.size > 1000) dialers.clear();
-      dialers.set(from, d);
-    }
-    return d;
-  };
+  // Which tunnel service a dialled stream reaches, so its bytes count for that tunnel too.
+  const routes = new WeakMap<DuplexConnection, MeshRoute>();
+
+  const dialerFor = (source: MeshSource) =>
+    createSocksDialer<MeshRoute>({
+      allowList,
+      isTunnelService: ({ host, port }) => findService(host, port, source),
+      dialTunnel: async (route, target) => {
+        let stream: DuplexConnection;
+        try {
+          stream = route.tunnel.openStream({ t: "svc", h: target.host, p: target.port, r: source.remote }) as unknown as DuplexConnection;
+        } catch {
+          return { ok: false, reply: Reply.HOST_UNREACHABLE, reason: `tunnel ${route.tunnel.tunnelId} unavailable` };
+        }
+        routes.set(stream, route);
+        return { ok: true, connection: stream };
+      },
+    });
 
   return {
-    dial: (target, from) => dialerFor(from)(target),
+    dial: (target, from) => dialerFor({ remote: from, address: from })(target),
     serveStream(from, stream, meta) {
       stream.pause();
-      const source = `mesh:${from.tunnelId}`;
+      const source: MeshSource = { remote: `mesh:${from.tunnelId}`, address: from.address };
+      const refuse = (reply: number, reason: string) => {
+        opts.log.info(`mesh dial ${meta.h}:${meta.p} from tunnel ${from.tunnelId} refused: ${reason}`);
+        stream.write(Uint8Array.of(reply));
+        stream.end();
+        stream.resume();
+      };
+      if (!opts.enabled()) return refuse(Reply.NOT_ALLOWED, "the SOCKS server (socks.enabled) is off");
       void dialerFor(source)({ host: meta.h, port: meta.p } as SocksTarget).then((r) => {
-        if (!r.ok) {
-          opts.log.info(`mesh dial ${meta.h}:${meta.p} from tunnel ${from.tunnelId} refused: ${r.reason ?? r.reply}`);
-          stream.write(Uint8Array.of(r.reply));
-          stream.end();
-          stream.resume();
-          return;
-        }
+        if (!r.ok) return refuse(r.reply, r.reason ?? String(r.reply));
         stream.write(Uint8Array.of(MESH_OK));
         const started = Date.now();
         void pipe(stream, r.connection).then((p) => {
           opts.stats.add(from.tunnelId, "mesh", p.bytesBtoA, p.bytesAtoB);
+          const route = routes.get(r.connection);
+          if (route) opts.stats.add(route.tunnel.tunnelId, route.service, p.bytesAtoB, p.bytesBtoA);
           opts.stats.recordConnection({
             tunnelId: from.tunnelId,
             service: `${meta.h}:${meta.p}`,
             protocol: "mesh",
-            remoteAddress: source,
+            remoteAddress: source.remote,
             bytesIn: p.bytesAtoB,
             bytesOut: p.bytesBtoA,
             started,
