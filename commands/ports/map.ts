@@ -1,6 +1,7 @@
 import { defineCommand } from "citty";
 import { addPortMap } from "../../lib/client-config/index.ts";
 import { UserError } from "../../lib/errors.ts";
+import { localPortProblem } from "../../lib/tunnel/mesh-listeners.ts";
 import { destinationArg, portArg } from "../_client-args.ts";
 import { editClientConfig } from "../_client-context.ts";
 import { configArgs } from "../_shared.ts";
@@ -20,7 +21,12 @@ export default defineCommand({
     if (transport !== "tcp") throw new UserError(`--transport ${JSON.stringify(transport)} is not supported (only tcp)`);
     const destination = destinationArg(args.destination, "--destination");
     const dstPort = portArg(args.port, "--port");
-    await editClientConfig(args, (c) => addPortMap(c, { listenPort, dstPort, destination, transport: "tcp", label: "", http: false }));
+    await editClientConfig(args, (c) => {
+      addPortMap(c, { listenPort, dstPort, destination, transport: "tcp", label: "", http: false });
+      // Checked here, not only by a running client (which logs it), so the mistake is seen at once.
+      const problem = localPortProblem(listenPort);
+      if (problem) throw new UserError(problem);
+    });
     console.log(`Mapped 127.0.0.1:${listenPort} to ${destination}:${dstPort} (tcp)`);
   },
 });

@@ -24,6 +24,24 @@ interface Slot {
   connection?: BunSocketConnection;
 }
 
+/**
+ * Why 127.0.0.1:port cannot be listened on right now (another program holds it, or it
+ * needs privileges), or undefined when it is free. `ports map` and `proxies socks listen`
+ * ask before saving, so the mistake shows at the command instead of only in the log of
+ * a running client.
+ */
+export function localPortProblem(port: number): string | undefined {
+  try {
+    Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } }).stop(true);
+    return undefined;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === "EADDRINUSE") return `local port ${port} is already in use on 127.0.0.1 by another program`;
+    if (code === "EACCES") return `local port ${port} needs privileges to listen on (choose a port above 1023)`;
+    return `cannot listen on 127.0.0.1:${port}: ${err instanceof Error ? err.message : err}`;
+  }
+}
+
 export function createMeshListeners(opts: MeshListenerOptions): MeshListeners {
   const maps = new Map<number, { key: string; listener: TCPSocketListener<Slot> }>();
   let socks: { port: number; stop(): void } | undefined;
