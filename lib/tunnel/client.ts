@@ -5,7 +5,7 @@
 // SOCKS) and the upstream monitor. Everything it needs comes in as options.
 import { dialTcp } from "../socks/dial-tcp.ts";
 import { pipe } from "../socks/pipe.ts";
-import type { DuplexConnection } from "../socks/connection.ts";
+import { BunSocketConnection, type DuplexConnection } from "../socks/connection.ts";
 import { createMuxSession, type MuxSession } from "../mux/session.ts";
 import type { MuxStream } from "../mux/stream.ts";
 import { createMuxPool, type MuxPool } from "../mux/pool.ts";
@@ -155,7 +155,9 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
     stream.pause();
     void dialUpstream(target).then((upstream) => {
       if (!upstream) return stream.reset();
-      void pipe(stream as unknown as DuplexConnection, upstream);
+      // TLS the client terminates: its listener must learn who the visitor is (X-Forwarded-For).
+      const forget = meta!.t === "tls" && upstream instanceof BunSocketConnection ? features.noteRemote(upstream.socket.localPort, meta!.r) : undefined;
+      void pipe(stream as unknown as DuplexConnection, upstream).finally(() => forget?.());
     });
   };
 

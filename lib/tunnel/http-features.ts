@@ -27,6 +27,11 @@ export interface FeatureServer {
   readonly port: number;
   /** Port of the TLS listener for a rule with its own certificate (started on demand). */
   tlsPortFor(rule: HttpRule): number;
+  /**
+   * The visitor behind a loopback connection to a TLS listener (its source port): the
+   * listener sees only 127.0.0.1, and X-Forwarded-For must name the visitor. Returns forget().
+   */
+  noteRemote(localPort: number, remote: string): () => void;
   setRules(rules: HttpRule[]): void;
   stop(): void;
 }
@@ -39,6 +44,7 @@ export function createFeatureServer(initial: HttpRule[], opts: FeatureServerOpti
   let rules = new Map(initial.map((r) => [r.domain, r]));
   const secret = randomBytes(32);
   const tlsServers = new Map<string, { server: ReturnType<typeof Bun.serve>; key: string }>();
+  const remotes = new Map<number, string>();
 
   const sign = (domain: string, expires: number) => createHmac("sha256", secret).update(`${domain}|${expires}`).digest("base64url");
   const validSession = (domain: string, cookie: string | null): boolean => {
@@ -51,7 +57,8 @@ export function createFeatureServer(initial: HttpRule[], opts: FeatureServerOpti
     return want.length === got.length && timingSafeEqual(want, got);
   };
 
-  const handle = async (req: Request, secure: boolean): Promise<Response> => {
+  /** `visitor` is set when TLS ended here: no proxy in front of us added X-Forwarded-*. */
+  const handle = async (req: Request, secure: boolean, visitor?: string): Promise<Response> => {
     const url = new URL(req.url);
     const domain = (req.headers.get("host") ?? url.hostname).toLowerCase().replace(/:\d+$/, "");
     const rule = rules.get(domain);
@@ -73,7 +80,7 @@ export function createFeatureServer(initial: HttpRule[], opts: FeatureServerOpti
     }
     if (rule.redirectURL) return Response.redirect(rule.redirectURL, 302);
     if (rule.webRoot) return serveStatic(rule.webRoot, url.pathname, req.method);
-    return proxyUpstream(req, url, rule);
+    return proxyUpstream(req, url, rule, visitor);
   };
 
   const plain = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req) => handle(req, false), maxRequestBodySize: 1 << 30 });
@@ -89,11 +96,20 @@ export function createFeatureServer(initial: HttpRule[], opts: FeatureServerOpti
         hostname: "127.0.0.1",
         port: 0,
         tls: { cert: readFileSync(rule.ca, "utf8"), key: readFileSync(rule.privateKey, "utf8") },
-        fetch: (req) => handle(req, true),
+        fetch: (req, srv) => {
+          const ip = srv.requestIP(req);
+          return handle(req, true, (ip && remotes.get(ip.port)) ?? ip?.address ?? "");
+        },
         maxRequestBodySize: 1 << 30,
       });
       tlsServers.set(rule.domain, { server, key });
       return server.port!;
+    },
+    noteRemote(localPort, remote) {
+      remotes.set(localPort, remote);
+      return () => {
+        if (remotes.get(localPort) === remote) remotes.delete(localPort);
+      };
     },
     setRules(next) {
       rules = new Map(next.map((r) => [r.domain, r]));
@@ -150,12 +166,19 @@ function serveStatic(root: string, pathname: string, method: string): Response {
 
 const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"];
 
-async function proxyUpstream(req: Request, url: URL, rule: HttpRule): Promise<Response> {
+async function proxyUpstream(req: Request, url: URL, rule: HttpRule, visitor?: string): Promise<Response> {
   const useTls = !rule.port && rule.tls > 0;
   const port = rule.port || rule.tls;
   if (!port) return new Response("No upstream for this site", { status: 502 });
   const headers = new Headers(req.headers);
   for (const h of HOP_BY_HOP) headers.delete(h);
+  if (visitor !== undefined) {
+    // The same headers the server adds to the requests it terminates (lib/http/request-stream.ts).
+    const xff = headers.get("x-forwarded-for");
+    headers.set("x-forwarded-for", xff ? `${xff}, ${visitor}` : visitor);
+    headers.set("x-forwarded-proto", "https");
+    if (headers.has("host")) headers.set("x-forwarded-host", headers.get("host")!);
+  }
   if (rule.rewriteHost) headers.set("host", rule.rewriteHost);
   const target = `${useTls ? "https" : "http"}://${rule.destination.includes(":") ? `[${rule.destination}]` : rule.destination}:${port}${url.pathname}${url.search}`;
   try {
