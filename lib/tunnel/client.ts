@@ -156,7 +156,7 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
     void dialUpstream(target).then((upstream) => {
       if (!upstream) return stream.reset();
       // TLS the client terminates: its listener must learn who the visitor is (X-Forwarded-For).
-      const forget = meta!.t === "tls" && upstream instanceof BunSocketConnection ? features.noteRemote(upstream.socket.localPort, meta!.r) : undefined;
+      const forget = meta!.t === "tls" && upstream instanceof BunSocketConnection ? features().noteRemote(upstream.socket.localPort, meta!.r) : undefined;
       void pipe(stream as unknown as DuplexConnection, upstream).finally(() => forget?.());
     });
   };
