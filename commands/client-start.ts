@@ -9,6 +9,12 @@ import { createTunnelClient } from "../lib/tunnel/client.ts";
 import { VERSION } from "../lib/version.ts";
 import { configArgs, configFlag } from "./_shared.ts";
 
+/** A positive number of milliseconds from the environment, or undefined. */
+const envMs = (name: string): number | undefined => {
+  const v = Number(process.env[name]);
+  return Number.isFinite(v) && v > 0 ? v : undefined;
+};
+
 export default defineCommand({
   meta: { name: "start", description: "Connect to the server and serve the tunnel's traffic rules" },
   args: { ...configArgs },
@@ -20,6 +26,9 @@ export default defineCommand({
     const trust = trustFromConfig(config);
     if (trust.kind === "insecure") consola.warn(INSECURE_WARNING);
 
+    // Test hooks: a shorter reconnect backoff and heartbeat (timeout three intervals).
+    const backoffMax = envMs("PKTRIOT_BACKOFF_MAX_MS");
+    const keepaliveMs = envMs("PKTRIOT_KEEPALIVE_MS");
     const client = createTunnelClient({
       serverUrl: `wss://${server.hostPort}`,
       key: config.key,
@@ -27,6 +36,8 @@ export default defineCommand({
       info: { os: process.platform, arch: process.arch, version: VERSION },
       config,
       verifyPassword: verifyRulePassword,
+      backoff: backoffMax ? { minMs: Math.min(1000, backoffMax), maxMs: backoffMax } : undefined,
+      keepalive: keepaliveMs ? { intervalMs: keepaliveMs, timeoutMs: 3 * keepaliveMs } : undefined,
       log: { info: (m) => consola.info(m), warn: (m) => consola.warn(m), error: (m) => consola.error(m) },
       onState: (state, detail) => {
         if (state === "connecting") consola.info(`connecting to ${server.hostPort}`);

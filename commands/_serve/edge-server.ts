@@ -118,6 +118,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     meshStream: (tunnel, stream, meta) => mesh.serveStream(tunnel, stream, meta),
     poolSize: () => config.tunOptions.maxPoolSize,
     monitorSeconds: () => (config.monitor.enabled ? config.monitor.intervalSeconds : 0),
+    keepalive: keepaliveFromEnv(process.env.SPOKES_KEEPALIVE_MS),
     log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
   });
 
@@ -286,4 +287,10 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
 function ownAddresses(listenAddress: string): string[] {
   const all = [listenAddress, ...Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address))];
   return [...new Set(all.map((a) => parseIpLiteral(a)?.toString()).filter((a): a is string => Boolean(a) && a !== "0.0.0.0" && a !== "::"))];
+}
+
+/** Test hook: SPOKES_KEEPALIVE_MS shortens the tunnel heartbeat (timeout three intervals). */
+function keepaliveFromEnv(value: string | undefined): { intervalMs: number; timeoutMs: number } | undefined {
+  const ms = Number(value);
+  return Number.isFinite(ms) && ms > 0 ? { intervalMs: ms, timeoutMs: 3 * ms } : undefined;
 }

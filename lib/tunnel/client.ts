@@ -6,7 +6,7 @@
 import { dialTcp } from "../socks/dial-tcp.ts";
 import { pipe } from "../socks/pipe.ts";
 import { BunSocketConnection, type DuplexConnection } from "../socks/connection.ts";
-import { createMuxSession, type MuxSession } from "../mux/session.ts";
+import { createMuxSession, type KeepaliveOptions, type MuxSession } from "../mux/session.ts";
 import type { MuxStream } from "../mux/stream.ts";
 import { createMuxPool, type MuxPool } from "../mux/pool.ts";
 import { WebSocketTransport } from "../mux/transport.ts";
@@ -43,6 +43,8 @@ export interface TunnelClientOptions {
   applyRemoteChange?(change: unknown): Promise<ClientConfig>;
   /** Backoff bounds (tests shorten them). */
   backoff?: { minMs: number; maxMs: number };
+  /** Heartbeat of the tunnel connections (mux PING); default 10 s interval, dead after 30 s. */
+  keepalive?: Partial<KeepaliveOptions>;
   /** Streams per pool connection before another data connection is opened. */
   streamsPerConnection?: number;
 }
@@ -196,6 +198,7 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
           const session = createMuxSession({
             transport: new WebSocketTransport(ws),
             side: "client",
+            keepalive: opts.keepalive,
             onStream: onServerStream,
             onClose: () => {
               dataSockets.delete(ws);
@@ -238,6 +241,7 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
           const session = createMuxSession({
             transport: new WebSocketTransport(ws),
             side: "client",
+            keepalive: opts.keepalive,
             onStream: onServerStream,
             onMessage: (bytes) => {
               const msg = decodeJson<ServerMessage>(bytes);

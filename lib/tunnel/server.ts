@@ -4,7 +4,7 @@
 // (commands/serve.ts wires them to the database), so the engine runs in tests without one.
 import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import { randomBytes } from "node:crypto";
-import { createMuxSession, type MuxSession } from "../mux/session.ts";
+import { createMuxSession, type KeepaliveOptions, type MuxSession } from "../mux/session.ts";
 import type { MuxStream } from "../mux/stream.ts";
 import { createMuxPool, type MuxPool } from "../mux/pool.ts";
 import { ServerWebSocketTransport } from "../mux/transport.ts";
@@ -49,6 +49,8 @@ export interface TunnelServerHooks {
   meshStream(tunnel: LiveTunnel, stream: MuxStream, meta: ClientStreamMeta): void;
   poolSize(): number;
   monitorSeconds(): number;
+  /** Heartbeat of the tunnel connections (mux PING); default 10 s interval, dead after 30 s. */
+  keepalive?: Partial<KeepaliveOptions>;
   log: { info(msg: string): void; warn(msg: string): void };
 }
 
@@ -170,6 +172,7 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
     const session = createMuxSession({
       transport,
       side: "server",
+      keepalive: hooks.keepalive,
       onStream: (stream, meta) => {
         const m = decodeJson<ClientStreamMeta>(meta);
         if (!tunnel?.online || !m || m.t !== "dial" || typeof m.h !== "string" || !Number.isInteger(m.p)) return stream.reset();
@@ -253,6 +256,7 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
         const session = createMuxSession({
           transport,
           side: "server",
+          keepalive: hooks.keepalive,
           onStream: (stream) => stream.reset(),
           onMessage: () => {},
           onClose: () => tunnel.pool.remove(session),
