@@ -1,22 +1,35 @@
-// The web application on the server's own domain: the client API now; the dashboard
-// and the Admin API mount here too.
+// The web application on the server's own domain: the client API pktriot uses, the
+// Admin JSON API, and the dashboard. `createWebApp(deps)` is all the server wires.
 import { Hono } from "hono";
 import { CLIENT_API_BASE } from "../lib/tunnel/messages.ts";
-import { VERSION } from "../lib/version.ts";
-import { createClientApi, type ClientApiDeps } from "./client-api.ts";
+import { ADMIN_API_BASE, createAdminApi } from "./api/admin.ts";
+import { createClientApi } from "./client-api.ts";
+import type { WebEnv, WebShared } from "./context.ts";
+import { createDashboard } from "./dashboard.tsx";
+import type { WebAppDeps } from "./deps.ts";
+import { defaultRateLimits, type WebRateLimits } from "./security/rate-limit.ts";
 
-export type WebAppDeps = ClientApiDeps;
+export type { WebAppDeps } from "./deps.ts";
 
-export function createWebApp(deps: WebAppDeps) {
-  const app = new Hono();
+export interface WebAppOptions {
+  /** Attempt limits (tests pass small ones). */
+  limits?: WebRateLimits;
+}
+
+export function createWebApp(deps: WebAppDeps, opts: WebAppOptions = {}) {
+  const now = deps.now ?? Date.now;
+  const shared: WebShared = {
+    deps,
+    now,
+    limits: opts.limits ?? defaultRateLimits(now),
+    adminSecret: deps.adminSecret ?? (() => process.env.ADMIN_SECRET || undefined),
+  };
+  const app = new Hono<WebEnv>();
+  // The APIs first: each answers every path under its base, so the dashboard's login
+  // redirect never applies to them.
   app.route(CLIENT_API_BASE, createClientApi(deps));
-  app.get("/", (c) =>
-    c.html(
-      `<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>Spokes</title></head>` +
-        `<body style="font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem"><h1>Spokes</h1>` +
-        `<p>Reverse-tunnel edge server ${VERSION} for <b>${deps.config().domain.replace(/[<>&"]/g, "")}</b>.</p></body></html>`,
-    ),
-  );
-  app.notFound((c) => c.json({ status: false, error: "not found" }, 404));
+  app.all(`${CLIENT_API_BASE}/*`, (c) => c.json({ status: false, error: "not found" }, 404));
+  app.route(ADMIN_API_BASE, createAdminApi(shared));
+  app.route("/", createDashboard(shared));
   return app;
 }

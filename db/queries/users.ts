@@ -1,6 +1,6 @@
 // Users: admins (Admin CLI, Dashboard Setup) who log in to the dashboard, and tunnel
 // users (Tunnel Registration) that only group tunnels and never log in.
-import { asc, count, eq } from "drizzle-orm";
+import { and, asc, count, eq } from "drizzle-orm";
 import { UserError } from "../../lib/errors.ts";
 import { newId } from "../ids.ts";
 import { TOTP_STATE, USER_ORIGIN, users, type UserOrigin } from "../schema.ts";
@@ -201,4 +201,16 @@ export async function completeTwoFactorSetup(db: Db, userId: string, secret: str
     .set({ totpState: TOTP_STATE.enabled, totpSecret: secret, modified: new Date() })
     .where(eq(users.id, assertId(userId, "user id")));
   if (!res.rowsAffected) throw new UserError(`no user with id ${userId}`);
+}
+
+/**
+ * Keeps the secret the user is being shown during TOTP setup (state stays pending until
+ * completeTwoFactorSetup). A refresh replaces it, so only the latest QR code validates.
+ */
+export async function setTwoFactorCandidate(db: Db, userId: string, secret: string): Promise<void> {
+  const res = await db
+    .update(users)
+    .set({ totpSecret: secret, modified: new Date() })
+    .where(and(eq(users.id, assertId(userId, "user id")), eq(users.totpState, TOTP_STATE.pendingSetup)));
+  if (!res.rowsAffected) throw new UserError("two-factor setup is not pending for this user");
 }

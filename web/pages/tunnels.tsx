@@ -1,0 +1,207 @@
+// /tunnels — list with search and pagination, per-user browsing, tunnel details,
+// shutdown with confirmation, and remote rule management (through web/remote.ts).
+import { Hono, type Context } from "hono";
+import { isId } from "../../db/ids.ts";
+import { listTunnelPorts } from "../../db/queries/ports.ts";
+import {
+  bandwidthByService,
+  cachedTunnelConfig,
+  listConnections,
+  listTunnelUsers,
+  searchTunnels,
+  serviceKey,
+  tunnelFacets,
+} from "../../db/queries/tunnel-details.ts";
+import { getTunnel, shutdownTunnel } from "../../db/queries/tunnels.ts";
+import { findUserById } from "../../db/queries/users.ts";
+import { hashRulePassword } from "../../lib/client-config/secrets.ts";
+import { emptyHttpRule, type HttpRule, type PortRule } from "../../lib/client-config/types.ts";
+import type { WebEnv, WebShared } from "../context.ts";
+import { runRemoteChange, type RemoteRequest } from "../remote.ts";
+import type { FieldErrors } from "../views/components.tsx";
+import { MessageView } from "../views/auth.tsx";
+import { ShutdownConfirmView, TunnelDetailView, TunnelListView, type TunnelDetailProps, type TunnelQuery } from "../views/tunnels.tsx";
+import { formOf } from "./form.ts";
+
+export const TUNNELS_PER_PAGE = 25;
+
+const DONE: Record<string, string> = {
+  "http-saved": "HTTP rule saved on the client.",
+  "http-removed": "HTTP rule removed.",
+  allocated: "Port allocated.",
+  released: "Port released.",
+  forwarded: "Port forward saved on the client.",
+  cleared: "Port forward cleared.",
+};
+
+type Ctx = Context<WebEnv>;
+
+/** Reads whatever shape the client announced, keeping only well-formed rules. */
+function rulesOf(config: unknown): { https: HttpRule[]; ports: PortRule[] } {
+  const c = (config && typeof config === "object" ? config : {}) as { https?: unknown; ports?: unknown };
+  const https = Array.isArray(c.https) ? c.https.filter((r): r is HttpRule => Boolean(r && typeof r === "object" && typeof (r as HttpRule).domain === "string")) : [];
+  const ports = Array.isArray(c.ports) ? c.ports.filter((r): r is PortRule => Boolean(r && typeof r === "object" && typeof (r as PortRule).port === "number")) : [];
+  return { https: https.map((r) => ({ ...emptyHttpRule(r.domain), ...r })), ports: ports.map((p) => ({ ...p, destination: p.destination ?? "", dstPort: p.dstPort ?? 0, firewall: p.firewall ?? [] })) };
+}
+
+export function createTunnelPages(shared: WebShared) {
+  const { deps } = shared;
+  const db = deps.db;
+  const app = new Hono<WebEnv>();
+
+  app.get("/", async (c) => {
+    const q: TunnelQuery = {
+      term: (c.req.query("term") ?? "").trim(),
+      os: c.req.query("os") ?? "",
+      arch: c.req.query("arch") ?? "",
+      version: c.req.query("version") ?? "",
+      state: c.req.query("state") ?? "",
+      user: isId(c.req.query("user") ?? "") ? c.req.query("user")! : "",
+    };
+    const stateNum = { init: 1, online: 2, offline: 3, shutdown: 4 }[q.state];
+    let rows = await searchTunnels(db, { term: q.term, os: q.os, arch: q.arch, version: q.version, userId: q.user || undefined, scope: stateNum === 4 ? "visible" : "active", now: shared.now() });
+    if (stateNum) rows = rows.filter((t) => t.state === stateNum);
+    const pages = Math.max(1, Math.ceil(rows.length / TUNNELS_PER_PAGE));
+    const page = Math.min(pages, Math.max(1, Number.parseInt(c.req.query("page") ?? "1", 10) || 1));
+    const user = q.user ? await findUserById(db, q.user) : undefined;
+    return c.render(
+      <TunnelListView
+        rows={rows.slice((page - 1) * TUNNELS_PER_PAGE, page * TUNNELS_PER_PAGE)}
+        total={rows.length}
+        page={page}
+        pages={pages}
+        query={q}
+        facets={await tunnelFacets(db)}
+        users={await listTunnelUsers(db)}
+        userName={user?.email}
+      />,
+      { title: "Tunnels" },
+    );
+  });
+
+  const notFound = (c: Ctx) => {
+    c.status(404);
+    return c.render(<MessageView title="No such tunnel" message="The tunnel does not exist or was deleted." link={["/tunnels", "All tunnels"]} />, { title: "Not found" });
+  };
+
+  const load = async (id: string) => (isId(id) ? getTunnel(db, id, shared.now()).catch(() => undefined) : undefined);
+
+  /** The current rules: the connected client's, else the copy cached when it last announced. */
+  const currentRules = async (id: string) => {
+    const live = deps.live.isOnline(id) ? deps.live.tunnel?.(id)?.config : undefined;
+    const source: "live" | "cached" = live && typeof live === "object" ? "live" : "cached";
+    return { source, ...rulesOf(source === "live" ? live : await cachedTunnelConfig(db, id)) };
+  };
+
+  const detail = async (c: Ctx, id: string, extra: Partial<TunnelDetailProps> = {}) => {
+    const tunnel = await load(id);
+    if (!tunnel) return notFound(c);
+    const rules = await currentRules(id);
+    const allocated = await listTunnelPorts(db, id);
+    const byPort = new Map(rules.ports.map((p) => [p.port, p]));
+    const ports = allocated.map((a): PortRule & { allocated: boolean } => {
+      const rule = byPort.get(a.port);
+      return rule ? { ...rule, allocated: true } : { port: a.port, destination: a.destination, dstPort: a.dstPort, firewall: [], allocated: true };
+    });
+    const bw = await bandwidthByService(db, { tunnelIds: [id], now: shared.now() });
+    const online = tunnel.state === 2 && deps.live.isOnline(id);
+    let httpForm = extra.httpForm;
+    const editing = c.req.query("edit");
+    if (!httpForm && editing) {
+      const rule = rules.https.find((r) => r.domain === editing);
+      if (rule) httpForm = { values: { ...rule, password: "" }, errors: {}, editing: true };
+    }
+    return c.render(
+      <TunnelDetailView
+        csrf={c.get("csrf")}
+        tunnel={tunnel}
+        online={online}
+        rulesSource={rules.source}
+        https={rules.https}
+        ports={ports}
+        bandwidth={(s) => bw.get(serviceKey(id, s)) ?? { daily: 0, monthly: 0 }}
+        connections={await listConnections(db, id, 50)}
+        ok={DONE[c.req.query("done") ?? ""]}
+        {...extra}
+        httpForm={httpForm}
+      />,
+      { title: tunnel.hostname || "Tunnel" },
+    );
+  };
+
+  app.get("/:id", (c) => detail(c, c.req.param("id")));
+
+  app.get("/:id/shutdown", async (c) => {
+    const tunnel = await load(c.req.param("id"));
+    if (!tunnel) return notFound(c);
+    return c.render(<ShutdownConfirmView csrf={c.get("csrf")} tunnel={tunnel} />, { title: "Shut down tunnel" });
+  });
+
+  app.post("/:id/shutdown", async (c) => {
+    const id = c.req.param("id");
+    if (!(await load(id))) return notFound(c);
+    await shutdownTunnel(db, id);
+    deps.live.disconnect(id, "tunnel shut down by an admin");
+    return c.redirect(`/tunnels/${id}`, 303);
+  });
+
+  /** Runs a remote change; on success back to the details page, else the page with the error. */
+  const remote = async (c: Ctx, request: RemoteRequest, done: string, onError?: (error: string) => Partial<TunnelDetailProps>) => {
+    const id = c.req.param("id") ?? "";
+    const r = await runRemoteChange(deps, id, request);
+    if (r.ok) return c.redirect(`/tunnels/${id}?done=${done}`, 303);
+    if (r.status === 404 || (r.status === 400 && !isId(id))) return notFound(c);
+    c.status(r.status === 502 ? 502 : r.status === 409 ? 409 : 422);
+    return detail(c, id, onError ? onError(r.error) : { error: r.error });
+  };
+
+  app.post("/:id/http", async (c) => {
+    const id = c.req.param("id");
+    const form = await formOf(c);
+    const domain = (form.domain ?? "").trim().toLowerCase();
+    const editing = form.editing === "1";
+    const errors: FieldErrors = {};
+    const num = (k: "port" | "tls") => {
+      const raw = (form[k] ?? "").trim();
+      if (!raw) return 0;
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n < 0 || n > 65535) errors[k] = "Enter a port between 1 and 65535.";
+      return n;
+    };
+    const existing = (await currentRules(id)).https.find((r) => r.domain === domain);
+    const rule: HttpRule = {
+      ...(existing ?? emptyHttpRule(domain)),
+      domain,
+      destination: (form.destination ?? "").trim() || "127.0.0.1",
+      port: num("port"),
+      tls: num("tls"),
+      webRoot: (form.webRoot ?? "").trim(),
+      rewriteHost: (form.rewriteHost ?? "").trim(),
+      secure: form.secure === "on",
+      redirect: form.redirect === "on",
+    };
+    if (!domain) errors.domain = "Domain is required.";
+    if (!editing && existing) errors.domain = `${domain} already has a rule: edit it instead.`;
+    if (!rule.port && !rule.tls && !rule.webRoot && !rule.redirectURL) errors.rule = "Give an HTTP port, a TLS port or a web root.";
+    if (form.password) rule.password = await hashRulePassword(form.password);
+    const values = { ...rule, password: "" };
+    if (Object.keys(errors).length) {
+      c.status(422);
+      return detail(c, id, { httpForm: { values, errors, editing } });
+    }
+    return remote(c, { kind: "http/update", sites: [rule] }, "http-saved", (error) => ({
+      httpForm: { values, errors: /domain/.test(error) && !editing ? { domain: error } : { rule: error }, editing },
+    }));
+  });
+
+  app.post("/:id/http/remove", async (c) => remote(c, { kind: "http/remove", domains: [(await formOf(c)).domain ?? ""] }, "http-removed"));
+  app.post("/:id/ports/allocate", (c) => remote(c, { kind: "tcp/allocate" }, "allocated"));
+  app.post("/:id/ports/:port/release", (c) => remote(c, { kind: "tcp/release", port: Number(c.req.param("port")) }, "released"));
+  app.post("/:id/ports/:port/clear", (c) => remote(c, { kind: "tcp/reset", ports: [Number(c.req.param("port"))] }, "cleared"));
+  app.post("/:id/ports/:port/forward", async (c) => {
+    const form = await formOf(c);
+    const port: PortRule = { port: Number(c.req.param("port")), destination: (form.destination ?? "").trim(), dstPort: Number(form.dstPort), firewall: [] };
+    return remote(c, { kind: "tcp/update", ports: [port] }, "forwarded");
+  });
+  return app;
+}

@@ -1,0 +1,369 @@
+// Tunnel list (search, pagination, per-user browsing) and tunnel details (rules,
+// ports, connections, bandwidth per rule, remote management, shutdown).
+import type { ConnectionRow } from "../../db/queries/tunnel-details.ts";
+import type { TunnelInfo } from "../../db/queries/tunnels.ts";
+import type { HttpRule, PortRule } from "../../lib/client-config/types.ts";
+import { formatBytes, formatDate, formatUptime } from "../../lib/format/units.ts";
+import { Check, Csrf, Field, Flash, StateBadge, Table, type FieldErrors } from "./components.tsx";
+
+export interface TunnelQuery {
+  term: string;
+  os: string;
+  arch: string;
+  version: string;
+  state: string;
+  user: string;
+}
+
+export function TunnelListView(p: {
+  rows: TunnelInfo[];
+  total: number;
+  page: number;
+  pages: number;
+  query: TunnelQuery;
+  facets: { os: string[]; arch: string[]; version: string[] };
+  users: { id: string; email: string; tunnels: number }[];
+  userName?: string;
+}) {
+  const link = (page: number) => {
+    const q = new URLSearchParams(Object.entries({ ...p.query, page: String(page) }).filter(([, v]) => v !== "" && v !== "1"));
+    return `/tunnels${q.size ? `?${q}` : ""}`;
+  };
+  return (
+    <>
+      <h1>Tunnels{p.userName && <span class="muted"> of {p.userName}</span>}</h1>
+      <form class="panel stack" method="get" action="/tunnels" role="search">
+        <div class="row">
+          <label>
+            Search
+            <input type="search" name="term" value={p.query.term} placeholder="id, hostname, address, user" />
+          </label>
+          <Select label="OS" name="os" value={p.query.os} options={p.facets.os} />
+          <Select label="Arch" name="arch" value={p.query.arch} options={p.facets.arch} />
+          <Select label="Version" name="version" value={p.query.version} options={p.facets.version} />
+          <Select label="State" name="state" value={p.query.state} options={["online", "offline", "init", "shutdown"]} anyLabel="Active" />
+        </div>
+        {p.query.user && <input type="hidden" name="user" value={p.query.user} />}
+        <div class="actions">
+          <button type="submit">Search</button>
+          <a href="/tunnels">Clear</a>
+        </div>
+      </form>
+      <p class="muted" id="tunnel-count">
+        {p.total} {p.total === 1 ? "tunnel" : "tunnels"}
+      </p>
+      <Table
+        head={["Hostname / ID", "State", "User", "Address", { label: "Client", class: "hide-sm" }, "Uptime", "Today / Month", { label: "Created", class: "hide-sm" }]}
+        empty="No tunnels match. Tunnels appear here when a client registers with a token."
+        rows={p.rows.map((t) => (
+          <tr>
+            <td>
+              <a href={`/tunnels/${t.id}`}>{t.hostname || t.name || t.id.slice(0, 12)}</a>
+              <div class="muted mono">{t.id}</div>
+            </td>
+            <td>
+              <StateBadge state={t.state} />
+            </td>
+            <td>{t.userID ? <a href={`/tunnels?user=${t.userID}`}>{t.user}</a> : <span class="muted">-</span>}</td>
+            <td>{t.address || "-"}</td>
+            <td class="hide-sm">{t.os ? `${t.os}/${t.arch} ${t.version}` : "-"}</td>
+            <td>{formatUptime(t.uptime)}</td>
+            <td>
+              {formatBytes(t.bandwidth.daily)} / {formatBytes(t.bandwidth.monthly)}
+            </td>
+            <td class="hide-sm">{formatDate(t.created)}</td>
+          </tr>
+        ))}
+      />
+      {p.pages > 1 && (
+        <nav class="pager" aria-label="Pages">
+          {p.page > 1 && <a href={link(p.page - 1)}>← Previous</a>}
+          <span>
+            Page {p.page} of {p.pages}
+          </span>
+          {p.page < p.pages && <a href={link(p.page + 1)}>Next →</a>}
+        </nav>
+      )}
+      {p.users.length > 0 && !p.query.user && (
+        <>
+          <h2>Tunnel users</h2>
+          <Table
+            head={["User", "Tunnels"]}
+            empty=""
+            rows={p.users.map((u) => (
+              <tr>
+                <td>
+                  <a href={`/tunnels?user=${u.id}`}>{u.email}</a>
+                </td>
+                <td>{u.tunnels}</td>
+              </tr>
+            ))}
+          />
+        </>
+      )}
+    </>
+  );
+}
+
+function Select(p: { label: string; name: string; value: string; options: string[]; anyLabel?: string }) {
+  return (
+    <label>
+      {p.label}
+      <select name={p.name}>
+        <option value="">{p.anyLabel ?? "Any"}</option>
+        {p.options.map((o) => (
+          <option value={o} selected={o === p.value}>
+            {o}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+export interface TunnelDetailProps {
+  csrf: string;
+  tunnel: TunnelInfo;
+  online: boolean;
+  /** Where the rules come from: the connected client, or the copy saved when it last announced. */
+  rulesSource: "live" | "cached";
+  https: HttpRule[];
+  ports: (PortRule & { allocated: boolean })[];
+  bandwidth: (service: string | number) => { daily: number; monthly: number };
+  connections: ConnectionRow[];
+  ok?: string;
+  error?: string;
+  /** The HTTP rule form: values and errors after a failed submit, or the rule being edited. */
+  httpForm?: { values: Partial<Record<keyof HttpRule, unknown>>; errors: FieldErrors; editing: boolean };
+}
+
+export function TunnelDetailView(p: TunnelDetailProps) {
+  const t = p.tunnel;
+  const base = `/tunnels/${t.id}`;
+  const manage = p.online;
+  const f = p.httpForm?.values ?? {};
+  return (
+    <>
+      <p>
+        <a href="/tunnels">← Tunnels</a>
+      </p>
+      <h1>
+        {t.hostname || t.name || "Tunnel"} <StateBadge state={t.state} />
+      </h1>
+      <Flash ok={p.ok} error={p.error} />
+      <div class="panel">
+        <dl class="facts">
+          <dt>ID</dt>
+          <dd class="mono">{t.id}</dd>
+          <dt>User</dt>
+          <dd>{t.userID ? <a href={`/tunnels?user=${t.userID}`}>{t.user}</a> : "-"}</dd>
+          <dt>Address</dt>
+          <dd>{t.address || "-"}</dd>
+          <dt>Client</dt>
+          <dd>{t.os ? `${t.os}/${t.arch}, version ${t.version}` : "-"}</dd>
+          <dt>Uptime</dt>
+          <dd>{formatUptime(t.uptime)}</dd>
+          <dt>Bandwidth</dt>
+          <dd>
+            {formatBytes(t.bandwidth.daily)} today, {formatBytes(t.bandwidth.monthly)} this month
+          </dd>
+          <dt>Created</dt>
+          <dd>{formatDate(t.created)}</dd>
+          <dt>Last active</dt>
+          <dd>{formatDate(t.lastActive)}</dd>
+        </dl>
+      </div>
+
+      <h2>
+        HTTP rules <span class="badge">{p.rulesSource === "live" ? "live" : "cached"}</span>
+      </h2>
+      {!manage && t.state !== 4 && <p class="muted">The tunnel is offline: these are the rules it last announced. Rules can be changed while it is online.</p>}
+      <Table
+        head={["Domain", "Forward to", "Options", "Today / Month", ""]}
+        empty="No HTTP rules."
+        rows={p.https.map((r) => {
+          const bw = p.bandwidth(r.domain);
+          return (
+            <tr>
+              <td>{r.domain}</td>
+              <td class="wrap">
+                {[r.port ? `${r.destination}:${r.port}` : "", r.tls ? `tls ${r.destination}:${r.tls}` : "", r.webRoot ? `files ${r.webRoot}` : "", r.redirectURL ? `→ ${r.redirectURL}` : ""]
+                  .filter(Boolean)
+                  .join(", ")}
+              </td>
+              <td class="wrap">
+                {[r.secure && "https", r.redirect && "redirect to https", r.useLetsEnc && "Let's Encrypt", r.password && "password", r.basicHttpAuth && "basic auth", r.rewriteHost && `host ${r.rewriteHost}`]
+                  .filter(Boolean)
+                  .join(", ") || "-"}
+              </td>
+              <td>
+                {formatBytes(bw.daily)} / {formatBytes(bw.monthly)}
+              </td>
+              <td>
+                {manage && (
+                  <div class="actions">
+                    <a class="button small secondary" href={`${base}?edit=${encodeURIComponent(r.domain)}#http-form`}>
+                      Edit
+                    </a>
+                    <form class="inline" method="post" action={`${base}/http/remove`}>
+                      <Csrf token={p.csrf} />
+                      <input type="hidden" name="domain" value={r.domain} />
+                      <button class="small danger" type="submit" data-confirm={`Remove the rule for ${r.domain}?`}>
+                        Remove
+                      </button>
+                    </form>
+                  </div>
+                )}
+              </td>
+            </tr>
+          );
+        })}
+      />
+      {manage && (
+        <div class="panel" id="http-form">
+          <h2>{p.httpForm?.editing ? `Edit ${f.domain}` : "Add an HTTP rule"}</h2>
+          <form class="stack" method="post" action={`${base}/http`}>
+            <Csrf token={p.csrf} />
+            <div class="row">
+              {p.httpForm?.editing ? (
+                <>
+                  <input type="hidden" name="domain" value={String(f.domain ?? "")} />
+                  <input type="hidden" name="editing" value="1" />
+                </>
+              ) : (
+                <Field label="Domain" name="domain" value={str(f.domain)} errors={p.httpForm?.errors} required placeholder="app.example.com" />
+              )}
+              <Field label="Destination" name="destination" value={str(f.destination) || "127.0.0.1"} errors={p.httpForm?.errors} />
+              <Field label="HTTP port" name="port" type="number" min={0} max={65535} value={str(f.port)} errors={p.httpForm?.errors} />
+              <Field label="TLS port" name="tls" type="number" min={0} max={65535} value={str(f.tls)} errors={p.httpForm?.errors} hint="pass-through" />
+              <Field label="Web root" name="webRoot" value={str(f.webRoot)} errors={p.httpForm?.errors} hint="serve files" />
+              <Field label="Rewrite Host header" name="rewriteHost" value={str(f.rewriteHost)} errors={p.httpForm?.errors} />
+              <Field label="Site password" name="password" type="password" errors={p.httpForm?.errors} autocomplete="new-password" hint={p.httpForm?.editing ? "leave empty to keep" : "optional"} />
+            </div>
+            <Check label="Serve over HTTPS" name="secure" checked={f.secure === undefined ? true : Boolean(f.secure)} />
+            <Check label="Redirect HTTP to HTTPS" name="redirect" checked={Boolean(f.redirect)} />
+            {p.httpForm?.errors?.rule && <p class="field-error">{p.httpForm.errors.rule}</p>}
+            <div class="actions">
+              <button type="submit">{p.httpForm?.editing ? "Save rule" : "Add rule"}</button>
+              {p.httpForm?.editing && <a href={base}>Cancel</a>}
+            </div>
+          </form>
+        </div>
+      )}
+
+      <h2>TCP ports</h2>
+      <Table
+        head={["Port", "Forward to", "Today / Month", ""]}
+        empty="No ports allocated."
+        rows={p.ports.map((r) => {
+          const bw = p.bandwidth(r.port);
+          return (
+            <tr>
+              <td>{r.port}</td>
+              <td>{r.destination ? `${r.destination}:${r.dstPort}` : <span class="muted">not forwarded</span>}</td>
+              <td>
+                {formatBytes(bw.daily)} / {formatBytes(bw.monthly)}
+              </td>
+              <td>
+                {manage && (
+                  <div class="actions">
+                    <details class="edit">
+                      <summary>Set forward</summary>
+                      <form class="inline" method="post" action={`${base}/ports/${r.port}/forward`}>
+                        <Csrf token={p.csrf} />
+                        <input type="text" name="destination" value={r.destination || "127.0.0.1"} aria-label="Destination host" />
+                        <input type="number" name="dstPort" min={1} max={65535} value={r.dstPort || undefined} aria-label="Destination port" placeholder="port" required />
+                        <button class="small" type="submit">
+                          Save
+                        </button>
+                      </form>
+                    </details>
+                    {r.destination && (
+                      <form class="inline" method="post" action={`${base}/ports/${r.port}/clear`}>
+                        <Csrf token={p.csrf} />
+                        <button class="small secondary" type="submit">
+                          Clear forward
+                        </button>
+                      </form>
+                    )}
+                    <form class="inline" method="post" action={`${base}/ports/${r.port}/release`}>
+                      <Csrf token={p.csrf} />
+                      <button class="small danger" type="submit" data-confirm={`Release port ${r.port}? Another tunnel may get it.`}>
+                        Release
+                      </button>
+                    </form>
+                  </div>
+                )}
+              </td>
+            </tr>
+          );
+        })}
+      />
+      {manage && (
+        <form method="post" action={`${base}/ports/allocate`}>
+          <Csrf token={p.csrf} />
+          <button class="secondary" type="submit">
+            Allocate a port
+          </button>
+        </form>
+      )}
+
+      <h2>Recent connections</h2>
+      <Table
+        head={["Started", "Service", "From", "In / Out", "Duration"]}
+        empty="No connections recorded yet."
+        rows={p.connections.map((r) => (
+          <tr>
+            <td>{formatDate(r.started)}</td>
+            <td>
+              {r.protocol} {r.service}
+            </td>
+            <td>{r.remoteAddress || "-"}</td>
+            <td>
+              {formatBytes(r.bytesIn)} / {formatBytes(r.bytesOut)}
+            </td>
+            <td>{r.durationMs < 1000 ? `${r.durationMs} ms` : `${(r.durationMs / 1000).toFixed(1)} s`}</td>
+          </tr>
+        ))}
+      />
+
+      {t.state !== 4 && (
+        <>
+          <h2>Shut down</h2>
+          <div class="panel">
+            <p>Shutting down deactivates the tunnel's auth token, releases its ports and disconnects the client. It cannot be undone.</p>
+            <a class="button secondary" href={`${base}/shutdown`}>
+              Shut down this tunnel…
+            </a>
+          </div>
+        </>
+      )}
+    </>
+  );
+}
+
+function str(v: unknown): string {
+  return v === undefined || v === null || v === 0 ? "" : String(v);
+}
+
+export function ShutdownConfirmView(p: { csrf: string; tunnel: TunnelInfo }) {
+  const name = p.tunnel.hostname || p.tunnel.id;
+  return (
+    <>
+      <h1>Shut down {name}?</h1>
+      <div class="panel">
+        <p>
+          The auth token of tunnel <code>{p.tunnel.id}</code> is deactivated, its ports are released and the client is disconnected. The client
+          cannot reconnect with this token.
+        </p>
+        <form class="actions" method="post" action={`/tunnels/${p.tunnel.id}/shutdown`}>
+          <Csrf token={p.csrf} />
+          <button class="danger" type="submit">
+            Shut down
+          </button>
+          <a href={`/tunnels/${p.tunnel.id}`}>Cancel</a>
+        </form>
+      </div>
+    </>
+  );
+}
