@@ -195,6 +195,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     relay,
     domain: () => config.domain,
     certificateCovers: (host) => certificateCovers(certSource.current().certPem, host),
+    claimedDomain: async (host) => (await findDomainOwner(db, host, "")) !== null,
     webTlsPort: () => webTls.port!,
     webHttpPort: () => webHttp.port!,
     terminatorPort: () => terminator.port,

@@ -18,6 +18,8 @@ export interface EdgeRouterOptions {
   domain(): string;
   /** Whether the server's certificate covers a hostname (then it can terminate it). */
   certificateCovers(hostname: string): boolean;
+  /** Whether a domain with no live route belongs to a tunnel that is offline now. */
+  claimedDomain?(hostname: string): Promise<boolean>;
   /** Loopback port of the dashboard/API/tunnel web server (TLS). */
   webTlsPort(): number;
   /** Loopback port of the plain-HTTP web server (dashboard on port 80, ACME HTTP-01 later). */
@@ -74,6 +76,7 @@ export function createEdgeRouter(opts: EdgeRouterOptions): EdgeRouter {
   const http: HttpRouter = createHttpRouter({
     tunnels,
     isOwnDomain: (host) => host === opts.domain(),
+    claimedDomain: opts.claimedDomain,
     webHttpPort: opts.webHttpPort,
     httpsPort: opts.httpsPort,
     relay: opts.relay,

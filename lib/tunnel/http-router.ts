@@ -22,6 +22,8 @@ export interface HttpRouter {
 export interface HttpRouterOptions {
   tunnels: TunnelServer;
   isOwnDomain(host: string): boolean;
+  /** Whether a domain with no live route belongs to a tunnel that is offline now (502, not 404). */
+  claimedDomain?(host: string): Promise<boolean>;
   webHttpPort(): number;
   /** Public HTTPS port, for HTTP→HTTPS redirects. */
   httpsPort(): number;
@@ -97,7 +99,16 @@ export function createHttpRouter(opts: HttpRouterOptions): HttpRouter {
           return { action: "stop" };
         }
         const route = opts.tunnels.registry.http(host);
-        if (!route) return tunnel ? { action: "stop" } : { action: "respond", response: notFoundResponse(host) };
+        if (!route) {
+          if (tunnel) return { action: "stop" };
+          const unknown: HeadDecision = { action: "respond", response: notFoundResponse(host) };
+          if (!opts.claimedDomain) return unknown;
+          // SPEC 2.3: a known domain whose tunnel is offline gets 502/503, only unknown hosts 404.
+          return opts.claimedDomain(host).then(
+            (claimed): HeadDecision => (claimed ? { action: "respond", response: tunnelOfflineResponse(host, 502) } : unknown),
+            () => unknown,
+          );
+        }
         // The client picks the upstream once per stream, from the stream's domain: a request
         // for another rule (even of the same tunnel) must not ride on this stream.
         if (tunnel && (route.tunnel !== tunnel || host !== service)) return { action: "stop" };
