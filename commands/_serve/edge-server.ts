@@ -203,11 +203,16 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
   });
 
-  const listenOrFail = <T>(what: string, port: number, fn: () => T): T => {
+  // A public port that cannot be opened fails the start with nothing left running: the
+  // loopback servers already listening would otherwise keep the process alive after the error.
+  const listenOrFail = <T>(what: string, port: number, fn: () => T, opened: { stop(force?: boolean): void }[] = []): T => {
     try {
       return fn();
     } catch (err) {
-      throw new Error(`cannot listen on ${config.listen.address}:${port} (${what}): ${errorMessage(err)}`);
+      for (const l of [...opened, terminator, webTls, webHttp]) l.stop(true);
+      closeDb();
+      const why = (err as { code?: string }).code === "EADDRINUSE" ? "address already in use" : errorMessage(err);
+      throw new Error(`cannot listen on ${config.listen.address}:${port} (${what}): ${why}`);
     }
   };
   const httpListener = listenOrFail("listen.http", config.listen.http, () =>
@@ -222,8 +227,11 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
       }),
     }),
   );
-  const httpsListener = listenOrFail("listen.https", config.listen.https, () =>
-    createSniListener({ hostname: config.listen.address, port: config.listen.https, onHello: (sni, conn, initial) => router.onTlsHello(sni, conn, initial) }),
+  const httpsListener = listenOrFail(
+    "listen.https",
+    config.listen.https,
+    () => createSniListener({ hostname: config.listen.address, port: config.listen.https, onHello: (sni, conn, initial) => router.onTlsHello(sni, conn, initial) }),
+    [httpListener],
   );
   socks.apply();
 
