@@ -17,7 +17,8 @@ export interface RawClient {
   readonly buffered: number;
 }
 
-export async function connectRaw(port: number, opts: { tls?: boolean } = {}): Promise<RawClient> {
+/** `tls: true` accepts any certificate; an object is passed to Bun.connect (e.g. `{ ca, serverName }`) to verify. */
+export async function connectRaw(port: number, opts: { tls?: boolean | { ca?: string; serverName?: string } } = {}): Promise<RawClient> {
   let buf = new Uint8Array(0);
   let isClosed = false;
   let wake: (() => void) | undefined;
@@ -33,7 +34,7 @@ export async function connectRaw(port: number, opts: { tls?: boolean } = {}): Pr
     hostname: "127.0.0.1",
     port,
     allowHalfOpen: true,
-    ...(opts.tls ? { tls: { rejectUnauthorized: false } } : {}),
+    ...(opts.tls ? { tls: opts.tls === true ? { rejectUnauthorized: false } : opts.tls } : {}),
     socket: {
       binaryType: "uint8array",
       data(_s, chunk: Uint8Array) {
