@@ -71,11 +71,13 @@ export function createDashboard(shared: WebShared) {
 
   // Everything below needs a full session.
   app.use("*", async (c, next) => {
-    const session = await findSession(deps.db, sessionToken(c, DASHBOARD_COOKIE), shared.now());
+    const token = sessionToken(c, DASHBOARD_COOKIE);
+    const session = await findSession(deps.db, token, shared.now());
     const user = session?.kind === "dashboard" && !session.pending2fa && session.userId ? await findUserById(deps.db, session.userId) : undefined;
     if (!session || !user?.isAdmin) {
-      if (session) clearCookie(c, DASHBOARD_COOKIE);
-      if (c.req.method === "GET" || c.req.method === "HEAD") return c.redirect(session ? "/login?m=expired" : "/login", 303);
+      // A cookie that no longer opens a session: expired, logged out, or a login that stopped at 2FA.
+      if (token) clearCookie(c, DASHBOARD_COOKIE);
+      if (c.req.method === "GET" || c.req.method === "HEAD") return c.redirect(token ? "/login?m=expired" : "/login", 303);
       return c.text("not signed in", 401);
     }
     c.set("session", session);
