@@ -3,6 +3,7 @@
 // readiness by log line or TCP connect (never a fixed sleep), and talks to them with
 // curl, fetch, WebSocket and raw sockets. Upstream services live in the test process.
 // Every process started here is tracked and killed by PID when the test file ends.
+import { setDefaultTimeout } from "bun:test";
 import type { Subprocess } from "bun";
 import { createHash } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
@@ -10,6 +11,9 @@ import { connect, createServer, type Server as NetServer, type Socket } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PKTRIOT_BIN, SPOKES_BIN, freePort, run, tempDir, track, waitFor, type RunResult } from "../helpers.ts";
+
+// Starting real processes takes longer than bun's 5 s default allows on a busy machine.
+setDefaultTimeout(30_000);
 
 if (!existsSync(SPOKES_BIN) || !existsSync(PKTRIOT_BIN)) throw new Error("dist/ executables are missing: run `bun scripts/build.ts` first");
 
