@@ -2,7 +2,7 @@
 # Installs the system tools the end-to-end tests talk through (idempotent, no prompts).
 set -euo pipefail
 need=()
-for pair in curl:curl redis-server:redis-server redis-cli:redis-tools; do
+for pair in curl:curl openssl:openssl redis-server:redis-server redis-cli:redis-tools; do
   bin=${pair%%:*}; pkg=${pair##*:}
   command -v "$bin" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -7,7 +7,7 @@ import { writeFileSync } from "node:fs";
 import { connect as tcpConnect, type Socket } from "node:net";
 import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
-import { SPOKES_BIN, freePort, tempDir, waitFor } from "../helpers.ts";
+import { SPOKES_BIN, freePort, tempDir } from "../helpers.ts";
 import { configureClient, curl, echoUpstream, httpUpstream, mustRun, runAsync, startServer, stopUpstreams, tcpExchange, type TestClient, type TestServer } from "./_tunnel-harness.ts";
 
 const CONTROL_PATH = "/api/client/v1/tunnel";
@@ -253,4 +253,3 @@ describe("spokes serve with bad inputs", () => {
 afterAll(() => {
   if (server?.log) expect(server.log.text).not.toMatch(/^\s+at .*\(/m);
 });
-void waitFor;

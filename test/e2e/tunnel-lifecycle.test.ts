@@ -3,7 +3,20 @@
 // killed, `token rm` cutting a client off, and clean stops on SIGTERM.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { waitFor } from "../helpers.ts";
-import { configureClient, curl, httpUpstream, mustRun, startServer, stopUpstreams, waitForStatus, type TestClient, type TestServer } from "./_tunnel-harness.ts";
+import {
+  canConnect,
+  configureClient,
+  curl,
+  echoUpstream,
+  httpUpstream,
+  mustRun,
+  startServer,
+  stopUpstreams,
+  tcpExchange,
+  waitForStatus,
+  type TestClient,
+  type TestServer,
+} from "./_tunnel-harness.ts";
 
 /** Short heartbeats and backoff so dead peers are found in seconds, not 30 s. */
 const SERVER_ENV = { SPOKES_KEEPALIVE_MS: "300" };
@@ -103,9 +116,8 @@ describe("dead peers", () => {
   test("kill -9 of the server: the client reconnects by itself to the restarted server and serves again", async () => {
     const c = await onlineClient("phoenix.spokes.test");
     const port = await c.allocatePort();
-    const echo = await import("./_tunnel-harness.ts").then((h) => h.echoUpstream());
+    const echo = await echoUpstream();
     await mustRun(c, ["tunnel", "tcp", "forward", "--port", String(port), "--dstport", String(echo.port)]);
-    const { tcpExchange, canConnect } = await import("./_tunnel-harness.ts");
     await waitFor(() => canConnect(port), "the forward to open");
 
     await server.kill9();
