@@ -8,7 +8,7 @@ import type { BunSocketConnection } from "../socks/connection.ts";
 import { createBasicAuthVerifier } from "../http/basic-auth.ts";
 import { compileFirewall, type Firewall } from "../http/firewall.ts";
 import { createRequestStream, type HeadDecision, type RequestHead, type RequestStreamEnd } from "../http/request-stream.ts";
-import { badRequestResponse, httpsRedirectResponse, notFoundResponse, tunnelOfflineResponse, unauthorizedResponse } from "../http/responses.ts";
+import { badRequestResponse, errorResponse, httpsRedirectResponse, notFoundResponse, tunnelOfflineResponse, unauthorizedResponse } from "../http/responses.ts";
 import type { LoopbackRelay } from "../edge/loopback-relay.ts";
 import type { TrafficStats } from "../stats/traffic-stats.ts";
 import type { MuxStream } from "../mux/stream.ts";
@@ -83,7 +83,10 @@ export function createHttpRouter(opts: HttpRouterOptions): HttpRouter {
         // The tunnel finished its responses: answer an ending request locally, or close.
         s.onend = () => finishWith(ended?.response ?? null);
         s.onclose = (err) => {
-          if (err) conn.reset();
+          // A reset before any response byte is the client failing to reach the upstream
+          // (or not knowing the rule): the visitor gets a 502 page rather than a dropped connection.
+          if (err && bytesOut === 0) finishWith(errorResponse(502, `The service behind ${host} is not reachable right now.`));
+          else if (err) conn.reset();
           else finishWith(ended?.response ?? null);
           opts.stats.add(t.tunnelId, service, bytesIn, bytesOut);
           opts.stats.recordConnection({ tunnelId: t.tunnelId, service, protocol: secure ? "https" : "http", remoteAddress: remote, bytesIn, bytesOut, started, durationMs: Date.now() - started });
