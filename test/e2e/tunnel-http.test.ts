@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeSelfSignedCert, type TestCert } from "../unit/client/fake-server.ts";
-import { tempDir, waitFor } from "../helpers.ts";
+import { freePort, tempDir, waitFor } from "../helpers.ts";
 import { configureClient, curl, httpUpstream, mustRun, sha256, startServer, stopUpstreams, type TestClient, type TestServer } from "./_tunnel-harness.ts";
 
 let server: TestServer;
@@ -26,6 +26,8 @@ beforeAll(async () => {
       const host = (req.headers.get("host") ?? "").replace(/:\d+$/, "");
       seen.set(host, (seen.get(host) ?? 0) + 1);
       if (url.pathname === "/ws") return srv.upgrade(req, { data: undefined }) ? undefined : new Response("upgrade failed", { status: 400 });
+      // Held a little, so many requests are in flight at once.
+      if (url.pathname.startsWith("/slow/")) await Bun.sleep(100);
       if (url.pathname === "/upload") {
         const h = new Bun.CryptoHasher("sha256");
         let bytes = 0;
@@ -84,6 +86,8 @@ beforeAll(async () => {
     ["--domain", "pw.spokes.test", "--http", p, "--password", "open sesame"],
     ["--domain", "basic.spokes.test", "--http", p, "--basic-user", "alice", "--basic-password", "wonderland"],
     ["--domain", "fw.spokes.test", "--http", p, "--drop", "127.0.0.1/32"],
+    // Nothing listens there.
+    ["--domain", "down.spokes.test", "--http", String(await freePort())],
   ];
   for (const r of rules) await mustRun(client, ["tunnel", "http", "add", ...r]);
   await client.start();
@@ -124,6 +128,24 @@ describe("plain routing", () => {
     const r = await curl(server, "own.example.test", "/plain");
     expect(r.status).toBe(200);
     expect(body(r)).toMatchObject({ host: "own.example.test", path: "/plain", proto: "http" });
+  });
+
+  test("an upstream that refuses connections gets a 502 page, not a reset", async () => {
+    const r = await curl(server, "down.spokes.test", "/");
+    expect(r.exit).toBe(0);
+    expect(r.status).toBe(502);
+    const s = await curl(server, "down.spokes.test", "/", { https: true });
+    expect(s.status).toBe(502);
+  });
+
+  test("100 concurrent requests, each answered with its own response", async () => {
+    const results = await Promise.all(
+      Array.from({ length: 100 }, async (_, i) => {
+        const res = await fetch(`http://127.0.0.1:${server.httpPort}/slow/${i}`, { headers: { Host: "app.spokes.test" } });
+        return { status: res.status, body: (await res.json()) as { path: string } };
+      }),
+    );
+    results.forEach((r, i) => expect(r).toEqual({ status: 200, body: expect.objectContaining({ path: `/slow/${i}` }) }));
   });
 
   test("an unknown host gets a 404 page", async () => {
