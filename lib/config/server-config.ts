@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { UserError, errorMessage } from "../errors.ts";
+import { parseAllowEntry } from "../socks/allow-list.ts";
 
 export type TlsMode = "letsencrypt" | "custom" | "selfSigned";
 
@@ -205,6 +206,11 @@ export function validateServerConfig(raw: Record<string, unknown>, baseDir: stri
   if (!Array.isArray(allowRaw)) fail("socks.allow", "must be an array of strings");
   const allow = allowRaw.map((v, i) => {
     if (typeof v !== "string" || !v.trim()) fail(`socks.allow[${i}]`, `must be a non-empty string (got ${JSON.stringify(v)})`);
+    try {
+      parseAllowEntry(v);
+    } catch (err) {
+      throw new UserError(`config socks.allow[${i}]: ${errorMessage(err)}`);
+    }
     return v.trim();
   });
   const auth = str(s, "socks.auth", "auth", "token");

@@ -100,6 +100,8 @@ describe("validation: every error names its field", () => {
     ["socks auth", { socks: { auth: "ldap" } }, 'config socks.auth ("ldap") must be "token" or "none"'],
     ["socks allow type", { socks: { allow: "10.0.0.0/8" } }, "config socks.allow must be an array of strings"],
     ["socks allow entry", { socks: { allow: ["10.0.0.0/8", ""] } }, 'config socks.allow[1] must be a non-empty string (got "")'],
+    ["socks allow CIDR", { socks: { allow: ["10.0.0.0/33"] } }, 'config socks.allow[0]: invalid allow-list entry "10.0.0.0/33": prefix length must be 0-32'],
+    ["socks allow wildcard", { socks: { allow: ["*.ok.example", "a.*.example"] } }, 'config socks.allow[1]: invalid allow-list entry "a.*.example"'],
     ["monitor interval", { monitor: { intervalSeconds: 1 } }, "config monitor.intervalSeconds (1) must be between 5 and 86400"],
     ["acme url", { acme: { directoryUrl: "not a url" } }, 'config acme.directoryUrl ("not a url") is not a URL'],
     ["database url", { database: { url: "mysql://x" } }, 'config database.url ("mysql://x") must be a libsql://, http(s)://, ws(s):// or file: URL'],
