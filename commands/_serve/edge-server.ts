@@ -164,18 +164,20 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
 
   // The web server (dashboard, APIs, tunnel endpoints) listens on loopback only: public
   // connections reach it through the HTTPS front door, which keeps their real address.
-  const webFetch = async (req: Request, server: import("bun").Server<unknown>) => {
+  // The tunnel endpoints exist on TLS only: over plain HTTP an auth token would travel in
+  // clear, and that server has no WebSocket handler to upgrade with.
+  const webFetch = async (req: Request, server: import("bun").Server<unknown>, tls = true) => {
     const ip = server.requestIP(req);
     const remote = (ip && relay.remoteFor(ip.port)) ?? ip?.address ?? "";
     try {
-      return (await tunnels.handle(req, server, remote)) ?? (await app.fetch(req, { remote }));
+      return (tls ? await tunnels.handle(req, server, remote) : undefined) ?? (await app.fetch(req, { remote }));
     } catch (err) {
       log.warn(`web request failed: ${errorMessage(err)}`);
       return new Response("internal error", { status: 500 });
     }
   };
   const webTls = Bun.serve({ hostname: "127.0.0.1", port: 0, tls: tlsOptions(), fetch: webFetch, websocket: tunnels.websocket as never });
-  const webHttp = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req, server) => webFetch(req, server as never) });
+  const webHttp = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req, server) => webFetch(req, server as never, false) });
 
   const terminator = Bun.listen<Slot>({
     hostname: "127.0.0.1",
