@@ -68,6 +68,32 @@ describe("registration", () => {
   });
 });
 
+describe("rules", () => {
+  test("HTTP rules added and removed while the client runs apply live", async () => {
+    const c = await onlineClient("first.spokes.test");
+    expect((await get("live.spokes.test")).status).toBe(404);
+    await mustRun(c, ["tunnel", "http", "add", "--domain", "live.spokes.test", "--http", String(upstreamPort)]);
+    expect((await waitForStatus(() => get("live.spokes.test", "/live"), 200, "the rule added live")).body).toBe("hello from /live");
+    await mustRun(c, ["tunnel", "http", "rm", "--domain", "live.spokes.test"]);
+    await waitForStatus(() => get("live.spokes.test"), 404, "the rule removed live");
+    expect((await get("first.spokes.test")).status).toBe(200);
+    await c.kill9();
+  });
+
+  test("a domain claimed by another online tunnel is refused with the reason printed by the client", async () => {
+    const owner = await onlineClient("claimed.spokes.test");
+    const other = await onlineClient("other.spokes.test");
+    const from = other.log.text.length;
+    await mustRun(other, ["tunnel", "http", "add", "--domain", "claimed.spokes.test", "--http", String(upstreamPort)]);
+    await other.log.waitFor(/rule claimed\.spokes\.test refused by the server: .*claimed by another tunnel/, { from });
+    // The owner keeps it, the other tunnel keeps its own rule.
+    expect((await get("claimed.spokes.test")).status).toBe(200);
+    expect((await get("other.spokes.test")).status).toBe(200);
+    await owner.kill9();
+    await other.kill9();
+  });
+});
+
 describe("dead peers", () => {
   test("kill -9 of the client: the tunnel is offline at once and its domain answers 502/503", async () => {
     const c = await onlineClient("killed.spokes.test");
