@@ -47,6 +47,7 @@ let open: SocksListener;
 let authed: SocksListener;
 let tls: SocksListener;
 let impatient: SocksListener;
+let impatientTls: SocksListener;
 
 beforeAll(async () => {
   // Echo with backpressure and half-close: echoes until the client's FIN, then ends.
@@ -110,10 +111,11 @@ beforeAll(async () => {
   const cert = await generateSelfSigned("socks.test");
   tls = createSocksListener({ ...common, auth: "none", tls: { cert: cert.certPem, key: cert.keyPem } });
   impatient = createSocksListener({ ...common, auth: "none", handshakeTimeoutMs: 300, closeLingerMs: 200 });
+  impatientTls = createSocksListener({ ...common, auth: "none", handshakeTimeoutMs: 300, closeLingerMs: 200, tls: { cert: cert.certPem, key: cert.keyPem } });
 });
 
 afterAll(() => {
-  for (const l of [open, authed, tls, impatient]) l?.stop(true);
+  for (const l of [open, authed, tls, impatient, impatientTls]) l?.stop(true);
   echo?.stop(true);
   banner?.stop(true);
   source?.stop(true);
@@ -323,6 +325,26 @@ describe("SOCKS inside TLS", () => {
     await c.closed;
     const rec = await waitFor(() => sessions.find((s) => s.client.tls && s.bytesUp === 8), "tls record");
     expect(rec.bytesDown).toBe(8);
+  });
+
+  test("a peer that never finishes the TLS handshake is closed at the deadline", async () => {
+    // Bun opens a TLS socket only after its handshake: the plain front door has to time it.
+    const started = Date.now();
+    const c = await connectRaw(impatientTls.port);
+    await c.write(b(0x16, 3, 1)); // the start of a TLS record header, then nothing
+    await c.closed;
+    const took = Date.now() - started;
+    expect(took).toBeGreaterThanOrEqual(250);
+    expect(took).toBeLessThan(3000);
+  });
+
+  test("the session record carries the client's own address, not the loopback relay's", async () => {
+    const { c, reply } = await socksConnect(impatientTls.port, connectV4(echo.port), { tls: true });
+    expect(reply[1]).toBe(0);
+    const port = c.socket.localPort;
+    c.socket.end();
+    const rec = await waitFor(() => sessions.find((s) => s.client.tls && s.client.remotePort === port), "tls record");
+    expect(rec.client.remoteAddress).toBe("127.0.0.1");
   });
 
   test("plain SOCKS bytes on the TLS port are not served", async () => {
