@@ -439,35 +439,40 @@ describe("ports and proxies", () => {
   test("ports map, ls, rm with validation", async () => {
     cover("ports map", "ports ls", "ports rm");
     const config = bareConfig();
-    expect(await pk(["ports", "map", "6379", "--transport", "tcp", "--destination", "redis", "--port", "22123", "--config", config])).toEqual({
+    // A free port: `ports map` refuses one another program listens on.
+    const local = await freePort();
+    const L = String(local);
+    expect(await pk(["ports", "map", L, "--transport", "tcp", "--destination", "redis", "--port", "22123", "--config", config])).toEqual({
       code: 0,
-      stdout: "Mapped 127.0.0.1:6379 to redis:22123 (tcp)\n",
+      stdout: `Mapped 127.0.0.1:${L} to redis:22123 (tcp)\n`,
       stderr: "",
     });
-    expect(readJson(config).portmaps).toEqual([{ listenPort: 6379, dstPort: 22123, destination: "redis", transport: "tcp", label: "", http: false }]);
+    expect(readJson(config).portmaps).toEqual([{ listenPort: local, dstPort: 22123, destination: "redis", transport: "tcp", label: "", http: false }]);
     const ls = await pk(["ports", "ls", "--config", config]);
     expect(ls.stdout).toContain("| Local Port | Transport | Host  | Destination Port |");
-    expect(ls.stdout).toContain("| 6379       | tcp       | redis | 22123            |");
+    expect(ls.stdout).toContain(`| ${L.padEnd(10)} | tcp       | redis | 22123            |`);
     expect(ls.stdout).toEndWith("1 port mapping\n");
 
-    const dup = await pk(["ports", "map", "6379", "--destination", "other", "--port", "1", "--config", config]);
-    expect(dup).toEqual({ code: 1, stdout: "", stderr: "error: local port 6379 is already used by port mapping 6379 (remove it first with pktriot ports rm 6379)\n" });
+    const dup = await pk(["ports", "map", L, "--destination", "other", "--port", "1", "--config", config]);
+    expect(dup).toEqual({ code: 1, stdout: "", stderr: `error: local port ${L} is already used by port mapping ${L} (remove it first with pktriot ports rm ${L})\n` });
     expect((await pk(["ports", "map", "70000", "--destination", "h", "--port", "1", "--config", config])).stderr).toBe("error: local port (70000) must be between 1 and 65535\n");
     expect((await pk(["ports", "map", "7000", "--transport", "udp", "--destination", "h", "--port", "1", "--config", config])).stderr).toBe('error: --transport "udp" is not supported (only tcp)\n');
     expect((await pk(["ports", "map", "--destination", "h", "--port", "1", "--config", config])).code).toBe(2);
 
-    expect(await pk(["ports", "rm", "6379", "--config", config])).toEqual({ code: 0, stdout: "Removed port mapping\n", stderr: "" });
-    expect(await pk(["ports", "rm", "6379", "--config", config])).toEqual({ code: 1, stdout: "", stderr: "error: no port mapping on local port 6379\n" });
+    expect(await pk(["ports", "rm", L, "--config", config])).toEqual({ code: 0, stdout: "Removed port mapping\n", stderr: "" });
+    expect(await pk(["ports", "rm", L, "--config", config])).toEqual({ code: 1, stdout: "", stderr: `error: no port mapping on local port ${L}\n` });
   });
 
   test("proxies socks listen and rm", async () => {
     cover("proxies socks listen", "proxies socks rm");
     const config = bareConfig();
-    expect((await pk(["proxies", "socks", "listen", "1080", "--config", config])).code).toBe(0);
-    expect(readJson(config).socks).toEqual({ listenPort: 1080 });
-    const clash = await pk(["ports", "map", "1080", "--destination", "h", "--port", "1", "--config", config]);
-    expect(clash.stderr).toBe("error: local port 1080 is already used by the SOCKS proxy\n");
-    expect((await pk(["proxies", "socks", "rm", "--config", config])).stdout).toBe("Removed SOCKS proxy on 127.0.0.1:1080\n");
+    const local = await freePort();
+    const L = String(local);
+    expect((await pk(["proxies", "socks", "listen", L, "--config", config])).code).toBe(0);
+    expect(readJson(config).socks).toEqual({ listenPort: local });
+    const clash = await pk(["ports", "map", L, "--destination", "h", "--port", "1", "--config", config]);
+    expect(clash.stderr).toBe(`error: local port ${L} is already used by the SOCKS proxy\n`);
+    expect((await pk(["proxies", "socks", "rm", "--config", config])).stdout).toBe(`Removed SOCKS proxy on 127.0.0.1:${L}\n`);
     expect(readJson(config).socks).toEqual({ listenPort: 0 });
     expect(await pk(["proxies", "socks", "rm", "--config", config])).toEqual({ code: 1, stdout: "", stderr: "error: no SOCKS proxy is configured\n" });
     expect((await pk(["proxies", "socks", "listen", "0", "--config", config])).code).toBe(1);
