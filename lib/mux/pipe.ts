@@ -12,7 +12,8 @@
 //
 // Use `allowHalfOpen: true` on the socket: without it Bun closes the socket as soon as
 // the peer half-closes, and whatever the stream still had for it is lost (the pipe then
-// resets the stream instead of ending it).
+// resets the stream instead of ending it). The stream's FIN becomes socket.shutdown()
+// (a TCP half-close); Bun's socket.end() would close both directions.
 import { RstCode } from "../protocol/frames.ts";
 import type { MuxError } from "./errors.ts";
 import type { MuxStream } from "./stream.ts";
@@ -21,6 +22,9 @@ import type { MuxStream } from "./stream.ts";
 export interface PipeSocket {
   /** Bytes written; fewer when the kernel buffer is full (the rest is NOT kept); -1 when closed. */
   write(data: Uint8Array): number;
+  /** Half-close: FIN, reading continues. (Bun's end() closes both directions.) */
+  shutdown(halfClose?: boolean): void;
+  /** Graceful full close. */
   end(): void;
   pause(): void;
   resume(): void;
@@ -116,6 +120,8 @@ export class SocketStreamPipe {
   close(err?: Error, rstCode: number = RstCode.CANCEL): void {
     if (this.done) return;
     this.done = true;
+    // Bun may run the socket's close handler synchronously inside terminate()/end().
+    this.closeError = err;
     this.pending = [];
     if (!this.stream.closed) {
       if (err) this.stream.reset(rstCode);
@@ -123,21 +129,20 @@ export class SocketStreamPipe {
     }
     const socket = this.socket;
     if (socket !== null && !this.socketClosed) {
+      this.socketWriteEnded = true;
       if (err) socket.terminate();
-      else if (!this.socketWriteEnded) {
-        this.socketWriteEnded = true;
-        socket.end();
-      }
+      else socket.end();
     }
     this.finish(err);
   }
 
   private finishedWith: PipeResult | null = null;
+  private closeError: Error | undefined = undefined;
 
   private finish(err: Error | undefined): void {
     this.done = true;
     if (this.finishedWith !== null) return;
-    this.finishedWith = { bytesFromSocket: this.bytesFromSocket, bytesToSocket: this.bytesToSocket, error: err };
+    this.finishedWith = { bytesFromSocket: this.bytesFromSocket, bytesToSocket: this.bytesToSocket, error: err ?? this.closeError };
     const cb = this.onclose;
     this.onclose = null;
     cb?.(this.finishedWith);
@@ -178,7 +183,8 @@ export class SocketStreamPipe {
     if (err) return this.close(err);
     // Both FINs exchanged. The socket may still be taking the last bytes.
     if (this.pending.length === 0) this.endSocketWrite();
-    if (this.socketClosed || (this.socketReadEnded && this.socketWriteEnded)) this.finish(undefined);
+    if (this.socketClosed) this.finish(undefined);
+    else if (this.socketReadEnded && this.socketWriteEnded) this.closeSocketClean();
   };
 
   private flushPending(): void {
@@ -202,8 +208,14 @@ export class SocketStreamPipe {
   private endSocketWrite(): void {
     if (this.socketWriteEnded || this.socket === null) return;
     this.socketWriteEnded = true;
-    this.socket.end();
-    if (this.stream.closed && this.socketReadEnded) this.finish(undefined);
+    this.socket.shutdown();
+    if (this.stream.closed && this.socketReadEnded) this.closeSocketClean();
+  }
+
+  /** Both directions ended cleanly: release the socket and report. */
+  private closeSocketClean(): void {
+    if (!this.socketClosed) this.socket?.end();
+    this.finish(undefined);
   }
 }
 
