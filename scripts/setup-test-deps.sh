@@ -2,7 +2,8 @@
 # Installs the system tools the end-to-end tests talk through (idempotent, no prompts).
 set -euo pipefail
 need=()
-for pair in curl:curl openssl:openssl redis-server:redis-server redis-cli:redis-tools; do
+# chromium: the dashboard's browser tests drive Debian's chromium with playwright-core.
+for pair in curl:curl openssl:openssl redis-server:redis-server redis-cli:redis-tools chromium:chromium; do
   bin=${pair%%:*}; pkg=${pair##*:}
   command -v "$bin" >/dev/null 2>&1 || need+=("$pkg")
 done

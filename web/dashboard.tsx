@@ -32,6 +32,7 @@ export function createDashboard(shared: WebShared) {
   const app = new Hono<WebEnv>();
 
   app.get("/static/app.css", (c) => c.body(appCss, 200, { ...ASSET_HEADERS, "Content-Type": "text/css; charset=utf-8" }));
+  app.get("/favicon.ico", (c) => c.body(null, 204, ASSET_HEADERS));
   app.get("/static/app.js", (c) => c.body(appJs, 200, { ...ASSET_HEADERS, "Content-Type": "text/javascript; charset=utf-8" }));
 
   app.use(
@@ -75,9 +76,12 @@ export function createDashboard(shared: WebShared) {
     const session = await findSession(deps.db, token, shared.now());
     const user = session?.kind === "dashboard" && !session.pending2fa && session.userId ? await findUserById(deps.db, session.userId) : undefined;
     if (!session || !user?.isAdmin) {
-      // A cookie that no longer opens a session: expired, logged out, or a login that stopped at 2FA.
-      if (token) clearCookie(c, DASHBOARD_COOKIE);
-      if (c.req.method === "GET" || c.req.method === "HEAD") return c.redirect(token ? "/login?m=expired" : "/login", 303);
+      // A cookie that opens no session (expired, logged out) is dropped; a login waiting
+      // for its second factor keeps its cookie (the browser fetches /favicon.ico meanwhile).
+      if (token && !session) clearCookie(c, DASHBOARD_COOKIE);
+      if (c.req.method === "GET" || c.req.method === "HEAD") {
+        return c.redirect(session?.pending2fa ? "/login/2fa" : token ? "/login?m=expired" : "/login", 303);
+      }
       return c.text("not signed in", 401);
     }
     c.set("session", session);
