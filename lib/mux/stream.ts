@@ -71,7 +71,7 @@ export class MuxStream {
   }
   set ondata(fn: ((bytes: Uint8Array) => void) | null) {
     this._ondata = fn;
-    if (fn !== null && !this.paused_ && (this.inBytes > 0 || (this._remoteFin && !this._endDelivered))) {
+    if (fn !== null && !this.paused_ && this.inBytes > 0) {
       queueMicrotask(() => this.drainInput());
     }
   }
@@ -191,7 +191,8 @@ export class MuxStream {
       return;
     }
     this._remoteFin = true;
-    if (!this.paused_ && this.inBytes === 0 && this._ondata !== null && !this.delivering) this.deliverEnd();
+    // With nothing held, the end is delivered even to a write-only stream (no ondata).
+    if (!this.paused_ && this.inBytes === 0 && !this.delivering) this.deliverEnd();
   }
 
   /** @internal */
@@ -334,7 +335,7 @@ export class MuxStream {
     } finally {
       this.delivering = false;
     }
-    if (this._closed || this.paused_ || this._ondata === null) return;
+    if (this._closed || this.paused_) return;
     if (this._remoteFin && !this._endDelivered && this.inBytes === 0) this.deliverEnd();
     else this.session._maybeWindowUpdate(this);
   }
