@@ -78,7 +78,9 @@ export function createMeshResolver(opts: MeshResolverOptions): MeshResolver {
     }
     if (port === 80 || port === 443) {
       const byHost = opts.tunnels.registry.http(normalizeHost(host));
-      if (byHost?.tunnel.online && firewallFor(byHost.rule.firewall).allows(source.address)) {
+      // A mesh connection reaches the upstream as it is, past the server's HTTP router: a
+      // site that asks the router for Basic auth is not offered that way.
+      if (byHost?.tunnel.online && !byHost.rule.basicHttpAuth && firewallFor(byHost.rule.firewall).allows(source.address)) {
         return { tunnel: byHost.tunnel, service: byHost.rule.domain };
       }
     }

@@ -26,7 +26,10 @@ function setup(opts: { enabled?: boolean; allow?: string[]; protectedAddresses?:
   registry.add(tunnel);
   registry.setRoutes(
     tunnel,
-    [{ domain: "app.test", ownCertificate: false, redirect: false, rewriteHost: "", basicHttpAuth: "", firewall: [], available: true }],
+    [
+      { domain: "app.test", ownCertificate: false, redirect: false, rewriteHost: "", basicHttpAuth: "", firewall: [], available: true },
+      { domain: "locked.test", ownCertificate: false, redirect: false, rewriteHost: "", basicHttpAuth: "u:$argon2id$...", firewall: [], available: true },
+    ],
     [{ port: 23000, forwarded: true, firewall: [{ sequence: 1, action: "drop", network: "203.0.113.0/24" }] }],
   );
   const log: string[] = [];
@@ -59,6 +62,8 @@ describe("mesh resolver", () => {
     expect((await mesh.dial(target("APP.test", 80), "192.0.2.1")).ok).toBe(true);
     expect((await mesh.dial(target("app.test", 443), "192.0.2.1")).ok).toBe(true);
     expect(await mesh.dial(target("app.test", 8080), "192.0.2.1")).toMatchObject({ ok: false, reply: 0x02 });
+    // Basic auth is the server's HTTP router's job, which a mesh connection bypasses.
+    expect(await mesh.dial(target("locked.test", 80), "192.0.2.1")).toMatchObject({ ok: false, reply: 0x02 });
   });
 
   test("the server's own addresses need an entry naming them: a broad range does not open them", async () => {
