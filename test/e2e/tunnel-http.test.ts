@@ -148,6 +148,14 @@ describe("plain routing", () => {
     results.forEach((r, i) => expect(r).toEqual({ status: 200, body: expect.objectContaining({ path: `/slow/${i}` }) }));
   });
 
+  test("Host is matched without case, port or trailing dot", async () => {
+    for (const host of ["APP.Spokes.Test", "app.spokes.test:80", "app.spokes.test.", `app.spokes.test:${server.httpPort}`]) {
+      const r = await curl(server, host, "/variant");
+      expect({ host, status: r.status }).toEqual({ host, status: 200 });
+      expect(body(r).path).toBe("/variant");
+    }
+  });
+
   test("an unknown host gets a 404 page", async () => {
     const r = await curl(server, "nobody.spokes.test");
     expect(r.status).toBe(404);
