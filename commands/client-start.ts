@@ -1,7 +1,8 @@
 // `pktriot start`: runs the tunnel in the foreground until SIGINT/SIGTERM.
 import { defineCommand } from "citty";
 import { consola } from "consola";
-import { findClientConfigPath, loadClientConfig, verifyRulePassword, watchClientConfig } from "../lib/client-config/index.ts";
+import { findClientConfigPath, loadClientConfig, updateClientConfig, verifyRulePassword, watchClientConfig } from "../lib/client-config/index.ts";
+import { applyRemoteChange } from "../lib/client-config/remote-change.ts";
 import { parseServerHost } from "../lib/client-api/server-host.ts";
 import { fetchTlsOptions, trustFromConfig, INSECURE_WARNING } from "../lib/client-api/trust.ts";
 import { UserError, errorMessage } from "../lib/errors.ts";
@@ -36,6 +37,15 @@ export default defineCommand({
       info: { os: process.platform, arch: process.arch, version: VERSION },
       config,
       verifyPassword: verifyRulePassword,
+      // Remote management (SPEC 2.3): apply, validate and save; the engine re-announces.
+      applyRemoteChange: async (change) => {
+        const { config: next } = await updateClientConfig(path, (current) => {
+          const changed = applyRemoteChange(current, change as Parameters<typeof applyRemoteChange>[1]);
+          Object.assign(current, changed);
+        });
+        consola.info("applied a rule change from the server");
+        return next;
+      },
       backoff: backoffMax ? { minMs: Math.min(1000, backoffMax), maxMs: backoffMax } : undefined,
       keepalive: keepaliveMs ? { intervalMs: keepaliveMs, timeoutMs: 3 * keepaliveMs } : undefined,
       log: { info: (m) => consola.info(m), warn: (m) => consola.warn(m), error: (m) => consola.error(m) },

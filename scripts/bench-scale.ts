@@ -81,8 +81,8 @@ for (let p = 0; p < PROCS; p++) {
 }
 
 const online = async () => {
-  const { db: d, close: c } = await openDatabase({ path: join(dir, "spokes.db") });
-  const r = await d.$client.execute("SELECT count(*) AS n FROM tunnels WHERE state = 2");
+  const { client, close: c } = await openDatabase({ path: join(dir, "spokes.db") });
+  const r = await client.execute("SELECT count(*) AS n FROM tunnels WHERE state = 2");
   c();
   return Number(r.rows[0]!.n);
 };

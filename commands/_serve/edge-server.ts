@@ -37,6 +37,9 @@ import { createMeshResolver } from "../../lib/tunnel/mesh-resolver.ts";
 import { createTunnelServer, type CheckedRules } from "../../lib/tunnel/server.ts";
 import { VERSION } from "../../lib/version.ts";
 import { createWebApp } from "../../web/app.ts";
+import { loadSettings } from "../../db/queries/settings.ts";
+import { applyServerSettings, settingsPatchFrom, tlsModeOf, type SettingsSection } from "../../lib/config/server-settings.ts";
+import type { TlsMode } from "../../lib/config/server-config.ts";
 
 const STATS_FLUSH_MS = 5_000;
 const HEARTBEAT_MS = 5_000;
@@ -59,16 +62,26 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   const started = Date.now();
   const { db, close: closeDb } = await openDatabase({ path: config.database.path, url: config.database.url, authToken: config.database.authToken });
 
-  let tlsMode = loaded.tlsMode;
-  if (tlsMode === "letsencrypt") {
-    // The ACME client lands with the Let's Encrypt issue; until then the server still
-    // starts, with a self-signed certificate, and says so.
-    log.warn("Let's Encrypt is not available in this build yet; using a self-signed certificate");
-    tlsMode = "selfSigned";
-  }
-  const cert = await ensureServerCertificate({ mode: tlsMode, domain: config.domain, dataPath: config.dataPath, certificate: config.tls.certificate, privateKey: config.tls.privateKey });
-  if (cert.generated) log.info(`generated a self-signed certificate for ${config.domain} and *.${config.domain} (${cert.certPath})`);
-  const certSource = createCertificateSource({ certPem: cert.certPem, keyPem: cert.keyPem });
+  // Dashboard settings (database) override the file.
+  const stored = settingsPatchFrom(await loadSettings(db));
+  const overridden = applyServerSettings(config, stored);
+  let tlsMode: TlsMode = overridden.includes("tls") ? tlsModeOf(config) : loaded.tlsMode;
+
+  /** The server certificate for the current configuration (self-signed, or the configured files). */
+  const loadServerCertificate = async () => {
+    let mode = tlsModeOf(config) === "custom" ? "custom" : tlsMode;
+    if (mode === "letsencrypt") {
+      // The ACME client lands with the Let's Encrypt issue; until then the server still
+      // starts, with a self-signed certificate, and says so.
+      log.warn("Let's Encrypt is not available in this build yet; using a self-signed certificate");
+      mode = "selfSigned";
+    }
+    tlsMode = mode;
+    const cert = await ensureServerCertificate({ mode, domain: config.domain, dataPath: config.dataPath, certificate: config.tls.certificate, privateKey: config.tls.privateKey });
+    if (cert.generated) log.info(`generated a self-signed certificate for ${config.domain} and *.${config.domain} (${cert.certPath})`);
+    return { certPem: cert.certPem, keyPem: cert.keyPem };
+  };
+  const certSource = createCertificateSource(await loadServerCertificate());
   const tlsOptions = () => ({ cert: certSource.current().certPem, key: certSource.current().keyPem });
 
   const stats = createTrafficStats();
@@ -159,7 +172,25 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
         return t ? { https: t.https, ports: t.ports } : undefined;
       },
       disconnect: (id, reason) => tunnels.disconnect(id, reason),
+      tunnel: (id) => {
+        const t = tunnels.registry.byId(id);
+        return t?.online ? { config: t.config } : undefined;
+      },
+      applyChange: async (id, change) => {
+        const t = tunnels.registry.byId(id);
+        return t ? t.applyChange(change) : { ok: false, error: "tunnel is offline" };
+      },
     },
+    settings: {
+      async applied(sections: SettingsSection[]) {
+        if (sections.includes("tls") || sections.includes("domain")) {
+          certSource.set(await loadServerCertificate());
+          restartTlsListeners();
+        }
+        if (sections.includes("socks")) socks.apply();
+      },
+    },
+    startedAt: started,
   });
 
   // The web server (dashboard, APIs, tunnel endpoints) listens on loopback only: public
@@ -176,20 +207,33 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
       return new Response("internal error", { status: 500 });
     }
   };
-  const webTls = Bun.serve({ hostname: "127.0.0.1", port: 0, tls: tlsOptions(), fetch: webFetch, websocket: tunnels.websocket as never });
+  // Bun keeps a listener's certificate for its lifetime, so a new certificate means new
+  // loopback TLS listeners; the old ones finish their connections and go.
+  const startWebTls = () => Bun.serve({ hostname: "127.0.0.1", port: 0, tls: tlsOptions(), fetch: webFetch, websocket: tunnels.websocket as never });
+  let webTls = startWebTls();
   const webHttp = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req, server) => webFetch(req, server as never, false) });
 
-  const terminator = Bun.listen<Slot>({
-    hostname: "127.0.0.1",
-    port: 0,
-    tls: tlsOptions(),
-    allowHalfOpen: true,
-    data: {},
-    socket: bunSocketHandlers<Slot>((conn, socket) => {
-      socket.setNoDelay(true);
-      router.onHttpConnection(conn, relay.remoteFor(socket.remotePort) ?? socket.remoteAddress, true);
-    }),
-  });
+  const startTerminator = () =>
+    Bun.listen<Slot>({
+      hostname: "127.0.0.1",
+      port: 0,
+      tls: tlsOptions(),
+      allowHalfOpen: true,
+      data: {},
+      socket: bunSocketHandlers<Slot>((conn, socket) => {
+        socket.setNoDelay(true);
+        router.onHttpConnection(conn, relay.remoteFor(socket.remotePort) ?? socket.remoteAddress, true);
+      }),
+    });
+  let terminator = startTerminator();
+  const restartTlsListeners = () => {
+    const [oldWeb, oldTerminator] = [webTls, terminator];
+    webTls = startWebTls();
+    terminator = startTerminator();
+    oldWeb.stop(false);
+    oldTerminator.stop(false);
+    socks.apply();
+  };
 
   const router = createEdgeRouter({
     tunnels,

@@ -136,6 +136,12 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
       if (rule && rule.destination && rule.dstPort) return { host: rule.destination, port: rule.dstPort };
       const http = config.https.find((h) => h.domain === meta.h);
       if (!http) return undefined;
+      // Password, webroot and own-certificate rules are served by the feature server, never
+      // straight from the upstream: the mesh must not bypass the rule's protection.
+      if (needsFeatureServer(http)) {
+        if (meta.p === 443) return ruleTerminatesTls(http) ? { host: "127.0.0.1", port: features().tlsPortFor(http) } : undefined;
+        return ruleTerminatesTls(http) ? undefined : { host: "127.0.0.1", port: features().port };
+      }
       // A mesh client speaking HTTP(S) to the rule's hostname gets the upstream as it is.
       if (meta.p === 443 && http.tls) return { host: http.destination, port: http.tls };
       return http.port ? { host: http.destination, port: http.port } : undefined;
@@ -306,8 +312,10 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
     if (!opts.applyRemoteChange) return send({ type: "applied", requestId, ok: false, error: "client does not accept remote changes" });
     try {
       const next = await opts.applyRemoteChange(change);
-      send({ type: "applied", requestId, ok: true });
+      // Re-announce first: the server handles our messages in order, so by the time it
+      // reads `applied` the new rules are in force.
       client.setConfig(next);
+      send({ type: "applied", requestId, ok: true });
     } catch (err) {
       send({ type: "applied", requestId, ok: false, error: err instanceof Error ? err.message : String(err) });
     }

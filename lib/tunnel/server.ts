@@ -92,7 +92,42 @@ export class LiveTunnel implements RoutableTunnel {
   send(msg: ServerMessage): void {
     if (!this.control.closed) this.control.sendMessage(encodeJson(msg));
   }
+
+  /** Messages from the client are handled one at a time, in order (a change's `applied` after its `rules`). */
+  inbox: Promise<void> = Promise.resolve();
+  private readonly pending = new Map<string, (r: { ok: boolean; error?: string }) => void>();
+
+  /**
+   * Remote management: sends a change to the client, which applies it, saves its config,
+   * re-announces its rules and answers `applied`. Never rejects.
+   */
+  applyChange(change: unknown, timeoutMs = REMOTE_CHANGE_TIMEOUT_MS): Promise<{ ok: boolean; error?: string }> {
+    if (!this.online || this.control.closed) return Promise.resolve({ ok: false, error: "tunnel is offline" });
+    const requestId = randomBytes(8).toString("hex");
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => settle({ ok: false, error: "the client did not answer in time" }), timeoutMs);
+      const settle = (r: { ok: boolean; error?: string }) => {
+        clearTimeout(timer);
+        this.pending.delete(requestId);
+        resolve(r);
+      };
+      this.pending.set(requestId, settle);
+      this.send({ type: "apply", requestId, change });
+    });
+  }
+
+  /** The client's answer to `applyChange`. */
+  settleChange(requestId: string, ok: boolean, error?: string): void {
+    this.pending.get(requestId)?.({ ok, error: ok ? undefined : String(error ?? "the client refused the change").slice(0, 500) });
+  }
+
+  /** Pending changes fail when the tunnel goes away. */
+  failPendingChanges(reason: string): void {
+    for (const settle of [...this.pending.values()]) settle({ ok: false, error: reason });
+  }
 }
+
+const REMOTE_CHANGE_TIMEOUT_MS = 15_000;
 
 type WsData =
   | { kind: "control"; key: string; address: string; login?: TunnelLoginInfo; refused?: string; transport?: ServerWebSocketTransport; tunnel?: LiveTunnel }
@@ -129,6 +164,7 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
       hooks.portsChanged([], closed);
     }
     tunnel.pool.closeAll();
+    tunnel.failPendingChanges("tunnel went offline");
     hooks.log.info(`tunnel ${tunnel.tunnelId} offline (${reason})`);
     if (routes) await hooks.offline(tunnel).catch((err) => hooks.log.warn(`marking ${tunnel.tunnelId} offline failed: ${err}`));
   };
@@ -152,6 +188,9 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
         tunnel.send({ type: "rulesResult", refused });
         break;
       }
+      case "applied":
+        if (typeof msg.requestId === "string") tunnel.settleChange(msg.requestId, msg.ok === true, msg.error);
+        break;
       case "monitor":
         if (Array.isArray(msg.services)) hooks.monitorReport?.(tunnel, msg.services.slice(0, 1000));
         break;
@@ -188,7 +227,8 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
           void welcome(tunnel, msg).finally(() => clearTimeout(helloTimer));
           return;
         }
-        void onClientMessage(tunnel, msg).catch((err) => hooks.log.warn(`tunnel ${tunnel!.tunnelId}: ${err}`));
+        const t = tunnel;
+        t.inbox = t.inbox.then(() => onClientMessage(t, msg)).catch((err) => hooks.log.warn(`tunnel ${t.tunnelId}: ${err}`));
       },
       onClose: (reason) => {
         clearTimeout(helloTimer);

@@ -195,7 +195,7 @@ describe("dashboard in chromium", () => {
   });
 
   // Needs the engine's live.applyChange wiring (the lead's part): flip to test() when it lands.
-  test.todo("remote rule on a live tunnel from the dashboard, then curl through it", async () => {
+  test("remote rule on a live tunnel from the dashboard, then curl through it", async () => {
     const upstream = httpUpstream({ fetch: () => new Response("hello from the upstream") });
     const client = await configureClient(server);
     await client.start();
