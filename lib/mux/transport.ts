@@ -343,6 +343,10 @@ export class ServerWebSocketTransport extends TransportBase {
   }
 }
 
+export function createServerWebSocketTransport(ws: ServerWebSocketLike): ServerWebSocketTransport {
+  return new ServerWebSocketTransport(ws);
+}
+
 // ---- Bun client WebSocket ---------------------------------------------------------------
 
 export interface WebSocketTransportOptions {
@@ -432,4 +436,8 @@ export class WebSocketTransport extends TransportBase {
     this.stopPoll();
     this.deliverClose(code, reason);
   }
+}
+
+export function createWebSocketTransport(ws: WebSocket, opts?: WebSocketTransportOptions): WebSocketTransport {
+  return new WebSocketTransport(ws, opts);
 }

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import {
   dataFrame,
+  encodeFrames,
   finFrame,
   FrameType,
   GoAwayCode,
@@ -587,6 +588,30 @@ describe("session teardown and keepalive", () => {
     expect((await p.serverClosed).code).toBe("TRANSPORT_CLOSED");
     expect((await local.done)?.code).toBe("SESSION_CLOSED");
     expect((await remote.done)?.code).toBe("SESSION_CLOSED");
+  });
+
+  test("both sides closing at once: each reports its own close, nothing throws", async () => {
+    const p = sessionPair({ server: { onStream: (s) => collect(s) } });
+    const streams = [p.client.openStream(), p.client.openStream()];
+    for (const s of streams) s.write(enc("x"));
+    await waitFor(() => p.server.streamCount === 2, "opened");
+    p.client.close("a");
+    p.server.close("b");
+    expect((await p.clientClosed).code).toBe("CLOSED");
+    expect((await p.serverClosed).code).toBe("CLOSED");
+    expect(p.client.streamCount + p.server.streamCount).toBe(0);
+  });
+
+  test("a frame cut short by the connection closing ends the session cleanly", async () => {
+    const closes: (string | undefined)[] = [];
+    const peer = rawPeer({}, { side: "server", onStream: (s) => (s.onclose = (e) => closes.push(e?.code)) });
+    const wire = encodeFrames([openFrame(1), dataFrame(1, new Uint8Array(1000))]);
+    peer.sendBytes(wire.subarray(0, wire.byteLength - 10));
+    await waitFor(() => peer.session.streamCount === 1, "opened");
+    peer.transport.close();
+    await waitFor(() => peer.session.closed, "closed");
+    expect(peer.closeReason?.code).toBe("TRANSPORT_CLOSED");
+    expect(closes).toEqual(["SESSION_CLOSED"]);
   });
 
   test("keepalive detects a silent peer on both sides (short intervals)", async () => {
