@@ -76,6 +76,13 @@ beforeAll(async () => {
   mkdirSync(join(webroot, "sub"));
   writeFileSync(join(webroot, "sub", "file.txt"), "a file in a folder");
 
+  // An upstream that speaks HTTPS itself, with a certificate nobody trusts (--insecure-upstream).
+  const upstreamCert = makeSelfSignedCert(certDir, "upstream.internal", "upstream");
+  const tlsApp = httpUpstream({
+    tls: { cert: upstreamCert.cert, key: upstreamCert.key },
+    fetch: (req) => Response.json({ tlsUpstream: true, host: req.headers.get("host"), xff: req.headers.get("x-forwarded-for"), proto: req.headers.get("x-forwarded-proto") }),
+  });
+
   client = await configureClient(server);
   const p = String(app.port);
   const rules: string[][] = [
@@ -86,6 +93,8 @@ beforeAll(async () => {
     ["--domain", "pw.spokes.test", "--http", p, "--password", "open sesame"],
     ["--domain", "basic.spokes.test", "--http", p, "--basic-user", "alice", "--basic-password", "wonderland"],
     ["--domain", "fw.spokes.test", "--http", p, "--drop", "127.0.0.1/32"],
+    ["--domain", "tlsup.spokes.test", "--tls", String(tlsApp.port), "--insecure-upstream"],
+    ["--domain", "tlsstrict.spokes.test", "--tls", String(tlsApp.port)],
     // Nothing listens there.
     ["--domain", "down.spokes.test", "--http", String(await freePort())],
   ];
@@ -122,6 +131,18 @@ describe("plain routing", () => {
     // The server's certificate does not verify it: the TLS really ended at the client.
     const serverCa = await curl(server, "own.example.test", "/own", { https: true });
     expect(serverCa.exit).toBe(60);
+  });
+
+  test("an upstream that speaks TLS itself (--tls with --insecure-upstream)", async () => {
+    const r = await curl(server, "tlsup.spokes.test", "/");
+    expect(r.status).toBe(200);
+    expect(body(r)).toMatchObject({ tlsUpstream: true, host: "tlsup.spokes.test", xff: "127.0.0.1", proto: "http" });
+    const s = await curl(server, "tlsup.spokes.test", "/", { https: true });
+    expect(s.status).toBe(200);
+    expect(body(s)).toMatchObject({ tlsUpstream: true, proto: "https" });
+    // Without --insecure-upstream the untrusted certificate is refused: 502.
+    const strict = await curl(server, "tlsstrict.spokes.test", "/");
+    expect(strict.status).toBe(502);
   });
 
   test("the same rule over plain HTTP", async () => {
