@@ -12,6 +12,7 @@ import { createMuxPool, type MuxPool } from "../mux/pool.ts";
 import { WebSocketTransport } from "../mux/transport.ts";
 import type { ClientConfig, HttpRule } from "../client-config/types.ts";
 import { createFeatureServer, needsFeatureServer, ruleTerminatesTls, type FeatureServer } from "./http-features.ts";
+import { dialTls } from "./dial-tls.ts";
 import { createMeshListeners, type MeshListeners } from "./mesh-listeners.ts";
 import {
   TUNNEL_CONTROL_PATH,
@@ -376,10 +377,7 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
 
 /** Connects to an upstream, over TLS when the rule's upstream speaks it. */
 async function dialUpstream(target: { host: string; port: number; tls?: { rejectUnauthorized: boolean; serverName?: string } }): Promise<DuplexConnection | undefined> {
-  if (target.tls) {
-    const { dialTls } = await import("./dial-tls.ts");
-    return dialTls(target.host, target.port, target.tls);
-  }
+  if (target.tls) return dialTls(target.host, target.port, target.tls);
   const r = await dialTcp(target.host, target.port, { timeoutMs: 10_000 });
   return r.ok ? r.connection : undefined;
 }
