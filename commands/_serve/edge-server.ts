@@ -17,6 +17,7 @@ import {
   markTunnelOnline,
   refreshHeartbeat,
   saveAnnouncedServices,
+  saveServiceAvailability,
   writeTrafficBatch,
 } from "../../db/queries/live.ts";
 import type { LoadedConfig, ServerConfig } from "../../lib/config/server-config.ts";
@@ -129,6 +130,8 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
       for (const f of tcpPorts.open(opened)) log.warn(`cannot listen on port ${f.port}: ${f.error}`);
     },
     meshStream: (tunnel, stream, meta) => mesh.serveStream(tunnel, stream, meta),
+    monitorReport: (t, services) =>
+      void saveServiceAvailability(db, t.tunnelId, services).catch((err) => log.warn(`monitor report of ${t.tunnelId} not saved: ${errorMessage(err)}`)),
     poolSize: () => config.tunOptions.maxPoolSize,
     monitorSeconds: () => (config.monitor.enabled ? config.monitor.intervalSeconds : 0),
     keepalive: keepaliveFromEnv(process.env.SPOKES_KEEPALIVE_MS),

@@ -191,3 +191,20 @@ export async function writeTrafficBatch(db: Database, batch: TrafficBatch): Prom
     }
   });
 }
+
+/** Monitoring reports (SPEC 2.3): the client's TCP checks of its upstreams, per service. */
+export async function saveServiceAvailability(
+  db: Database,
+  tunnelId: string,
+  services: { kind: "http" | "tcp"; name: string; available: boolean }[],
+): Promise<void> {
+  await db.transaction(async (tx) => {
+    for (const s of services) {
+      if (s.kind === "http") {
+        await tx.update(httpServices).set({ available: s.available }).where(and(eq(httpServices.tunnelId, tunnelId), eq(httpServices.domain, s.name)));
+      } else if (/^\d+$/.test(s.name)) {
+        await tx.update(ports).set({ available: s.available }).where(and(eq(ports.tunnelId, tunnelId), eq(ports.port, Number(s.name))));
+      }
+    }
+  });
+}
