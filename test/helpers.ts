@@ -36,6 +36,16 @@ afterAll(() => {
   for (const d of tempDirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
+// A module is evaluated once per `bun test` run, so the afterAll above belongs to the
+// first test file that imported it: processes tracked by later files are killed here.
+process.on("exit", () => {
+  for (const p of children) {
+    try {
+      process.kill(p.pid, "SIGKILL");
+    } catch {}
+  }
+});
+
 /** A port that was free a moment ago on 127.0.0.1 (the kernel picks it). */
 export async function freePort(): Promise<number> {
   return new Promise((res, rej) => {

@@ -50,8 +50,12 @@ export class ProcessLog {
   }
 }
 
+/** Processes of the current test file (helpers' track() alone only cleans up after the first file). */
+const processes = new Set<Subprocess>();
+
 function spawnLogged(cmd: string[], env: Record<string, string> = {}): { proc: Subprocess<"ignore", "pipe", "pipe">; log: ProcessLog } {
   const proc = track(Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...baseEnv(), ...env } }));
+  processes.add(proc);
   const log = new ProcessLog();
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     const dec = new TextDecoder();
@@ -303,8 +307,10 @@ function parseCurl(r: RunResult): CurlResponse {
 // ---- upstream services in the test process -----------------------------------------------
 
 const servers: { stop(): void }[] = [];
-/** Stops every upstream of the file (call from afterAll). */
-export function stopUpstreams(): void {
+/** Kills every server and client of the file by PID and stops its upstreams (call from afterAll). */
+export async function stopAll(): Promise<void> {
+  await Promise.all([...processes].map((p) => kill9(p)));
+  processes.clear();
   for (const s of servers.splice(0)) {
     try {
       s.stop();

@@ -8,7 +8,7 @@ import { connect as tcpConnect, type Socket } from "node:net";
 import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import { SPOKES_BIN, freePort, tempDir } from "../helpers.ts";
-import { configureClient, curl, echoUpstream, httpUpstream, mustRun, runAsync, startServer, stopUpstreams, tcpExchange, type TestClient, type TestServer } from "./_tunnel-harness.ts";
+import { configureClient, curl, echoUpstream, httpUpstream, mustRun, runAsync, startServer, stopAll, tcpExchange, type TestClient, type TestServer } from "./_tunnel-harness.ts";
 
 const CONTROL_PATH = "/api/client/v1/tunnel";
 const DATA_PATH = "/api/client/v1/tunnel/data";
@@ -28,7 +28,7 @@ beforeAll(async () => {
   await client.start();
 });
 
-afterAll(stopUpstreams);
+afterAll(stopAll);
 
 /**
  * Writes `chunks` to a raw TCP (or TLS) connection, then collects what comes back until

@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeSelfSignedCert, type TestCert } from "../unit/client/fake-server.ts";
 import { freePort, tempDir, waitFor } from "../helpers.ts";
-import { configureClient, curl, httpUpstream, mustRun, sha256, startServer, stopUpstreams, type TestClient, type TestServer } from "./_tunnel-harness.ts";
+import { configureClient, curl, httpUpstream, mustRun, sha256, startServer, stopAll, type TestClient, type TestServer } from "./_tunnel-harness.ts";
 
 let server: TestServer;
 let client: TestClient;
@@ -102,7 +102,7 @@ beforeAll(async () => {
   await client.start();
 });
 
-afterAll(stopUpstreams);
+afterAll(stopAll);
 
 const body = (r: { body: string }) => JSON.parse(r.body) as Record<string, string | null>;
 

@@ -11,7 +11,7 @@ import {
   httpUpstream,
   mustRun,
   startServer,
-  stopUpstreams,
+  stopAll,
   tcpExchange,
   waitForStatus,
   type TestClient,
@@ -30,7 +30,7 @@ beforeAll(async () => {
   upstreamPort = httpUpstream({ fetch: (req) => new Response(`hello from ${new URL(req.url).pathname}`) }).port!;
 });
 
-afterAll(stopUpstreams);
+afterAll(stopAll);
 
 /** A configured, started client with an HTTP rule for `domain`. */
 async function onlineClient(domain: string, auth: Parameters<typeof configureClient>[1] = {}): Promise<TestClient> {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { connect, type Socket } from "node:net";
 import { waitFor } from "../helpers.ts";
-import { canConnect, configureClient, echoUpstream, mustRun, sha256, startServer, stopUpstreams, tcpExchange, tcpUpstream, type TestClient, type TestServer } from "./_tunnel-harness.ts";
+import { canConnect, configureClient, echoUpstream, mustRun, sha256, startServer, stopAll, tcpExchange, tcpUpstream, type TestClient, type TestServer } from "./_tunnel-harness.ts";
 
 let server: TestServer;
 let client: TestClient;
@@ -41,7 +41,7 @@ beforeAll(async () => {
   await waitFor(() => canConnect(firehosePort), "the live-added forward to open on the server");
 });
 
-afterAll(stopUpstreams);
+afterAll(stopAll);
 
 describe("TCP through allocated ports", () => {
   test("sha256 of 50 MB echoed through the tunnel matches", async () => {
