@@ -631,7 +631,7 @@ describe("session teardown and keepalive", () => {
     expect(a.code).toBe("KEEPALIVE_TIMEOUT");
     expect(b.code).toBe("KEEPALIVE_TIMEOUT");
     expect(took).toBeGreaterThanOrEqual(100);
-    expect(took).toBeLessThan(1000);
+    expect(took).toBeLessThan(3000);
     expect((await c.done)?.code).toBe("SESSION_CLOSED");
   });
 
