@@ -47,11 +47,15 @@ writeFileSync(
   configPath,
   JSON.stringify({ domain: "scale.test", dataPath: dir, tls: { selfSigned: true }, listen: { address: "127.0.0.1", http, https }, portRange: { begin: 45000, end: 45099 } }),
 );
-const server = Bun.spawn([join(root, "dist", "spokes"), "serve", "--config", configPath], { stdout: "pipe", stderr: "pipe" });
+const server = Bun.spawn([join(root, "dist", "spokes"), "serve", "--config", configPath], { stdout: "pipe", stderr: "pipe", env: { ...process.env } });
 children.push(server);
 let log = "";
 (async () => {
-  for await (const c of server.stdout as unknown as AsyncIterable<Uint8Array>) log += new TextDecoder().decode(c);
+  for await (const c of server.stdout as unknown as AsyncIterable<Uint8Array>) {
+    const text = new TextDecoder().decode(c);
+    log += text;
+    if (process.env.SPOKES_DEBUG_MEMORY) process.stdout.write(text.split("\n").filter((l) => l.includes("memory:")).map((l) => `server ${l.trim()}\n`).join(""));
+  }
 })();
 for (let i = 0; i < 100 && !log.includes("serving"); i++) await Bun.sleep(100);
 if (!log.includes("serving")) throw new Error(`server did not start: ${log}`);

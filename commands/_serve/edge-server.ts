@@ -307,6 +307,13 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     ),
   ];
   await refreshHeartbeat(db, node, started, []);
+  if (process.env.SPOKES_DEBUG_MEMORY) {
+    timers.push(setInterval(() => {
+      Bun.gc(true);
+      const m = process.memoryUsage();
+      log.info(`memory: rss ${(m.rss / 1048576).toFixed(1)} MiB, heap ${(m.heapUsed / 1048576).toFixed(1)} MiB, external ${(m.external / 1048576).toFixed(1)} MiB, tunnels ${tunnels.registry.size}`);
+    }, 5000));
+  }
 
   const httpPort = httpListener.port;
   const httpsPort = httpsListener.port;

@@ -79,6 +79,20 @@ export interface MuxSessionOptions {
 }
 
 const OUT_INITIAL = 512 * 1024;
+
+// Output buffers are lent from a process-wide pool instead of owned by each session: a
+// session only holds one between encoding a batch and handing it to the transport (which
+// copies), so a server with thousands of idle tunnels keeps a handful of buffers, not one
+// 512 KiB buffer per connection.
+const NO_BUFFER = new Uint8Array(0);
+const MAX_POOLED_BUFFERS = 16;
+const bufferPool: Uint8Array[] = [];
+function takeOutBuffer(): Uint8Array {
+  return bufferPool.pop() ?? new Uint8Array(OUT_INITIAL);
+}
+function returnOutBuffer(buf: Uint8Array): void {
+  if (buf.byteLength === OUT_INITIAL && bufferPool.length < MAX_POOLED_BUFFERS) bufferPool.push(buf);
+}
 /** A batch is handed to the transport once it holds this much (or at the end of the tick). */
 const FLUSH_BYTES = 256 * 1024;
 /** Encoded control frames held while the transport is backpressured, before the peer counts as abusive. */
@@ -108,7 +122,7 @@ export class MuxSession {
   private readonly maxStreams: number;
   private nextId: number;
   private lastPeerId = 0;
-  private out = new Uint8Array(OUT_INITIAL);
+  private out: Uint8Array = NO_BUFFER;
   private outLen = 0;
   private writable = true;
   private flushScheduled = false;
@@ -345,6 +359,7 @@ export class MuxSession {
   private reserve(n: number): number {
     if (this.outLen + n > this.out.byteLength) {
       if (this.writable && this.outLen > 0 && !this.closed_) this.sendOut();
+      if (this.out === NO_BUFFER) this.out = takeOutBuffer();
       if (this.outLen + n > this.out.byteLength) {
         const grown = new Uint8Array(Math.max(this.out.byteLength * 2, this.outLen + n));
         grown.set(this.out.subarray(0, this.outLen));
@@ -371,7 +386,10 @@ export class MuxSession {
       ok = false;
     }
     if (!ok) this.writable = false;
-    if (this.out.byteLength > OUT_INITIAL * 4) this.out = new Uint8Array(OUT_INITIAL);
+    // The transport copied the bytes: the buffer goes back to the pool (an oversized one,
+    // grown for a control backlog, is left to the garbage collector).
+    returnOutBuffer(this.out);
+    this.out = NO_BUFFER;
   }
 
   private scheduleFlush(): void {
