@@ -38,6 +38,7 @@ import { createMeshResolver } from "../../lib/tunnel/mesh-resolver.ts";
 import { createTunnelServer, type CheckedRules } from "../../lib/tunnel/server.ts";
 import { VERSION } from "../../lib/version.ts";
 import { createWebApp } from "../../web/app.ts";
+import { startMemoryGovernor } from "./memory-governor.ts";
 import { loadSettings } from "../../db/queries/settings.ts";
 import { applyServerSettings, settingsPatchFrom, tlsModeOf, type SettingsSection } from "../../lib/config/server-settings.ts";
 import type { TlsMode } from "../../lib/config/server-config.ts";
@@ -307,12 +308,13 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     ),
   ];
   await refreshHeartbeat(db, node, started, []);
+  const stopMemoryGovernor = startMemoryGovernor();
   if (process.env.SPOKES_DEBUG_MEMORY) {
     timers.push(setInterval(() => {
       Bun.gc(true);
       const m = process.memoryUsage();
       log.info(`memory: rss ${(m.rss / 1048576).toFixed(1)} MiB, heap ${(m.heapUsed / 1048576).toFixed(1)} MiB, external ${(m.external / 1048576).toFixed(1)} MiB, tunnels ${tunnels.registry.size}`);
-    }, 5000));
+    }, Number(process.env.SPOKES_DEBUG_MEMORY) || 5000));
   }
 
   const httpPort = httpListener.port;
@@ -325,6 +327,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     httpsPort,
     async stop() {
       for (const t of timers) clearInterval(t);
+      stopMemoryGovernor();
       httpListener.stop(true);
       httpsListener.stop(true);
       socks.stop();
