@@ -26,7 +26,12 @@ export function track<T extends { pid: number; kill(sig?: number | NodeJS.Signal
   return proc;
 }
 
-afterAll(() => {
+/**
+ * Kills every tracked process (by PID) and removes the temp dirs. Registered per test file
+ * by the `afterAll` below, and once more for the whole run by test/preload.ts (bun evaluates
+ * this module once, so the module-level hook only binds to the first file importing it).
+ */
+export function cleanupTracked(): void {
   for (const p of children) {
     try {
       process.kill(p.pid, "SIGKILL");
@@ -34,17 +39,9 @@ afterAll(() => {
   }
   children.clear();
   for (const d of tempDirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+}
 
-// A module is evaluated once per `bun test` run, so the afterAll above belongs to the
-// first test file that imported it: processes tracked by later files are killed here.
-process.on("exit", () => {
-  for (const p of children) {
-    try {
-      process.kill(p.pid, "SIGKILL");
-    } catch {}
-  }
-});
+afterAll(cleanupTracked);
 
 /** A port that was free a moment ago on 127.0.0.1 (the kernel picks it). */
 export async function freePort(): Promise<number> {
