@@ -269,7 +269,7 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
             },
           });
           control = session;
-          send({ type: "hello", info: opts.info, ...rulesMessage() });
+          send({ type: "hello", info: opts.info, ...rulesMessage(), config });
         });
         ws.addEventListener("close", (ev) => {
           if (!started) scheduleReconnect(`cannot connect to ${opts.serverUrl}${ev.reason ? `: ${ev.reason}` : ""}`);

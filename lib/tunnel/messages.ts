@@ -36,7 +36,8 @@ export interface ClientInfo {
 }
 
 export type ClientMessage =
-  | { type: "hello"; info: ClientInfo; https: HttpRuleAnnounce[]; ports: PortRuleAnnounce[] }
+  /** `config` is the whole client file (SPEC 3.1), kept for `tunnel/config/{id}` and remote edits. */
+  | { type: "hello"; info: ClientInfo; https: HttpRuleAnnounce[]; ports: PortRuleAnnounce[]; config?: unknown }
   | { type: "rules"; https: HttpRuleAnnounce[]; ports: PortRuleAnnounce[]; config?: unknown }
   | { type: "monitor"; services: { kind: "http" | "tcp"; name: string; available: boolean }[] }
   | { type: "applied"; requestId: string; ok: boolean; error?: string };

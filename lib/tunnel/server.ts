@@ -246,7 +246,7 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
       previous.send({ type: "shutdown", reason: "replaced by a newer connection of this tunnel" });
       await goOffline(previous, "replaced");
     }
-    const refused = await applyRules(tunnel, hello.https ?? [], hello.ports ?? [], (hello as { config?: unknown }).config ?? {});
+    const refused = await applyRules(tunnel, hello.https ?? [], hello.ports ?? [], hello.config ?? {});
     if (tunnel.control.closed) return;
     tunnel.online = true;
     bySession.set(tunnel.session, tunnel);
