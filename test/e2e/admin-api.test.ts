@@ -3,16 +3,15 @@
 // pagination of 120 tunnels with page-set expiry, and the errors clients meet.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
-import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { openDatabase, type OpenDatabase } from "../../db/client.ts";
 import { sessions, TUNNEL_STATE, tunnels } from "../../db/schema.ts";
 import { insertPort, insertTunnel } from "../db-fixtures.ts";
 import { waitFor } from "../helpers.ts";
+import { ADMIN_API_BASE, AdminApiClient, JSON_HEADERS } from "./_admin-api-client.ts";
 import { startServer, type TestServer } from "./_tunnel-harness.ts";
 
-const BASE = "/api/admin/v1.0";
-const JSON_HEADERS = { Accept: "application/json", "Content-Type": "application/json" };
+const BASE = ADMIN_API_BASE;
 const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
 const HEX32 = /^[0-9a-f]{32}$/;
 const PAGE_TTL_MS = 4000;
@@ -31,47 +30,9 @@ beforeAll(async () => {
 afterAll(() => db?.close());
 
 /** A client like spokes-go: HTTPS, JSON headers always (GET too, with the body `null`), a cookie jar. */
-class Client {
-  cookie = "";
-  call(method: "GET" | "POST", path: string, body: unknown = null, headers: Record<string, string> = JSON_HEADERS) {
-    const payload = JSON.stringify(body);
-    return new Promise<{ status: number; json: Record<string, any>; setCookie: string[] }>((resolve, reject) => {
-      const req = httpsRequest(
-        {
-          host: "127.0.0.1",
-          port: server.httpsPort,
-          method,
-          path: `${BASE}/${path}`,
-          rejectUnauthorized: false,
-          headers: { ...headers, Host: "spokes.test", "Content-Length": String(Buffer.byteLength(payload)), ...(this.cookie && { Cookie: this.cookie }) },
-        },
-        (res) => {
-          let text = "";
-          res.setEncoding("utf8");
-          res.on("data", (d) => (text += d));
-          res.on("end", () => {
-            const setCookie = ([] as string[]).concat(res.headers["set-cookie"] ?? []);
-            for (const c of setCookie) {
-              const pair = c.split(";")[0]!;
-              if (pair.startsWith("spokes_api=")) this.cookie = pair.endsWith("=") ? "" : pair;
-            }
-            try {
-              resolve({ status: res.statusCode ?? 0, json: JSON.parse(text), setCookie });
-            } catch (err) {
-              reject(new Error(`${method} ${path}: ${res.statusCode} not JSON: ${text.slice(0, 200)}`));
-            }
-          });
-        },
-      );
-      req.on("error", reject);
-      req.end(payload);
-    });
-  }
-  get(path: string) {
-    return this.call("GET", path);
-  }
-  post(path: string, body: unknown) {
-    return this.call("POST", path, body);
+class Client extends AdminApiClient {
+  constructor() {
+    super(() => server.httpsPort);
   }
 }
 
