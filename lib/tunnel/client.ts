@@ -54,8 +54,12 @@ export interface TunnelClient {
   readonly state: TunnelClientState;
   readonly tunnelId: string;
   start(): void;
-  /** New configuration (file changed): re-announce rules, update listeners. */
-  setConfig(config: ClientConfig): void;
+  /**
+   * New configuration (file changed): re-announce rules, update listeners. Resolves once
+   * the server has taken the rules (its `rulesResult`), at once when offline, or when the
+   * connection drops first.
+   */
+  setConfig(config: ClientConfig): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -99,6 +103,11 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
   let poolSize = 1;
   let pendingData = 0;
   const dataSockets = new Set<WebSocket>();
+  // The server answers each `rules` message with one `rulesResult`, in order.
+  const rulesAcks: (() => void)[] = [];
+  const settleRulesAcks = () => {
+    for (const ack of rulesAcks.splice(0)) ack();
+  };
   const minMs = opts.backoff?.minMs ?? 1000;
   const maxMs = opts.backoff?.maxMs ?? 60_000;
   const perConnection = opts.streamsPerConnection ?? 32;
@@ -263,6 +272,7 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
                 for (const d of dataSockets) d.close();
                 dataSockets.clear();
                 clearInterval(monitorTimer);
+                settleRulesAcks();
               }
               if (Date.now() - connectedAt > STABLE_MS) attempt = 0;
               scheduleReconnect(closedWhy === "connection closed" && reason.message ? reason.message : closedWhy);
@@ -294,6 +304,7 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
       }
       case "rulesResult":
         for (const r of msg.refused ?? []) opts.log.warn(`rule ${r.rule} refused by the server: ${r.reason}`);
+        rulesAcks.shift()?.();
         break;
       case "refused":
         setWhy(`server refused the tunnel: ${msg.reason}`);
@@ -315,7 +326,7 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
       const next = await opts.applyRemoteChange(change);
       // Re-announce first: the server handles our messages in order, so by the time it
       // reads `applied` the new rules are in force.
-      client.setConfig(next);
+      void client.setConfig(next);
       send({ type: "applied", requestId, ok: true });
     } catch (err) {
       send({ type: "applied", requestId, ok: false, error: err instanceof Error ? err.message : String(err) });
@@ -357,7 +368,10 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
       config = next;
       featureServer?.setRules(next.https);
       mesh.apply(next);
-      if (state === "online") send({ type: "rules", ...rulesMessage(), config: next });
+      if (state !== "online" || !control || control.closed) return Promise.resolve();
+      const taken = new Promise<void>((resolve) => rulesAcks.push(resolve));
+      send({ type: "rules", ...rulesMessage(), config: next });
+      return taken;
     },
     async stop() {
       stopped = true;
@@ -365,6 +379,7 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
       clearInterval(monitorTimer);
       control?.close();
       controlWs?.close();
+      settleRulesAcks();
       for (const d of dataSockets) d.close();
       mesh.closeAll();
       featureServer?.stop();
