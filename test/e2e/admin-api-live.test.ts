@@ -178,6 +178,18 @@ describe("remote management of a live tunnel through the Admin API", () => {
     expect((await liveConfig()).portmaps).toHaveLength(2);
   });
 
+  test("portmap/update on a local port another program holds is refused by the client, not saved", async () => {
+    const busy = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      const r = await traffic("portmap/update", { portmaps: [{ listenPort: busy.port, destination: "127.0.0.1", dstPort: echoPort, transport: "tcp" }] });
+      expect([r.status, r.json.status]).toEqual([502, false]);
+      expect(r.json.error).toBe(`the client did not apply the change: local port ${busy.port} is already in use on 127.0.0.1 by another program`);
+      expect(savedConfig(a).portmaps.map((m) => m.listenPort)).toEqual([toTunnel, toAllowed]);
+    } finally {
+      busy.stop(true);
+    }
+  });
+
   test("portmap/remove: the local listener closes, the map leaves the client's file", async () => {
     const r = await traffic("portmap/remove", { listenPorts: [toTunnel] });
     expect(r.json.status).toBe(true);

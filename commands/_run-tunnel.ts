@@ -1,0 +1,111 @@
+// Runs the tunnel in the foreground until SIGINT/SIGTERM, for `pktriot start` and quick
+// mode (`pktriot http|tcp`): the engine with the configuration file's server trust,
+// remote management saved to the file, live reload when the file changes, and a clean
+// stop that first lets quick mode take its temporary rule back.
+import { consola } from "consola";
+import { loadClientConfig, updateClientConfig, verifyRulePassword, watchClientConfig, type ClientConfig } from "../lib/client-config/index.ts";
+import { applyRemoteChange, parseRemoteChange } from "../lib/client-config/remote-change.ts";
+import { parseServerHost } from "../lib/client-api/server-host.ts";
+import { fetchTlsOptions, trustFromConfig, INSECURE_WARNING } from "../lib/client-api/trust.ts";
+import { UserError, errorMessage } from "../lib/errors.ts";
+import { createTunnelClient, type TunnelClient } from "../lib/tunnel/client.ts";
+import { localPortProblem } from "../lib/tunnel/mesh-listeners.ts";
+import { VERSION } from "../lib/version.ts";
+
+export interface ForegroundTunnelOptions {
+  /** The configuration file (already holding any rule the run adds). */
+  path: string;
+  /** Each time the tunnel comes online. */
+  onOnline?(client: TunnelClient): void;
+  /**
+   * On SIGINT/SIGTERM, while the tunnel is still connected: quick mode removes its
+   * temporary rule here so the server forgets it too. Errors are logged, not fatal.
+   */
+  beforeStop?(client: TunnelClient): Promise<void>;
+}
+
+/** A positive number of milliseconds from the environment, or undefined. */
+const envMs = (name: string): number | undefined => {
+  const v = Number(process.env[name]);
+  return Number.isFinite(v) && v > 0 ? v : undefined;
+};
+
+/**
+ * A remote `portmap/update` on a local port another program holds would be saved and
+ * answered "applied" while nothing listens; refuse it as `ports map` does. Ports this
+ * client already maps are its own listeners, not a conflict.
+ */
+function checkRemotePortMaps(current: ClientConfig, change: unknown): void {
+  const c = parseRemoteChange(change);
+  if (c.kind !== "portmap/update") return;
+  const mine = new Set(current.portmaps.map((m) => m.listenPort));
+  if (current.socks.listenPort) mine.add(current.socks.listenPort);
+  for (const m of c.portmaps) {
+    const problem = mine.has(m.listenPort) ? undefined : localPortProblem(m.listenPort);
+    if (problem) throw new UserError(problem);
+  }
+}
+
+export async function runTunnelInForeground(opts: ForegroundTunnelOptions): Promise<never> {
+  const { path } = opts;
+  const config = loadClientConfig(path);
+  if (!config.key || !config.serverHost) throw new UserError(`${path} has no server or key; run pktriot unmanaged configure first`);
+  const server = parseServerHost(config.serverHost);
+  const trust = trustFromConfig(config);
+  if (trust.kind === "insecure") consola.warn(INSECURE_WARNING);
+
+  // Test hooks: a shorter reconnect backoff and heartbeat (timeout three intervals).
+  const backoffMax = envMs("PKTRIOT_BACKOFF_MAX_MS");
+  const keepaliveMs = envMs("PKTRIOT_KEEPALIVE_MS");
+  const client = createTunnelClient({
+    serverUrl: `wss://${server.hostPort}`,
+    key: config.key,
+    tls: async () => (await fetchTlsOptions(server, trust, 15_000)) as Record<string, unknown> | undefined,
+    info: { os: process.platform, arch: process.arch, version: VERSION },
+    config,
+    verifyPassword: verifyRulePassword,
+    // Remote management (SPEC 2.3): apply, validate and save; the engine re-announces.
+    applyRemoteChange: async (change) => {
+      const { config: next } = await updateClientConfig(path, (current) => {
+        checkRemotePortMaps(current, change);
+        const changed = applyRemoteChange(current, change as Parameters<typeof applyRemoteChange>[1]);
+        Object.assign(current, changed);
+      });
+      consola.info("applied a rule change from the server");
+      return next;
+    },
+    backoff: backoffMax ? { minMs: Math.min(1000, backoffMax), maxMs: backoffMax } : undefined,
+    keepalive: keepaliveMs ? { intervalMs: keepaliveMs, timeoutMs: 3 * keepaliveMs } : undefined,
+    log: { info: (m) => consola.info(m), warn: (m) => consola.warn(m), error: (m) => consola.error(m) },
+    onState: (state, detail) => {
+      if (state === "connecting") consola.info(`connecting to ${server.hostPort}`);
+      else if (state === "offline" && detail) consola.debug(detail);
+      else if (state === "online") opts.onOnline?.(client);
+    },
+  });
+  const watcher = watchClientConfig(path, (next) => {
+    consola.info("configuration changed; applying");
+    void client.setConfig(next);
+  }, { onError: (err) => consola.warn(`configuration change ignored: ${errorMessage(err)}`) });
+
+  consola.info(`pktriot ${VERSION} using ${path}`);
+  client.start();
+  let stopping = false;
+  const stop = async (signal: string) => {
+    // A second signal while cleaning up means "now".
+    if (stopping) process.exit(1);
+    stopping = true;
+    consola.info(`${signal}: stopping`);
+    watcher.close();
+    try {
+      await opts.beforeStop?.(client);
+    } catch (err) {
+      consola.error(errorMessage(err));
+    }
+    await client.stop();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  return new Promise<never>(() => {});
+}
