@@ -67,9 +67,10 @@ export function createClientApi(deps: ClientApiDeps) {
     await next();
   });
 
+  // `domain` lets quick mode (`pktriot http PORT`) name a temporary site `<random>.<domain>`.
   app.post("/auth", (c) => {
     const login = c.get("login");
-    return c.json({ status: true, tunnelID: login.tunnelId, hostname: login.hostname });
+    return c.json({ status: true, tunnelID: login.tunnelId, hostname: login.hostname, domain: deps.config().domain });
   });
 
   app.post("/deauth", async (c) => {

@@ -32,6 +32,8 @@ export interface RegisterResult {
 export interface AuthResult {
   tunnelID: string;
   hostname: string;
+  /** The server's own domain ("" from a server that does not send it). */
+  domain: string;
 }
 
 export interface TunnelStatus {
@@ -130,7 +132,7 @@ export function createClientApi(opts: ClientApiOptions): ClientApi {
     },
     async auth() {
       const r = await call("POST", "auth", {});
-      return { tunnelID: str(r, "tunnelID"), hostname: str(r, "hostname", false) };
+      return { tunnelID: str(r, "tunnelID"), hostname: str(r, "hostname", false), domain: str(r, "domain", false) };
     },
     async deauth() {
       await call("POST", "deauth", {});
