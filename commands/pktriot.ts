@@ -14,6 +14,8 @@ export const pktriot = defineCommand({
     ports: () => load(import("./ports/index.ts")),
     proxies: () => load(import("./proxies/index.ts")),
     start: () => load(import("./client-start.ts")),
+    http: () => load(import("./quick-http.ts")),
+    tcp: () => load(import("./quick-tcp.ts")),
     status: () => load(import("./status.ts")),
     version: () => load(import("./version.ts")),
   },

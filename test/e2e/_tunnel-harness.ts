@@ -53,7 +53,7 @@ export class ProcessLog {
 /** Processes of the current test file (helpers' track() alone only cleans up after the first file). */
 const processes = new Set<Subprocess>();
 
-function spawnLogged(cmd: string[], env: Record<string, string> = {}): { proc: Subprocess<"ignore", "pipe", "pipe">; log: ProcessLog } {
+export function spawnLogged(cmd: string[], env: Record<string, string> = {}): { proc: Subprocess<"ignore", "pipe", "pipe">; log: ProcessLog } {
   const proc = track(Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...baseEnv(), ...env } }));
   processes.add(proc);
   const log = new ProcessLog();
