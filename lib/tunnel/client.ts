@@ -279,7 +279,7 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
             },
           });
           control = session;
-          send({ type: "hello", info: opts.info, ...rulesMessage(), config });
+          send({ type: "hello", info: opts.info, ...rulesMessage(), config: shareableConfig(config) });
         });
         ws.addEventListener("close", (ev) => {
           if (!started) scheduleReconnect(`cannot connect to ${opts.serverUrl}${ev.reason ? `: ${ev.reason}` : ""}`);
@@ -370,7 +370,7 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
       mesh.apply(next);
       if (state !== "online" || !control || control.closed) return Promise.resolve();
       const taken = new Promise<void>((resolve) => rulesAcks.push(resolve));
-      send({ type: "rules", ...rulesMessage(), config: next });
+      send({ type: "rules", ...rulesMessage(), config: shareableConfig(next) });
       return taken;
     },
     async stop() {
@@ -388,6 +388,14 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
   };
 
   return client;
+}
+
+/**
+ * The configuration as the server may store and show it (`tunnel/config/{id}`): the auth
+ * token stays on the client, so a database or API reader never sees it in this copy.
+ */
+export function shareableConfig(config: ClientConfig): ClientConfig {
+  return { ...config, key: "" };
 }
 
 /** Connects to an upstream, over TLS when the rule's upstream speaks it. */
