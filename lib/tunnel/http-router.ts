@@ -29,6 +29,9 @@ export interface HttpRouterOptions {
   httpsPort(): number;
   relay: LoopbackRelay;
   stats: TrafficStats;
+  /** Defaults: 30 s to finish the first request head, 10 min without bytes either way. */
+  headTimeoutMs?: number;
+  idleTimeoutMs?: number;
 }
 
 /** Firewalls compiled once per announced rule list. */
@@ -42,7 +45,14 @@ export function firewallFor(rules: readonly FirewallRule[]): Firewall {
   return fw;
 }
 
+/** A visitor must finish its first request head within this time (slow-loris bound). */
+const HEAD_TIMEOUT_MS = 30_000;
+/** A connection with no bytes either way for this long is closed. */
+const IDLE_TIMEOUT_MS = 10 * 60_000;
+
 export function createHttpRouter(opts: HttpRouterOptions): HttpRouter {
+  const headTimeoutMs = opts.headTimeoutMs ?? HEAD_TIMEOUT_MS;
+  const idleTimeoutMs = opts.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
   const basicAuth = createBasicAuthVerifier();
 
   return {
@@ -59,6 +69,21 @@ export function createHttpRouter(opts: HttpRouterOptions): HttpRouter {
       let bytesOut = 0;
       let service = "";
       const started = Date.now();
+      let lastActivity = started;
+      // One timer per connection, re-armed lazily from `lastActivity` (no timer work per chunk).
+      const watchdog = () => {
+        timer = undefined;
+        if (connClosed || ownDomain) return;
+        const now = Date.now();
+        const deadline = collecting ? started + headTimeoutMs : lastActivity + idleTimeoutMs;
+        if (now >= deadline) {
+          stream?.reset();
+          conn.reset();
+          return;
+        }
+        timer = setTimeout(watchdog, deadline - now);
+      };
+      let timer: ReturnType<typeof setTimeout> | undefined = setTimeout(watchdog, headTimeoutMs);
 
       const finishWith = (response: Uint8Array | null) => {
         if (connClosed) return;
@@ -77,6 +102,7 @@ export function createHttpRouter(opts: HttpRouterOptions): HttpRouter {
         const s = stream;
         s.ondata = (bytes) => {
           bytesOut += bytes.length;
+          lastActivity = Date.now();
           if (!conn.write(bytes)) s.pause();
         };
         conn.ondrain = () => s.resume();
@@ -173,6 +199,7 @@ export function createHttpRouter(opts: HttpRouterOptions): HttpRouter {
       });
 
       conn.ondata = (chunk) => {
+        lastActivity = Date.now();
         if (collecting) pendingChunks.push(new Uint8Array(chunk));
         else if (pendingChunks.length && !ownDomain) pendingChunks.length = 0;
         if (!rs.push(chunk)) conn.pause();
@@ -184,6 +211,7 @@ export function createHttpRouter(opts: HttpRouterOptions): HttpRouter {
       };
       conn.onclose = (err) => {
         connClosed = true;
+        clearTimeout(timer);
         rs.close();
         if (stream && !stream.closed) {
           if (err) stream.reset();
