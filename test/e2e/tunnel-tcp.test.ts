@@ -15,6 +15,8 @@ let firehosePort: number;
 let unforwardedPort: number;
 /** Bytes the firehose upstream handed to the kernel, per connection. */
 const firehoseWritten: number[] = [];
+/** The stuck visitor's firehose connection is the only one that grows (probes close at once). */
+const stuckBytes = () => Math.max(0, ...firehoseWritten);
 
 beforeAll(async () => {
   server = await startServer({ config: { tunOptions: { maxPoolSize: 1, maxPorts: 5 } } });
@@ -69,11 +71,11 @@ describe("TCP through allocated ports", () => {
       stuck.pause();
       stuck.on("error", () => {});
       // The firehose is stalled once it has pushed a window's worth and stopped growing.
-      await waitFor(() => (firehoseWritten.at(-1) ?? 0) > 1024 * 1024, "the firehose to start", 10_000);
+      await waitFor(() => stuckBytes() > 1024 * 1024, "the firehose to start", 10_000);
       let last = -1;
       await waitFor(
         async () => {
-          const now = firehoseWritten.at(-1)!;
+          const now = stuckBytes();
           const stalled = now === last;
           last = now;
           if (!stalled) await Bun.sleep(200);
@@ -89,9 +91,10 @@ describe("TCP through allocated ports", () => {
       const ms = Date.now() - started;
       expect(r.sha256).toBe(sha256(data));
       expect(ms).toBeLessThan(5_000);
-      // Nothing unbounded is buffered for the reader that never reads.
-      expect(firehoseWritten.at(-1)!).toBeLessThan(32 * 1024 * 1024);
-      console.log(`10 MB beside a stalled stream: ${ms} ms; the stalled stream holds ${(firehoseWritten.at(-1)! / 1048576).toFixed(1)} MB in flight`);
+      // Nothing unbounded is buffered for the reader that never reads (what is in flight is
+      // mostly kernel socket buffers on both ends, which loopback autotuning grows to MBs).
+      expect(stuckBytes()).toBeLessThan(64 * 1024 * 1024);
+      console.log(`10 MB beside a stalled stream: ${ms} ms; the stalled stream holds ${(stuckBytes() / 1048576).toFixed(1)} MB in flight`);
     } finally {
       stuck.destroy();
     }
