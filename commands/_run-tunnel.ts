@@ -11,6 +11,7 @@ import { UserError, errorMessage } from "../lib/errors.ts";
 import { createTunnelClient, type TunnelClient } from "../lib/tunnel/client.ts";
 import { localPortProblem } from "../lib/tunnel/mesh-listeners.ts";
 import { VERSION } from "../lib/version.ts";
+import { logUnexpectedErrors } from "./_shared.ts";
 
 export interface ForegroundTunnelOptions {
   /** The configuration file (already holding any rule the run adds). */
@@ -105,6 +106,7 @@ export async function runTunnelInForeground(opts: ForegroundTunnelOptions): Prom
     await client.stop();
     process.exit(0);
   };
+  logUnexpectedErrors(consola);
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
   return new Promise<never>(() => {});

@@ -92,3 +92,15 @@ export const boolCell = (v: boolean): string => (v ? "true" : "false");
 
 /** `1.20 MB / 35.00 MB`. */
 export const bandwidthCell = (b: { daily: number; monthly: number }): string => `${formatBytes(b.daily)} / ${formatBytes(b.monthly)}`;
+
+/**
+ * Long-running commands (serve, start) log an unexpected error and keep serving: one bad
+ * connection must not take every tunnel down with the process.
+ */
+export function logUnexpectedErrors(log: { error(msg: string): void }): void {
+  const report = (what: string) => (err: unknown) => {
+    log.error(`${what}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+  };
+  process.on("uncaughtException", report("unexpected error (still running)"));
+  process.on("unhandledRejection", report("unhandled rejection (still running)"));
+}

@@ -1,8 +1,7 @@
 // `spokes serve` (alias `start`): the edge server in the foreground.
 import { defineCommand } from "citty";
 import { consola } from "consola";
-import { configArgs } from "./_shared.ts";
-import { configFlag } from "./_shared.ts";
+import { configArgs, configFlag, logUnexpectedErrors } from "./_shared.ts";
 import { startEdgeServer } from "./_serve/edge-server.ts";
 import { loadServerConfig, resolveConfigPath } from "../lib/config/server-config.ts";
 
@@ -21,6 +20,7 @@ export default defineCommand({
       await server.stop();
       process.exit(0);
     };
+    logUnexpectedErrors(consola);
     process.on("SIGINT", () => void stop("SIGINT"));
     process.on("SIGTERM", () => void stop("SIGTERM"));
     // Keeps the command (and the process) alive until a signal arrives.

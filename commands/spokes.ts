@@ -17,7 +17,6 @@ export const spokes = defineCommand({
     port: () => load(import("./port/index.ts")),
     clean: () => load(import("./clean.ts")),
     serve: () => load(import("./serve.ts")),
-    start: () => load(import("./serve.ts")),
     version: () => load(import("./version.ts")),
   },
 });

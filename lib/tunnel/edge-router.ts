@@ -100,7 +100,16 @@ export function createEdgeRouter(opts: EdgeRouterOptions): EdgeRouter {
         return;
       }
       const route = tunnels.registry.http(host);
-      if (!route || !route.tunnel.online) return conn.reset();
+      if (!route || !route.tunnel.online) {
+        // An unknown name is closed (SPEC 2.3). A known domain whose tunnel is offline, under
+        // the server's certificate, is terminated so the HTTP router can answer 502.
+        const claimed = opts.claimedDomain && opts.certificateCovers(host) ? opts.claimedDomain(host) : Promise.resolve(false);
+        void claimed.then(
+          (known) => (known ? opts.relay.relay(conn, remote, opts.terminatorPort(), initial) : conn.reset()),
+          () => conn.reset(),
+        );
+        return;
+      }
       if (!firewallFor(route.rule.firewall).allows(remote)) return conn.reset();
       if (route.rule.ownCertificate) {
         joinTunnel(route.tunnel, conn, { t: "tls", d: host, r: remote }, host, "https", initial);

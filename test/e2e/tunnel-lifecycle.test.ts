@@ -102,6 +102,10 @@ describe("dead peers", () => {
     await waitFor(() => server.tunnel(c.tunnelId)?.online === false, "the tunnel offline after kill -9", 5000);
     expect(server.tunnel(c.tunnelId)!.state).toBe(3);
     expect([502, 503]).toContain((await get("killed.spokes.test")).status);
+    // Over HTTPS too: the server terminates the known name and answers the same page.
+    expect([502, 503]).toContain((await curl(server, "killed.spokes.test", "/", { https: true })).status);
+    // An unknown name under the server's certificate is closed, not answered (SPEC 2.3).
+    expect((await curl(server, "never-claimed.spokes.test", "/", { https: true })).status).toBe(0);
   });
 
   test("a frozen client (SIGSTOP) is found dead by the server's heartbeat, and comes back after SIGCONT", async () => {
