@@ -28,7 +28,7 @@ import { createSniListener } from "../../lib/edge/sni-listener.ts";
 import { createTcpPortListeners } from "../../lib/edge/tcp-port-listeners.ts";
 import { errorMessage } from "../../lib/errors.ts";
 import { parseIpLiteral } from "../../lib/socks/allow-list.ts";
-import { bunSocketHandlers, type BunSocketConnection } from "../../lib/socks/connection.ts";
+import { bunSocketHandlers, type BunSocketConnection } from "../../lib/net/connection.ts";
 import { createTrafficStats } from "../../lib/stats/traffic-stats.ts";
 import { ensureServerCertificate } from "../../lib/tls/certificates.ts";
 import { createCertificateSource } from "../../lib/tls/sni-certificates.ts";

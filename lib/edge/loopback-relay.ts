@@ -2,9 +2,9 @@
 // dashboard/API/tunnel endpoint, or the TLS terminator for tunnel domains). The inner
 // server only sees 127.0.0.1:<ephemeral port>, so the relay remembers which public
 // address each ephemeral port stands for.
-import { dialTcp } from "../socks/dial-tcp.ts";
-import { pipe } from "../socks/pipe.ts";
-import type { DuplexConnection } from "../socks/connection.ts";
+import { dialTcp } from "../net/dial-tcp.ts";
+import { pipe } from "../net/pipe.ts";
+import type { DuplexConnection } from "../net/connection.ts";
 
 export interface LoopbackRelay {
   /** Connects to 127.0.0.1:port and pipes `conn` (plus `initial` bytes) to it. */

@@ -2,7 +2,7 @@
 // without terminating, then hands the connection (paused, with the bytes read so far)
 // to `onHello`, which terminates it locally or passes it through to a tunnel.
 import type { Socket, TCPSocketListener } from "bun";
-import { BunSocketConnection, bunSocketHandlers } from "../socks/connection.ts";
+import { BunSocketConnection, bunSocketHandlers } from "../net/connection.ts";
 import { createClientHelloReader, type ClientHelloReader } from "../tls/client-hello.ts";
 
 export interface SniListenerOptions {

@@ -6,7 +6,7 @@
  *
  *   greeting (RFC 1928 §3) -> [username/password (RFC 1929)] -> request (§4) -> dial -> reply (§6)
  */
-import type { DuplexConnection } from "./connection.ts";
+import type { DuplexConnection } from "../net/connection.ts";
 import {
   type AddrTypeCode,
   type BoundAddress,

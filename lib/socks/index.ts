@@ -1,9 +1,6 @@
 /** SOCKS5 engine: pure protocol, handshake state machine, relay, listener, destination policy. */
 export * from "./protocol.ts";
-export * from "./connection.ts";
-export * from "./pipe.ts";
 export * from "./handshake.ts";
-export * from "./dial-tcp.ts";
 export * from "./server.ts";
 export * from "./listener.ts";
 export * from "./allow-list.ts";

@@ -8,9 +8,9 @@
  * it when the TLS side has not opened it within the handshake time-out.
  */
 import type { TCPSocketListener, TLSOptions } from "bun";
-import { type BunSocketConnection, bunSocketHandlers } from "./connection.ts";
-import { dialTcp } from "./dial-tcp.ts";
-import { pipe } from "./pipe.ts";
+import { type BunSocketConnection, bunSocketHandlers } from "../net/connection.ts";
+import { dialTcp } from "../net/dial-tcp.ts";
+import { pipe } from "../net/pipe.ts";
 import { type SocksClientInfo, type SocksServeOptions, type SocksSessionRecord, serveSocksConnection } from "./server.ts";
 
 export interface SocksListenerOptions extends SocksServeOptions {

@@ -4,9 +4,9 @@
  * policy lives entirely in the injected `dial`; this module only speaks the
  * protocol and relays. The Bun.listen adapter is listener.ts.
  */
-import type { DuplexConnection } from "./connection.ts";
+import type { DuplexConnection } from "../net/connection.ts";
 import { type DialResult, type HandshakeOutcome, type SocksTarget, createSocksHandshake } from "./handshake.ts";
-import { pipe } from "./pipe.ts";
+import { pipe } from "../net/pipe.ts";
 
 export interface SocksClientInfo {
   remoteAddress?: string;

@@ -3,9 +3,9 @@
 // configuration, serves the streams the server opens by piping them to upstreams, grows
 // a pool of data connections under load, runs the mesh listeners (ports map, local
 // SOCKS) and the upstream monitor. Everything it needs comes in as options.
-import { dialTcp } from "../socks/dial-tcp.ts";
-import { pipe } from "../socks/pipe.ts";
-import { BunSocketConnection, type DuplexConnection } from "../socks/connection.ts";
+import { dialTcp } from "../net/dial-tcp.ts";
+import { pipe } from "../net/pipe.ts";
+import { BunSocketConnection, type DuplexConnection } from "../net/connection.ts";
 import { createMuxSession, type KeepaliveOptions, type MuxSession } from "../mux/session.ts";
 import type { MuxStream } from "../mux/stream.ts";
 import { createMuxPool, type MuxPool } from "../mux/pool.ts";

@@ -1,6 +1,6 @@
 // A TLS connection to an upstream that speaks HTTPS (`--tls PORT` rules).
 import type { Socket } from "bun";
-import { bunSocketHandlers, type BunSocketConnection } from "../socks/connection.ts";
+import { bunSocketHandlers, type BunSocketConnection } from "../net/connection.ts";
 
 interface Slot {
   connection?: BunSocketConnection;

@@ -1,8 +1,8 @@
 // Joins public connections to tunnels: a TCP port connection, a TLS ClientHello on the
 // HTTPS port, or plain HTTP (through lib/http's request stream, routed per request).
 // Accounting (bandwidth, connection records) happens here, once per connection.
-import type { BunSocketConnection, DuplexConnection } from "../socks/connection.ts";
-import { pipe } from "../socks/pipe.ts";
+import type { BunSocketConnection, DuplexConnection } from "../net/connection.ts";
+import { pipe } from "../net/pipe.ts";
 import type { TrafficStats } from "../stats/traffic-stats.ts";
 import type { LoopbackRelay } from "../edge/loopback-relay.ts";
 import type { LiveTunnel, TunnelServer } from "./server.ts";

@@ -4,7 +4,7 @@
 // its first request, and a later request for another tunnel ends it, so a connection
 // never carries a request to the wrong tunnel. Requests for the server's own domain are
 // relayed to the web server.
-import type { BunSocketConnection } from "../socks/connection.ts";
+import type { BunSocketConnection } from "../net/connection.ts";
 import { createBasicAuthVerifier } from "../http/basic-auth.ts";
 import { compileFirewall, type Firewall } from "../http/firewall.ts";
 import { createRequestStream, type HeadDecision, type RequestHead, type RequestStreamEnd } from "../http/request-stream.ts";

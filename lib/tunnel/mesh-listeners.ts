@@ -3,8 +3,8 @@
 // the server resolves (SOCKS rules: allow-list, then services behind online tunnels).
 import type { TCPSocketListener } from "bun";
 import type { ClientConfig } from "../client-config/types.ts";
-import { bunSocketHandlers, type BunSocketConnection, type DuplexConnection } from "../socks/connection.ts";
-import { pipe } from "../socks/pipe.ts";
+import { bunSocketHandlers, type BunSocketConnection, type DuplexConnection } from "../net/connection.ts";
+import { pipe } from "../net/pipe.ts";
 import { createSocksListener } from "../socks/listener.ts";
 import { MESH_OK, readMeshStatus } from "./mesh-status.ts";
 

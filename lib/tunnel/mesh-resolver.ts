@@ -2,11 +2,11 @@
 // The same policy serves the public SOCKS listeners and the internal mesh (ports map,
 // a client's local SOCKS proxy): the allow-list first, then services behind online
 // tunnels, else refused (SPEC 2.3 "SOCKS5 server").
-import type { DuplexConnection } from "../socks/connection.ts";
+import type { DuplexConnection } from "../net/connection.ts";
 import { createAllowList, type AllowList } from "../socks/allow-list.ts";
 import { createSocksDialer } from "../socks/dialer.ts";
 import type { DialResult, SocksTarget } from "../socks/handshake.ts";
-import { pipe } from "../socks/pipe.ts";
+import { pipe } from "../net/pipe.ts";
 import { Reply } from "../socks/protocol.ts";
 import type { TrafficStats } from "../stats/traffic-stats.ts";
 import type { ClientStreamMeta } from "./messages.ts";

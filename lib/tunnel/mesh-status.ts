@@ -1,7 +1,7 @@
 // Mesh streams (client → server, `dial` metadata) begin with one status byte from the
 // server: 0 when the destination was connected, otherwise the SOCKS reply code that says
 // why not (RFC 1928 §6), so a local SOCKS listener can answer its client truthfully.
-import type { DuplexConnection } from "../socks/connection.ts";
+import type { DuplexConnection } from "../net/connection.ts";
 
 export const MESH_OK = 0;
 

@@ -1,5 +1,5 @@
 // An in-memory DuplexConnection for engine tests: records what is written and how it was closed.
-import type { DuplexConnection } from "../../../lib/socks/connection.ts";
+import type { DuplexConnection } from "../../../lib/net/connection.ts";
 
 export class FakeConnection implements DuplexConnection {
   written: Uint8Array[] = [];

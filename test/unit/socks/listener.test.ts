@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { generateSelfSigned } from "../../../lib/tls/certificates.ts";
 import { createAllowList } from "../../../lib/socks/allow-list.ts";
-import { bunSocketHandlers } from "../../../lib/socks/connection.ts";
+import { bunSocketHandlers } from "../../../lib/net/connection.ts";
 import { createSocksDialer } from "../../../lib/socks/dialer.ts";
 import { type SocksListener, createSocksListener } from "../../../lib/socks/listener.ts";
 import type { SocksSessionRecord } from "../../../lib/socks/server.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { pipe } from "../../../lib/socks/pipe.ts";
+import { pipe } from "../../../lib/net/pipe.ts";
 import { FakeConnection } from "./fake-connection.ts";
 
 const t = (s: string) => new TextEncoder().encode(s);

@@ -1,6 +1,6 @@
 import { afterAll, expect, test } from "bun:test";
 import { connect } from "node:net";
-import { bunSocketHandlers, type BunSocketConnection } from "../../../lib/socks/connection.ts";
+import { bunSocketHandlers, type BunSocketConnection } from "../../../lib/net/connection.ts";
 import { createLoopbackRelay } from "../../../lib/edge/loopback-relay.ts";
 import { createTrafficStats } from "../../../lib/stats/traffic-stats.ts";
 import { createHttpRouter } from "../../../lib/tunnel/http-router.ts";

@@ -1,7 +1,7 @@
 /**
  * Joins two DuplexConnections both ways with backpressure and half-close, and
  * closes each exactly once. Works for any pair of the shape (TCP socket, tunnel
- * stream), so there is one relay loop for the SOCKS engine.
+ * stream), so there is one relay loop for every engine.
  */
 import type { DuplexConnection } from "./connection.ts";
 

@@ -1,8 +1,8 @@
 /**
- * The byte-stream shape the SOCKS engine works with, and its adapter for Bun
- * sockets. The shape is the one of a tunnel mux stream (write/end/reset/pause/
- * resume plus ondata/onend/onclose/ondrain), so a SOCKS client can be joined to a
- * plain TCP socket or to a stream inside a tunnel with the same code.
+ * The byte-stream shape the engines work with (SOCKS, tunnel, edge), and its
+ * adapter for Bun sockets. The shape is the one of a tunnel mux stream (write/end/
+ * reset/pause/resume plus ondata/onend/onclose/ondrain), so a visitor can be joined
+ * to a plain TCP socket or to a stream inside a tunnel with the same code.
  */
 import type { Socket, SocketHandler } from "bun";
 
