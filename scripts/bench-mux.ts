@@ -13,16 +13,10 @@
 // in production, where spokes and pktriot are separate programs), using both cores.
 import { parseArgs } from "node:util";
 import type { Socket } from "bun";
-import {
-  createMemoryTransportPair,
-  createMuxSession,
-  createSocketStreamPipe,
-  type MuxSession,
-  type MuxStream,
-  pipeSocketHandlers,
-  type PipeSocketData,
-  pipeSocketToStream,
-} from "../lib/mux/index.ts";
+import { createMemoryTransportPair, createMuxSession, type MuxSession, type MuxStream } from "../lib/mux/index.ts";
+import { type BunSocketConnection, bunSocketHandlers } from "../lib/net/connection.ts";
+import { dialTcp } from "../lib/net/dial-tcp.ts";
+import { pipe } from "../lib/net/pipe.ts";
 import { makeSelfSignedCert, type SelfSignedCert, wsSessionPair } from "../test/unit/mux/ws-harness.ts";
 
 const { values: args } = parseArgs({
@@ -270,37 +264,24 @@ function startUpstreams() {
   return { sink, echo };
 }
 
-/** The client end dials the port named in the stream metadata and pipes. */
+/** The client end dials the port named in the stream metadata and pipes (as the tunnel client does). */
 function dialOnStream(stream: MuxStream, meta: Uint8Array): void {
   const port = Number(dec.decode(meta));
-  const pipe = createSocketStreamPipe(stream);
-  void Bun.connect<PipeSocketData>({
-    hostname: "127.0.0.1",
-    port,
-    allowHalfOpen: true,
-    data: { pipe },
-    socket: {
-      ...pipeSocketHandlers,
-      open: (s) => void (s.setNoDelay(true), pipe.attach(s)),
-      connectError: (_s, err) => pipe.close(err),
-    },
-  }).catch(() => {});
+  stream.pause();
+  void dialTcp("127.0.0.1", port).then((r) => (r.ok ? void pipe(stream, r.connection) : stream.reset()));
 }
 
 /** A public listener on the server end: every connection becomes a stream toward `targetPort`. */
 function publicListener(server: MuxSession, targetPort: number) {
-  return Bun.listen<PipeSocketData>({
+  return Bun.listen<{ connection?: BunSocketConnection }>({
     hostname: "127.0.0.1",
     port: 0,
     allowHalfOpen: true,
     data: {},
-    socket: {
-      ...pipeSocketHandlers,
-      open(s) {
-        s.setNoDelay(true);
-        s.data = { pipe: pipeSocketToStream(s, server.openStream(enc.encode(String(targetPort)))) };
-      },
-    },
+    socket: bunSocketHandlers((connection, socket) => {
+      socket.setNoDelay(true);
+      void pipe(connection, server.openStream(enc.encode(String(targetPort))));
+    }),
   });
 }
 

@@ -2,5 +2,4 @@ export * from "./errors.ts";
 export * from "./transport.ts";
 export * from "./stream.ts";
 export * from "./session.ts";
-export * from "./pipe.ts";
 export * from "./pool.ts";

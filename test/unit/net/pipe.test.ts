@@ -1,8 +1,93 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import type { Socket, TCPSocketListener } from "bun";
+import { type BunSocketConnection, bunSocketHandlers } from "../../../lib/net/connection.ts";
+import { dialTcp } from "../../../lib/net/dial-tcp.ts";
+import { pipe, type PipeOptions, type PipeResult } from "../../../lib/net/pipe.ts";
+import type { MuxError } from "../../../lib/mux/index.ts";
 import { RstCode } from "../../../lib/protocol/index.ts";
-import { createSocketStreamPipe, type MuxError, type PipeResult, pipeSocketHandlers, type PipeSocketData, pipeSocketToStream } from "../../../lib/mux/index.ts";
-import { dec, enc, randomBytes, sessionPair, sha256, waitFor } from "./mux-helpers.ts";
+import { dec, enc, randomBytes, sessionPair, sha256, waitFor } from "../mux/mux-helpers.ts";
+import { FakeConnection } from "../socks/fake-connection.ts";
+
+const t = (s: string) => new TextEncoder().encode(s);
+
+describe("pipe", () => {
+  test("carries data both ways and counts it", async () => {
+    const a = new FakeConnection();
+    const b = new FakeConnection();
+    const done = pipe(a, b);
+    expect(a.paused).toBe(false);
+    expect(b.paused).toBe(false);
+    a.ondata!(t("hello"));
+    b.ondata!(t("hi"));
+    expect(b.bytes()).toEqual(t("hello"));
+    expect(a.bytes()).toEqual(t("hi"));
+    a.onclose!();
+    b.onclose!();
+    expect(await done).toEqual({ bytesAtoB: 5, bytesBtoA: 2 });
+  });
+
+  test("backpressure: a full destination pauses the source until it drains", () => {
+    const a = new FakeConnection();
+    const b = new FakeConnection();
+    void pipe(a, b);
+    b.accept = false;
+    a.ondata!(t("x"));
+    expect(a.paused).toBe(true);
+    b.accept = true;
+    b.ondrain!();
+    expect(a.paused).toBe(false);
+  });
+
+  test("half-close is passed on, without closing the other direction", () => {
+    const a = new FakeConnection();
+    const b = new FakeConnection();
+    void pipe(a, b);
+    a.onend!();
+    expect(b.ended).toBe(true);
+    expect(a.ended).toBe(false);
+    b.ondata!(t("still flowing"));
+    expect(a.bytes()).toEqual(t("still flowing"));
+  });
+
+  test("an abrupt close resets the other side at once", async () => {
+    const a = new FakeConnection();
+    const b = new FakeConnection();
+    const done = pipe(a, b);
+    a.onclose!(new Error("ECONNRESET"));
+    expect(b.resets).toBe(1);
+    b.onclose!();
+    expect((await done).error?.message).toBe("ECONNRESET");
+  });
+
+  test("after a clean close the other side gets end(), then a reset if it lingers", async () => {
+    const a = new FakeConnection();
+    const b = new FakeConnection();
+    const done = pipe(a, b, { lingerMs: 30 });
+    a.onclose!();
+    expect(b.ended).toBe(true);
+    expect(b.resets).toBe(0);
+    const deadline = Date.now() + 2000;
+    while (b.resets === 0 && Date.now() < deadline) await Bun.sleep(5);
+    expect(b.resets).toBe(1);
+    b.onclose!();
+    await done;
+  });
+
+  test("bytes already in hand go first; the side behind them waits for drain", () => {
+    const a = new FakeConnection();
+    const b = new FakeConnection();
+    b.accept = false;
+    void pipe(a, b, { initialAtoB: t("early"), initialBtoA: t("banner") });
+    expect(b.bytes()).toEqual(t("early"));
+    expect(a.bytes()).toEqual(t("banner"));
+    expect(a.paused).toBe(true); // b did not take "early" yet
+    expect(b.paused).toBe(false); // a took "banner"
+    b.ondrain!();
+    expect(a.paused).toBe(false);
+  });
+});
+
+// ---- real Bun sockets joined to mux streams, as the tunnel engines do ----------------------------
 
 const listeners: TCPSocketListener<unknown>[] = [];
 afterAll(() => {
@@ -67,59 +152,38 @@ function startUpstream(mode: "echo" | "count" = "echo") {
 
 /**
  * The tunnel path in one process: a public listener (server side) opens a stream per
- * connection; the client side dials `upstreamPort` for each stream and pipes them.
+ * connection and pipes it; the client side dials `upstreamPort` for each stream and
+ * pipes the two, like the tunnel client (a failed dial resets the stream).
  */
-function startTunnel(upstreamPort: number, transport = {}) {
+function startTunnel(upstreamPort: number, transport = {}, pipeOpts: PipeOptions = {}) {
+  const clientPipes: PipeResult[] = [];
+  const serverPipes: PipeResult[] = [];
   const p = sessionPair({
     transport,
     client: {
       onStream(stream, meta) {
         const { port } = JSON.parse(dec(meta)) as { port: number };
-        const pipe = createSocketStreamPipe(stream);
-        pipe.onclose = (r) => clientPipes.push(r);
-        void Bun.connect<PipeSocketData>({
-          hostname: "127.0.0.1",
-          port,
-          allowHalfOpen: true,
-          data: { pipe },
-          socket: {
-            ...pipeSocketHandlers,
-            open(s) {
-              s.setNoDelay(true);
-              pipe.attach(s);
-            },
-            connectError(_s, err) {
-              pipe.close(err, RstCode.CONNECT_FAILED);
-            },
-          },
-        }).catch(() => {});
+        stream.pause();
+        void dialTcp("127.0.0.1", port).then((r) => {
+          if (!r.ok) return stream.reset(RstCode.CONNECT_FAILED);
+          void pipe(stream, r.connection, pipeOpts).then((result) => clientPipes.push(result));
+        });
       },
     },
   });
-  const clientPipes: PipeResult[] = [];
-  const serverPipes: PipeResult[] = [];
-  const streamErrors: (MuxError | undefined)[] = [];
-  const pub = Bun.listen<PipeSocketData>({
+  const pub = Bun.listen<{ connection?: BunSocketConnection }>({
     hostname: "127.0.0.1",
     port: 0,
     allowHalfOpen: true,
     data: {},
-    socket: {
-      ...pipeSocketHandlers,
-      open(s) {
-        s.setNoDelay(true);
-        const stream = p.server.openStream(enc(JSON.stringify({ port: upstreamPort })));
-        const pipe = pipeSocketToStream(s, stream);
-        pipe.onclose = (r) => {
-          serverPipes.push(r);
-          streamErrors.push(r.error as MuxError | undefined);
-        };
-        s.data = { pipe };
-      },
-    },
+    socket: bunSocketHandlers((connection, socket) => {
+      socket.setNoDelay(true);
+      const stream = p.server.openStream(enc(JSON.stringify({ port: upstreamPort })));
+      void pipe(connection, stream, pipeOpts).then((result) => serverPipes.push(result));
+    }),
   });
   listeners.push(pub as TCPSocketListener<unknown>);
-  return { ...p, pub, clientPipes, serverPipes, streamErrors };
+  return { ...p, pub, clientPipes, serverPipes };
 }
 
 /** A public client: sends `data`, half-closes, collects the reply until the server closes. */
@@ -170,7 +234,7 @@ function publicClient(port: number, data: Uint8Array, opts: { endAfterSend?: boo
   };
 }
 
-describe("socket ↔ stream pipe over real Bun sockets", () => {
+describe("pipe between Bun sockets and mux streams", () => {
   test("a TCP echo server through two sessions: 20 MB intact, everything closed once", async () => {
     const upstream = startUpstream("echo");
     const t = startTunnel(upstream.port);
@@ -182,8 +246,8 @@ describe("socket ↔ stream pipe over real Bun sockets", () => {
     expect(c.bytes).toBe(data.byteLength);
     expect(sha256(c.all())).toBe(sha256(data));
     await waitFor(() => t.serverPipes.length === 1 && t.clientPipes.length === 1, "both pipes closed", 5000);
-    expect(t.serverPipes[0]).toEqual({ bytesFromSocket: data.byteLength, bytesToSocket: data.byteLength, error: undefined });
-    expect(t.clientPipes[0]).toEqual({ bytesFromSocket: data.byteLength, bytesToSocket: data.byteLength, error: undefined });
+    expect(t.serverPipes[0]).toEqual({ bytesAtoB: data.byteLength, bytesBtoA: data.byteLength });
+    expect(t.clientPipes[0]).toEqual({ bytesAtoB: data.byteLength, bytesBtoA: data.byteLength });
     await waitFor(() => t.client.streamCount === 0 && t.server.streamCount === 0, "streams removed");
     t.client.close();
   }, 30000);
@@ -213,7 +277,7 @@ describe("socket ↔ stream pipe over real Bun sockets", () => {
     t.client.close();
   });
 
-  test("an unreachable upstream resets the stream with CONNECT_FAILED and closes the public socket", async () => {
+  test("an unreachable upstream: the stream reset reaches the public socket, which is closed", async () => {
     const dead = startUpstream("echo");
     const deadPort = dead.port;
     dead.stop(true);
@@ -221,21 +285,28 @@ describe("socket ↔ stream pipe over real Bun sockets", () => {
     const c = publicClient(t.pub.port, enc("hello"), { endAfterSend: false });
     await c.closed;
     await waitFor(() => t.serverPipes.length === 1, "server pipe closed");
-    const err = t.streamErrors[0];
+    const err = t.serverPipes[0]!.error as MuxError | undefined;
     expect(err?.code).toBe("RESET_BY_PEER");
     expect(err?.wireCode).toBe(RstCode.CONNECT_FAILED);
-    expect(t.clientPipes[0]?.error).toBeDefined();
     await waitFor(() => t.client.streamCount === 0 && t.server.streamCount === 0, "streams removed");
     t.client.close();
   });
 
   test("a public client that vanishes mid-transfer resets the stream and closes the upstream socket", async () => {
     const upstream = startUpstream("echo");
-    const t = startTunnel(upstream.port);
+    // The vanishing socket closes abruptly (RST) when it had unread bytes and cleanly
+    // (FIN) otherwise; after a clean close the pipe ends the stream and resets it when
+    // the linger time is up, since the echo can no longer be delivered.
+    const t = startTunnel(upstream.port, {}, { lingerMs: 200 });
     const c = publicClient(t.pub.port, randomBytes(50 * 1024 * 1024), { endAfterSend: false });
+    console.log("start");
     await waitFor(() => c.bytes > 1024 * 1024, "echo flowing");
+    console.log("flowing");
+    const T0 = performance.now();
     (await c.socket).terminate();
-    await waitFor(() => t.clientPipes.length === 1 && t.serverPipes.length === 1, "pipes closed");
+    const iv = setInterval(() => console.log("STATE", performance.now() - T0, t.serverPipes.length, t.clientPipes.length, t.server.streamCount, t.client.streamCount, upstream.live), 500);
+    await waitFor(() => t.clientPipes.length === 1 && t.serverPipes.length === 1, "pipes closed", 15000);
+    clearInterval(iv); console.log("PIPES", performance.now() - T0, t.serverPipes.map((r) => [r.bytesAtoB, r.bytesBtoA, String(r.error)]), t.clientPipes.map((r) => [r.bytesAtoB, r.bytesBtoA, String(r.error)]));
     expect(t.serverPipes[0]!.error).toBeDefined();
     expect(t.clientPipes[0]!.error).toBeDefined();
     await waitFor(() => t.client.streamCount === 0 && t.server.streamCount === 0, "streams removed");
