@@ -3,7 +3,8 @@
 // remote management saved to the file, live reload when the file changes, and a clean
 // stop that first lets quick mode take its temporary rule back.
 import { consola } from "consola";
-import { loadClientConfig, updateClientConfig, verifyRulePassword, watchClientConfig, type ClientConfig } from "../lib/client-config/index.ts";
+import { loadClientConfig, updateClientConfig, watchClientConfig, type ClientConfig } from "../lib/client-config/index.ts";
+import { verifyPassword } from "../lib/http/basic-auth.ts";
 import { applyRemoteChange, parseRemoteChange } from "../lib/client-config/remote-change.ts";
 import { parseServerHost } from "../lib/client-api/server-host.ts";
 import { fetchTlsOptions, trustFromConfig, INSECURE_WARNING } from "../lib/client-api/trust.ts";
@@ -64,7 +65,7 @@ export async function runTunnelInForeground(opts: ForegroundTunnelOptions): Prom
     tls: async () => (await fetchTlsOptions(server, trust, 15_000)) as Record<string, unknown> | undefined,
     info: { os: process.platform, arch: process.arch, version: VERSION },
     config,
-    verifyPassword: verifyRulePassword,
+    verifyPassword,
     // Remote management (SPEC 2.3): apply, validate and save; the engine re-announces.
     applyRemoteChange: async (change) => {
       const { config: next } = await updateClientConfig(path, (current) => {

@@ -2,7 +2,8 @@
 // 2), values (exit 1), the custom certificate pair, and hashing of the passwords.
 import { statSync } from "node:fs";
 import { resolve } from "node:path";
-import { checkRuleCertificate, emptyHttpRule, hashBasicAuth, hashRulePassword, isDestination, isRuleDomain, type HttpRule } from "../../lib/client-config/index.ts";
+import { checkRuleCertificate, emptyHttpRule, isDestination, isRuleDomain, type HttpRule } from "../../lib/client-config/index.ts";
+import { hashBasicAuth, hashPassword } from "../../lib/http/basic-auth.ts";
 import { UserError } from "../../lib/errors.ts";
 import { destinationArg, firewallFromArgv, optionalPortArg } from "../_client-args.ts";
 import { requireValue } from "../_shared.ts";
@@ -74,7 +75,7 @@ export async function httpRuleFromArgs(a: HttpAddArgs, rawArgs: string[]): Promi
   rule.redirect = Boolean(a.redirect);
   if (a["rewrite-host"] !== undefined) rule.rewriteHost = rewriteHostArg(a["rewrite-host"]);
   rule.insecureUpstream = Boolean(a["insecure-upstream"]);
-  if (a.password !== undefined) rule.password = await hashRulePassword(requireValue(a.password, "password"));
+  if (a.password !== undefined) rule.password = await hashPassword(requireValue(a.password, "password"));
   if (a["basic-user"] !== undefined && a["basic-password"] !== undefined) {
     const user = requireValue(a["basic-user"], "basic-user");
     if (user.includes(":")) throw new UserError("--basic-user must not contain a colon (RFC 7617)");

@@ -1,12 +1,12 @@
 import type { HttpRule } from "../../lib/client-config/index.ts";
 import { countLine, renderTable } from "../../lib/format/table.ts";
-import { splitBasicAuth } from "../../lib/client-config/index.ts";
+import { splitStoredBasicAuth } from "../../lib/http/basic-auth.ts";
 
 const dash = (v: string | number) => (v ? String(v) : "--");
 const yesNo = (v: boolean) => (v ? "yes" : "no");
 
 function auth(r: HttpRule): string {
-  const kinds = [r.password && "password", r.basicHttpAuth && `basic (${splitBasicAuth(r.basicHttpAuth)?.user ?? "?"})`].filter(Boolean);
+  const kinds = [r.password && "password", r.basicHttpAuth && `basic (${splitStoredBasicAuth(r.basicHttpAuth)?.user ?? "?"})`].filter(Boolean);
   return kinds.length ? kinds.join(", ") : "--";
 }
 

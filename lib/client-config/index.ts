@@ -6,6 +6,5 @@ export { loadClientConfig, loadClientConfigIfExists, parseClientConfig, saveClie
 export { chooseClientConfigPath, clientConfigCandidates, findClientConfigPath, type ChoosePathOptions, type ConfigPathSources } from "./paths.ts";
 export { watchClientConfig, type ConfigWatcher, type WatchOptions } from "./watch.ts";
 export * from "./rules.ts";
-export { hashBasicAuth, hashRulePassword, isPasswordHash, splitBasicAuth, verifyBasicAuth, verifyRulePassword } from "./secrets.ts";
 export { isDestination, isRuleDomain, normalizeNetwork } from "./names.ts";
 export { checkRuleCertificate, type RuleCertificateInfo } from "./rule-certificate.ts";

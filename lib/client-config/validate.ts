@@ -2,10 +2,10 @@
 // defaults and rejecting bad values with a message that names the field
 // (`config https[0].port (70000) must be between 1 and 65535`).
 import { UserError } from "../errors.ts";
+import { isPasswordHash, isStoredBasicAuth } from "../http/basic-auth.ts";
 import { normalizeFingerprint } from "../client-api/fingerprint.ts";
 import { parseServerHost } from "../client-api/server-host.ts";
 import { isDestination, isRuleDomain, normalizeNetwork } from "./names.ts";
-import { isPasswordHash, splitBasicAuth } from "./secrets.ts";
 import { CLIENT_CONFIG_VERSION, type ClientConfig, type FirewallRule, type HttpRule, type PortMap, type PortRule } from "./types.ts";
 
 type Obj = Record<string, unknown>;
@@ -106,9 +106,8 @@ function httpRule(f: Fields): HttpRule {
   if (!domain) fail(f.name("domain"), "is required");
   if (!isRuleDomain(domain)) fail(f.name("domain"), `(${show(domain)}) is not a valid domain name`);
   const basicHttpAuth = f.str("basicHttpAuth");
-  if (basicHttpAuth) {
-    const parts = splitBasicAuth(basicHttpAuth);
-    if (!parts || !isPasswordHash(parts.hash)) fail(f.name("basicHttpAuth"), 'must be "user:<salted hash>", not a plain password (set it with pktriot tunnel http add --basic-user/--basic-password)');
+  if (basicHttpAuth && !isStoredBasicAuth(basicHttpAuth)) {
+    fail(f.name("basicHttpAuth"), 'must be "user:<salted hash>", not a plain password (set it with pktriot tunnel http add --basic-user/--basic-password)');
   }
   const ca = f.str("ca");
   const privateKey = f.str("privateKey");

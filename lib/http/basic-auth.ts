@@ -1,11 +1,15 @@
 /**
- * HTTP Basic authentication (RFC 7617) for tunnel HTTP rules (`basicHttpAuth`).
+ * HTTP Basic authentication (RFC 7617) and site passwords for tunnel HTTP rules
+ * (`basicHttpAuth`, `password`). The client configuration file is copied around
+ * (server `tunnel/config/{id}`, backups, remote edits), so it must never hold a
+ * usable password: both are kept as salted hashes (SPEC 3.1).
  *
- * Stored format of a rule's `basicHttpAuth`: `<user>:<password hash>`, where the
- * hash is a PHC string from `Bun.password.hash` (argon2id by default:
- * `$argon2id$v=19$m=65536,t=2,p=1$<salt>$<hash>`). The user name cannot contain
- * `:` (RFC 7617 §2) and the PHC string never does, so the first `:` splits them.
- * `hashBasicAuth(user, password)` produces it; the plain password is never stored.
+ * A rule's `password` is a PHC string from `Bun.password.hash` (argon2id:
+ * `$argon2id$v=19$m=65536,t=2,p=1$<salt>$<hash>`; bcrypt from older files still
+ * verifies). Stored format of a rule's `basicHttpAuth`: `<user>:<password hash>`.
+ * The user name cannot contain `:` (RFC 7617 §2) and the PHC string never does, so
+ * the first `:` splits them. `hashBasicAuth(user, password)` produces it; the plain
+ * password is never stored.
  *
  * Checking costs an argon2 verification (~100 ms of CPU, 64 MiB), far too much to
  * repeat for every request of a page load, so `createBasicAuthVerifier` remembers
@@ -41,6 +45,28 @@ export function parseBasicAuthorization(header: string | null | undefined): Basi
   return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
+/** PHC strings Bun.password can verify: argon2 (what we write) and bcrypt (older files). */
+const PASSWORD_HASH = /^\$(argon2id|argon2i|argon2d|2[aby])\$/;
+
+export function isPasswordHash(value: string): boolean {
+  return PASSWORD_HASH.test(value);
+}
+
+/** A salted argon2id hash of a password, as rules store it. */
+export function hashPassword(password: string): Promise<string> {
+  return Bun.password.hash(password, "argon2id");
+}
+
+/** Whether `password` matches a stored hash; a plain or damaged value never does. */
+export async function verifyPassword(password: string, hash: string): Promise<boolean> {
+  if (!isPasswordHash(hash)) return false;
+  try {
+    return await Bun.password.verify(password, hash);
+  } catch {
+    return false;
+  }
+}
+
 function checkUser(user: string): void {
   if (user === "") throw new UserError("basic auth user name must not be empty");
   if (user.includes(":")) throw new UserError("basic auth user name must not contain ':'");
@@ -51,26 +77,27 @@ function checkUser(user: string): void {
 export async function hashBasicAuth(user: string, password: string): Promise<string> {
   checkUser(user);
   if (password === "") throw new UserError("basic auth password must not be empty");
-  return `${user}:${await Bun.password.hash(password, "argon2id")}`;
+  return `${user}:${await hashPassword(password)}`;
 }
 
-/** Splits a stored value; throws a UserError when it is not `user:$hash`. */
-export function parseStoredBasicAuth(stored: string): { user: string; hash: string } {
+/** Splits a stored value; null when it is not `user:<password hash>`. */
+export function splitStoredBasicAuth(stored: string): { user: string; hash: string } | null {
   const colon = stored.indexOf(":");
-  const user = colon < 0 ? "" : stored.slice(0, colon);
-  const hash = colon < 0 ? "" : stored.slice(colon + 1);
-  if (user === "" || !hash.startsWith("$")) throw new UserError("basicHttpAuth must be \"user:<password hash>\" (see hashBasicAuth)");
-  return { user, hash };
+  if (colon <= 0) return null;
+  const hash = stored.slice(colon + 1);
+  return isPasswordHash(hash) ? { user: stored.slice(0, colon), hash } : null;
 }
 
-/** Whether a stored value looks like `user:$hash` (as opposed to, say, a plain password). */
+/** Splits a stored value; throws a UserError when it is not `user:<password hash>`. */
+export function parseStoredBasicAuth(stored: string): { user: string; hash: string } {
+  const parsed = splitStoredBasicAuth(stored);
+  if (!parsed) throw new UserError("basicHttpAuth must be \"user:<password hash>\" (see hashBasicAuth)");
+  return parsed;
+}
+
+/** Whether a stored value is `user:<password hash>` (as opposed to, say, a plain password). */
 export function isStoredBasicAuth(stored: string): boolean {
-  try {
-    parseStoredBasicAuth(stored);
-    return true;
-  } catch {
-    return false;
-  }
+  return splitStoredBasicAuth(stored) !== null;
 }
 
 function sameString(a: string, b: string): boolean {
@@ -83,19 +110,10 @@ function sameString(a: string, b: string): boolean {
 /** Checks an Authorization header value against a stored `basicHttpAuth`. */
 export async function verifyBasicAuth(stored: string, authorization: string | null | undefined): Promise<boolean> {
   const creds = parseBasicAuthorization(authorization);
-  if (!creds) return false;
-  let parsed: { user: string; hash: string };
-  try {
-    parsed = parseStoredBasicAuth(stored);
-  } catch {
-    return false;
-  }
+  const parsed = splitStoredBasicAuth(stored);
+  if (!creds || !parsed) return false;
   if (!sameString(creds.user, parsed.user)) return false;
-  try {
-    return await Bun.password.verify(creds.password, parsed.hash);
-  } catch {
-    return false; // a damaged hash never authenticates
-  }
+  return verifyPassword(creds.password, parsed.hash);
 }
 
 export interface BasicAuthVerifier {

@@ -14,7 +14,7 @@ import {
 } from "../../db/queries/tunnel-details.ts";
 import { getTunnel, shutdownTunnel } from "../../db/queries/tunnels.ts";
 import { findUserById } from "../../db/queries/users.ts";
-import { hashRulePassword } from "../../lib/client-config/secrets.ts";
+import { hashPassword } from "../../lib/http/basic-auth.ts";
 import { emptyHttpRule, type HttpRule, type PortRule } from "../../lib/client-config/types.ts";
 import type { WebEnv, WebShared } from "../context.ts";
 import { runRemoteChange, type RemoteRequest } from "../remote.ts";
@@ -183,7 +183,7 @@ export function createTunnelPages(shared: WebShared) {
     if (!domain) errors.domain = "Domain is required.";
     if (!editing && existing) errors.domain = `${domain} already has a rule: edit it instead.`;
     if (!rule.port && !rule.tls && !rule.webRoot && !rule.redirectURL) errors.rule = "Give an HTTP port, a TLS port or a web root.";
-    if (form.password) rule.password = await hashRulePassword(form.password);
+    if (form.password) rule.password = await hashPassword(form.password);
     const values = { ...rule, password: "" };
     if (Object.keys(errors).length) {
       c.status(422);

@@ -3,10 +3,13 @@ import { UserError } from "../../../lib/errors.ts";
 import {
   createBasicAuthVerifier,
   hashBasicAuth,
+  hashPassword,
+  isPasswordHash,
   isStoredBasicAuth,
   parseBasicAuthorization,
   parseStoredBasicAuth,
   verifyBasicAuth,
+  verifyPassword,
 } from "../../../lib/http/basic-auth.ts";
 import { compileFirewall, parseRemote, type FirewallRule } from "../../../lib/http/firewall.ts";
 
@@ -102,6 +105,24 @@ describe("firewall", () => {
   });
 });
 
+describe("rule passwords", () => {
+  test("are stored as salted argon2id hashes that verify", async () => {
+    const a = await hashPassword("hunter2");
+    const b = await hashPassword("hunter2");
+    expect(a).toStartWith("$argon2id$");
+    expect(a).not.toContain("hunter2");
+    expect(a).not.toBe(b); // salted
+    expect(isPasswordHash(a)).toBe(true);
+    expect(await verifyPassword("hunter2", a)).toBe(true);
+    expect(await verifyPassword("hunter3", a)).toBe(false);
+  });
+
+  test("a plain value never verifies as a hash", async () => {
+    expect(isPasswordHash("hunter2")).toBe(false);
+    expect(await verifyPassword("hunter2", "hunter2")).toBe(false);
+  });
+});
+
 describe("basic auth", () => {
   test("parse Authorization headers", () => {
     expect(parseBasicAuthorization(basic("alice:s3cr:et"))).toEqual({ user: "alice", password: "s3cr:et" });
@@ -124,6 +145,13 @@ describe("basic auth", () => {
     expect(await verifyBasicAuth(stored, null)).toBe(false);
     expect(await verifyBasicAuth("alice:plaintext", basic("alice:plaintext"))).toBe(false);
     expect(await verifyBasicAuth("alice:$argon2id$damaged", basic("alice:x"))).toBe(false);
+  });
+
+  test("a password may contain colons: only the user name is split off", async () => {
+    const stored = await hashBasicAuth("bob", "s3cret:with:colons");
+    expect(stored).toStartWith("bob:$argon2id$");
+    expect(await verifyBasicAuth(stored, basic("bob:s3cret:with:colons"))).toBe(true);
+    expect(await verifyBasicAuth(stored, basic("alice:s3cret:with:colons"))).toBe(false);
   });
 
   test("bad user names and empty passwords are refused when hashing", async () => {
