@@ -1,14 +1,9 @@
 // Shapes of the client configuration file (SPEC 3.1). Key names follow the original
 // client's file so the server can hand it back (`tunnel/config/{id}`) and admins can
 // edit it remotely; do not rename them.
+import type { FirewallRule } from "../http/firewall.ts";
 
-export interface FirewallRule {
-  /** Rules are applied in ascending sequence; the first match decides. */
-  sequence: number;
-  action: "allow" | "drop";
-  /** A CIDR network (`10.0.0.0/8`); a single address is stored as /32 or /128. */
-  network: string;
-}
+export type { FirewallRule };
 
 export interface HttpRule {
   domain: string;

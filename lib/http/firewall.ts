@@ -18,9 +18,12 @@
 import ipaddr from "ipaddr.js";
 import { UserError } from "../errors.ts";
 
+/** One rule, as the client file stores it, the client announces it and the server checks it. */
 export interface FirewallRule {
+  /** Rules are applied in ascending sequence; the first match decides. */
   sequence: number;
   action: "allow" | "drop";
+  /** An address or CIDR network, or `any` / `*` (see above); the client file stores a single address as /32 or /128. */
   network: string;
 }
 

@@ -6,13 +6,12 @@
 // relayed to the web server.
 import type { BunSocketConnection } from "../net/connection.ts";
 import { createBasicAuthVerifier } from "../http/basic-auth.ts";
-import { compileFirewall, type Firewall } from "../http/firewall.ts";
+import { compileFirewall, type Firewall, type FirewallRule } from "../http/firewall.ts";
 import { createRequestStream, type HeadDecision, type RequestHead, type RequestStreamEnd } from "../http/request-stream.ts";
 import { badRequestResponse, errorResponse, httpsRedirectResponse, notFoundResponse, tunnelOfflineResponse, unauthorizedResponse } from "../http/responses.ts";
 import type { LoopbackRelay } from "../edge/loopback-relay.ts";
 import type { TrafficStats } from "../stats/traffic-stats.ts";
 import type { MuxStream } from "../mux/stream.ts";
-import type { FirewallRule } from "./messages.ts";
 import type { LiveTunnel, TunnelServer } from "./server.ts";
 
 export interface HttpRouter {

@@ -1,6 +1,7 @@
 // Control messages between pktriot and spokes. They travel as JSON inside mux MESSAGE
 // frames on the control connection (stream 0), never on the data path. Stream OPEN
 // metadata (what a new stream carries) is defined here too, as compact JSON.
+import type { FirewallRule } from "../http/firewall.ts";
 
 /** An HTTP rule as the client announces it (SPEC 3.1 `https[]`; secrets stay hashed). */
 export interface HttpRuleAnnounce {
@@ -21,12 +22,6 @@ export interface PortRuleAnnounce {
   /** False when the port is allocated but has no forward. */
   forwarded: boolean;
   firewall: FirewallRule[];
-}
-
-export interface FirewallRule {
-  sequence: number;
-  action: "allow" | "drop";
-  network: string;
 }
 
 export interface ClientInfo {
