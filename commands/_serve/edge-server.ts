@@ -215,7 +215,18 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   // loopback TLS listeners; the old ones finish their connections and go.
   const startWebTls = () => Bun.serve({ hostname: "127.0.0.1", port: 0, tls: tlsOptions(), fetch: webFetch, websocket: tunnels.websocket as never });
   let webTls = startWebTls();
-  const webHttp = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req, server) => webFetch(req, server as never, false) });
+  // The server's own domain over plain HTTP only redirects to HTTPS (passwords, session
+  // cookies and tokens never travel in clear); the ACME HTTP-01 path is the exception.
+  const webHttp = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch: (req, server) => {
+      const url = new URL(req.url);
+      if (url.pathname.startsWith("/.well-known/acme-challenge/")) return webFetch(req, server as never, false);
+      const port = publicHttpsPort === 443 ? "" : `:${publicHttpsPort}`;
+      return Response.redirect(`https://${config.domain}${port}${url.pathname}${url.search}`, 301);
+    },
+  });
 
   const startTerminator = () =>
     Bun.listen<Slot>({

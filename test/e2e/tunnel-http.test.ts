@@ -107,6 +107,14 @@ afterAll(stopAll);
 const body = (r: { body: string }) => JSON.parse(r.body) as Record<string, string | null>;
 
 describe("plain routing", () => {
+  test("the server's own domain over plain HTTP redirects to HTTPS; over HTTPS it serves the dashboard", async () => {
+    const plain = await curl(server, "spokes.test", "/login?x=1");
+    expect(plain.status).toBe(301);
+    expect(plain.headers.get("location")).toBe(`https://spokes.test:${server.httpsPort}/login?x=1`);
+    const secure = await curl(server, "spokes.test", "/login", { https: true });
+    expect(secure.status).toBe(200);
+  });
+
   test("HTTP by Host header reaches the upstream with X-Forwarded-For and X-Forwarded-Proto http", async () => {
     const r = await curl(server, "app.spokes.test", "/hello?x=1");
     expect(r.status).toBe(200);
