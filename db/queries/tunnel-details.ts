@@ -5,7 +5,7 @@ import { and, asc, desc, eq, gte, inArray, like, lte, or, sql, sum, type AnyColu
 import { bandwidthDaily, connections, httpServices, ports, tunnels, users, type TunnelState } from "../schema.ts";
 import { ACTIVE_TUNNEL_STATES, VISIBLE_TUNNEL_STATES, assertId, type Db } from "./_shared.ts";
 import { bandwidthByTunnel, bandwidthOf, dayKey, type Bandwidth } from "./bandwidth.ts";
-import { tunnelUptime, type TunnelInfo } from "./tunnels.ts";
+import { toTunnelInfo, type TunnelInfo } from "./tunnels.ts";
 
 export interface TunnelSearch {
   /** Matches id, name, hostname, address, and the user's email or id (substring, case-insensitive). */
@@ -54,23 +54,7 @@ export async function searchTunnels(db: Db, q: TunnelSearch = {}): Promise<Tunne
     )
     .orderBy(asc(tunnels.created), asc(tunnels.id));
   const bw = await bandwidthByTunnel(db, { now });
-  return rows.map(({ tunnel: t, email }) => ({
-    id: t.id,
-    userID: t.userId ?? "",
-    created: t.created,
-    lastActive: t.lastActive,
-    state: t.state,
-    uptime: tunnelUptime(t, now),
-    bandwidth: bandwidthOf(bw, t.id),
-    name: t.name,
-    hostname: t.hostname,
-    address: t.address,
-    version: t.version,
-    os: t.os,
-    arch: t.arch,
-    online: t.state === 2,
-    user: email ?? t.userId ?? "",
-  }));
+  return rows.map(({ tunnel: t, email }) => toTunnelInfo(t, email, bandwidthOf(bw, t.id), now));
 }
 
 /** The distinct OS, arch and version values of visible tunnels, for the search form. */

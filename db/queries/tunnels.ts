@@ -70,7 +70,7 @@ export async function getTunnel(db: Db, id: string, now = Date.now()): Promise<T
   return toTunnelInfo(r.tunnel, r.email, bandwidthOf(await bandwidthByTunnel(db, { now }), id), now);
 }
 
-function toTunnelInfo(t: TunnelRow, email: string | null, bandwidth: Bandwidth, now: number): TunnelInfo {
+export function toTunnelInfo(t: TunnelRow, email: string | null, bandwidth: Bandwidth, now: number): TunnelInfo {
   return {
     id: t.id,
     userID: t.userId ?? "",
