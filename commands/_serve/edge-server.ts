@@ -28,7 +28,7 @@ import { createSniListener } from "../../lib/edge/sni-listener.ts";
 import { createTcpPortListeners } from "../../lib/edge/tcp-port-listeners.ts";
 import { errorMessage } from "../../lib/errors.ts";
 import { parseIpLiteral } from "../../lib/socks/allow-list.ts";
-import { bunSocketHandlers, type BunSocketConnection } from "../../lib/net/connection.ts";
+import { bunSocketHandlers, type ConnectionSlot } from "../../lib/net/connection.ts";
 import { createTrafficStats } from "../../lib/stats/traffic-stats.ts";
 import { ensureServerCertificate } from "../../lib/tls/certificates.ts";
 import { createCertificateSource } from "../../lib/tls/sni-certificates.ts";
@@ -54,9 +54,7 @@ export interface EdgeServer {
   stop(): Promise<void>;
 }
 
-interface Slot {
-  connection?: BunSocketConnection;
-}
+type Slot = ConnectionSlot;
 
 export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance): Promise<EdgeServer> {
   const config: ServerConfig = loaded.config;

@@ -2,7 +2,7 @@
 // is online, closed when it goes away (a connection to a closed port is refused, which
 // is what SPEC 2.3 asks for a port with no online tunnel or no forward).
 import type { TCPSocketListener } from "bun";
-import { BunSocketConnection, bunSocketHandlers } from "../net/connection.ts";
+import { BunSocketConnection, bunSocketHandlers, type ConnectionSlot } from "../net/connection.ts";
 
 export interface TcpPortListeners {
   /** Opens listeners for `ports` not open yet; returns the ones that failed with why. */
@@ -12,9 +12,7 @@ export interface TcpPortListeners {
   closeAll(): void;
 }
 
-interface Slot {
-  connection?: BunSocketConnection;
-}
+type Slot = ConnectionSlot;
 
 export function createTcpPortListeners(opts: {
   hostname: string;

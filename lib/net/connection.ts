@@ -224,7 +224,8 @@ function copyOf(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(bytes);
 }
 
-interface ConnectionSlot {
+/** What `bunSocketHandlers` keeps in `socket.data`. */
+export interface ConnectionSlot {
   connection?: BunSocketConnection;
 }
 

@@ -4,7 +4,7 @@
  * codes) read `error.code`, the errno name as Bun reports it.
  */
 import type { Socket } from "bun";
-import { type BunSocketConnection, bunSocketHandlers } from "./connection.ts";
+import { type BunSocketConnection, bunSocketHandlers, type ConnectionSlot } from "./connection.ts";
 
 export interface DialTcpOptions {
   /** Default 10 s; an expired connect fails with code ETIMEDOUT. */
@@ -20,9 +20,7 @@ export type DialTcpResult =
     }
   | { ok: false; error: Error & { code?: string } };
 
-interface Slot {
-  connection?: BunSocketConnection;
-}
+type Slot = ConnectionSlot;
 
 /**
  * Connects to host:port. The returned connection starts paused (bytes the server

@@ -12,7 +12,7 @@ import { createMuxPool, type MuxPool } from "../mux/pool.ts";
 import { WebSocketTransport } from "../mux/transport.ts";
 import type { ClientConfig, HttpRule } from "../client-config/types.ts";
 import { createFeatureServer, needsFeatureServer, ruleTerminatesTls, type FeatureServer } from "./http-features.ts";
-import { dialTls } from "./dial-tls.ts";
+import { dialTls } from "../net/dial-tls.ts";
 import { createMeshListeners, type MeshListeners } from "./mesh-listeners.ts";
 import {
   TUNNEL_CONTROL_PATH,
@@ -175,7 +175,7 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
       if (!upstream) return stream.reset();
       // TLS the client terminates: its listener must learn who the visitor is (X-Forwarded-For).
       const forget = meta!.t === "tls" && upstream instanceof BunSocketConnection ? features().noteRemote(upstream.socket.localPort, meta!.r) : undefined;
-      void pipe(stream as unknown as DuplexConnection, upstream).finally(() => forget?.());
+      void pipe(stream, upstream).finally(() => forget?.());
     });
   };
 

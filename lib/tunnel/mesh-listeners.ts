@@ -3,7 +3,7 @@
 // the server resolves (SOCKS rules: allow-list, then services behind online tunnels).
 import type { TCPSocketListener } from "bun";
 import type { ClientConfig } from "../client-config/types.ts";
-import { bunSocketHandlers, type BunSocketConnection, type DuplexConnection } from "../net/connection.ts";
+import { bunSocketHandlers, type BunSocketConnection, type DuplexConnection, type ConnectionSlot } from "../net/connection.ts";
 import { pipe } from "../net/pipe.ts";
 import { createSocksListener } from "../socks/listener.ts";
 import { MESH_OK, readMeshStatus } from "./mesh-status.ts";
@@ -20,9 +20,7 @@ export interface MeshListenerOptions {
   log: { warn(msg: string): void; info(msg: string): void };
 }
 
-interface Slot {
-  connection?: BunSocketConnection;
-}
+type Slot = ConnectionSlot;
 
 /**
  * Why 127.0.0.1:port cannot be listened on right now (another program holds it, or it

@@ -97,7 +97,7 @@ export function createMeshResolver(opts: MeshResolverOptions): MeshResolver {
       dialTunnel: async (route, target) => {
         let stream: DuplexConnection;
         try {
-          stream = route.tunnel.openStream({ t: "svc", h: target.host, p: target.port, r: source.remote }) as unknown as DuplexConnection;
+          stream = route.tunnel.openStream({ t: "svc", h: target.host, p: target.port, r: source.remote });
         } catch {
           return { ok: false, reply: Reply.HOST_UNREACHABLE, reason: `tunnel ${route.tunnel.tunnelId} unavailable` };
         }

@@ -1,10 +1,8 @@
 // A TLS connection to an upstream that speaks HTTPS (`--tls PORT` rules).
 import type { Socket } from "bun";
-import { bunSocketHandlers, type BunSocketConnection } from "../net/connection.ts";
+import { bunSocketHandlers, type BunSocketConnection, type ConnectionSlot } from "./connection.ts";
 
-interface Slot {
-  connection?: BunSocketConnection;
-}
+type Slot = ConnectionSlot;
 
 /**
  * Resolves once the TLS handshake is done, not when TCP connects: Bun.connect resolves
