@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 // The dashboard (SPEC 2.3 "Dashboard"): server-rendered pages behind a login. Static
 // assets and the login/setup/2FA pages are public; everything else needs a full
 // dashboard session, and every POST a CSRF token bound to that session.

@@ -317,7 +317,11 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     ),
   ];
   await refreshHeartbeat(db, node, started, []);
-  const stopMemoryGovernor = startMemoryGovernor();
+  const stopMemoryGovernor = startMemoryGovernor(() => {
+    let n = 0;
+    for (const t of tunnels.registry.all()) for (const s of t.pool.sessions) n += s.bytesIn + s.bytesOut;
+    return n;
+  });
   if (process.env.SPOKES_DEBUG_MEMORY) {
     timers.push(setInterval(() => {
       Bun.gc(true);

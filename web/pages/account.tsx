@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 // /account — the signed-in admin's full name and password.
 import { Hono, type Context } from "hono";
 import { deleteUserSessions } from "../../db/queries/sessions.ts";

@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 // /api-keys — admin API keys: create (the value is shown once), list, revoke.
 import { Hono } from "hono";
 import { createAdminApiKey, listAdminApiKeys, revokeAdminApiKey } from "../../db/queries/admin-api-keys.ts";

@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 // Login, logout, first-run setup (ADMIN_SECRET) and the TOTP second factor. Everything
 // here is reachable without a full session; each POST checks a CSRF token and the
 // attempt counters come before any password hashing.

@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 // GET / — the overview.
 import { Hono } from "hono";
 import { listTunnels } from "../../db/queries/tunnels.ts";

@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 // /settings — domain and TLS, tunnel options, proxy settings. A change is validated as
 // a whole configuration, saved in the settings table (it overrides the file), merged
 // into the running configuration, and handed to the server to take effect (certificate

@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 // /tokens — registration tokens: create, list, edit description, activate/deactivate.
 import { Hono, type Context } from "hono";
 import { createRegistrationToken, listRegistrationTokens, updateRegistrationToken } from "../../db/queries/registration-tokens.ts";

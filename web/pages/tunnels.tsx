@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 // /tunnels — list with search and pagination, per-user browsing, tunnel details,
 // shutdown with confirmation, and remote rule management (through web/remote.ts).
 import { Hono, type Context } from "hono";

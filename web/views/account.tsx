@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 // Account (full name, password) and server settings.
 import type { ServerConfig } from "../../lib/config/server-config.ts";
 import { Check, Csrf, Field, Flash, type FieldErrors } from "./components.tsx";

@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 // Views of the pages shown before a full login: login, first-run setup, 2FA.
 import { raw } from "hono/html";
 import { Csrf, Field, Check, Flash, type FieldErrors } from "./components.tsx";

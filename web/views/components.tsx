@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 // Small pure building blocks shared by the pages.
 import type { Child } from "hono/jsx";
 

@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 // The page frame (jsxRenderer layout): head, navigation for signed-in admins, flash
 // messages. Pure: everything comes in as props.
 import type { Child } from "hono/jsx";

@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 // The overview page: tunnel counts, bandwidth, client platforms and versions.
 import { formatBytes } from "../../lib/format/units.ts";
 import { Table } from "./components.tsx";

@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 // Registration tokens and admin API keys.
 import type { AdminApiKeyInfo } from "../../db/queries/admin-api-keys.ts";
 import type { RegistrationToken } from "../../db/queries/registration-tokens.ts";

@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 // Tunnel list (search, pagination, per-user browsing) and tunnel details (rules,
 // ports, connections, bandwidth per rule, remote management, shutdown).
 import type { ConnectionRow } from "../../db/queries/tunnel-details.ts";
