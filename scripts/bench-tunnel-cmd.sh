@@ -10,17 +10,19 @@ PKTRIOT=$ROOT/dist/pktriot
 D=$(mktemp -d /tmp/spokes-bench.XXXXXX)
 trap 'rm -rf "$D"' EXIT
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-HTTP=$(free_port); HTTPS=$(free_port)
+HTTP=$(free_port); HTTPS=$(free_port); DIRECT=0
+# BENCH_DIRECT=1: the client connects to listen.tunnel (no SNI front door, no loopback hop).
+[[ ${BENCH_DIRECT:-0} == 1 ]] && DIRECT=$(free_port)
 BEGIN=$((40000 + (SVC_PORT % 50) * 100))
 cat >"$D/config.json" <<JSON
 {"domain":"bench.test","dataPath":"$D","portRange":{"begin":$BEGIN,"end":$((BEGIN + 99))},
- "tls":{"selfSigned":true},"listen":{"address":"127.0.0.1","http":$HTTP,"https":$HTTPS},
+ "tls":{"selfSigned":true},"listen":{"address":"127.0.0.1","http":$HTTP,"https":$HTTPS,"tunnel":$DIRECT},
  "tunOptions":{"maxPoolSize":${POOL:-4},"maxPorts":5}}
 JSON
 "$SPOKES" serve --config "$D/config.json" >"$D/server.log" 2>&1 &
 for _ in $(seq 100); do grep -q serving "$D/server.log" && break; sleep 0.1; done
 TOKEN=$("$SPOKES" --config "$D/config.json" token create | tail -1)
-"$PKTRIOT" unmanaged configure --config "$D/client.json" --hostname "127.0.0.1:$HTTPS" --key "$TOKEN" --ca "$D/tls/self-signed.crt" >/dev/null
+"$PKTRIOT" unmanaged configure --config "$D/client.json" --hostname "127.0.0.1:$([[ $DIRECT != 0 ]] && echo "$DIRECT" || echo "$HTTPS")" --key "$TOKEN" --ca "$D/tls/self-signed.crt" >/dev/null
 code=$(curl -s -m 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SVC_PORT/" || true)
 if [[ $code == 200 ]]; then
   "$PKTRIOT" --config "$D/client.json" tunnel http add --domain 127.0.0.1 --http "$SVC_PORT" >/dev/null

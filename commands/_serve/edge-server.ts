@@ -211,8 +211,11 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   };
   // Bun keeps a listener's certificate for its lifetime, so a new certificate means new
   // loopback TLS listeners; the old ones finish their connections and go.
-  const startWebTls = () => Bun.serve({ hostname: "127.0.0.1", port: 0, tls: tlsOptions(), fetch: webFetch, websocket: tunnels.websocket as never });
+  const startWebTls = (hostname = "127.0.0.1", port = 0) => Bun.serve({ hostname, port, tls: tlsOptions(), fetch: webFetch, websocket: tunnels.websocket as never });
   let webTls = startWebTls();
+  // listen.tunnel: the same web server on a public port of its own, no front door in between.
+  const startDirectTls = () => (config.listen.tunnel ? startWebTls(config.listen.address, config.listen.tunnel) : undefined);
+  let directTls: ReturnType<typeof startWebTls> | undefined;
   // The server's own domain over plain HTTP only redirects to HTTPS (passwords, session
   // cookies and tokens never travel in clear); the ACME HTTP-01 path is the exception.
   const webHttp = Bun.serve({
@@ -240,11 +243,16 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     });
   let terminator = startTerminator();
   const restartTlsListeners = () => {
-    const [oldWeb, oldTerminator] = [webTls, terminator];
+    const [oldWeb, oldTerminator, oldDirect] = [webTls, terminator, directTls];
     webTls = startWebTls();
     terminator = startTerminator();
     oldWeb.stop(false);
     oldTerminator.stop(false);
+    if (oldDirect) {
+      // The public port is needed again right away: the old listener goes first.
+      oldDirect.stop(false);
+      directTls = startDirectTls();
+    }
     socks.apply();
   };
 
@@ -292,6 +300,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     () => createSniListener({ hostname: config.listen.address, port: config.listen.https, onHello: (sni, conn, initial) => router.onTlsHello(sni, conn, initial) }),
     [httpListener],
   );
+  directTls = listenOrFail("listen.tunnel", config.listen.tunnel, startDirectTls, [httpListener, httpsListener]);
   socks.apply();
 
   // ---- periodic jobs -----------------------------------------------------------------
@@ -334,6 +343,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   const httpsPort = httpsListener.port;
   publicHttpsPort = httpsPort;
   log.success(`spokes ${VERSION} serving ${config.domain}: http ${config.listen.address}:${httpPort}, https ${config.listen.address}:${httpsPort} (tls: ${tlsMode})`);
+  if (directTls) log.info(`direct tunnel port ${config.listen.address}:${directTls.port} (clients: --hostname ${config.domain}:${directTls.port})`);
 
   return {
     httpPort,
@@ -354,6 +364,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
       }
       terminator.stop(true);
       webTls.stop(true);
+      directTls?.stop(true);
       webHttp.stop(true);
       closeDb();
     },

@@ -136,8 +136,9 @@ export async function startServer(opts: ServerOptions = {}): Promise<TestServer>
       dataPath: dir,
       portRange,
       tls: { selfSigned: true },
-      listen: { address: "127.0.0.1", http: httpPort, https: httpsPort },
       ...opts.config,
+      // Extra listen fields (listen.tunnel) merge with the harness's own ports.
+      listen: { address: "127.0.0.1", http: httpPort, https: httpsPort, ...(opts.config?.listen as object | undefined) },
     }),
   );
   const launch = async () => {
@@ -213,13 +214,13 @@ export async function runAsync(cmd: string[], opts: { env?: Record<string, strin
 /** Configures a client with `--key` (a new token by default) or `--registration` (+ `--id`). */
 export async function configureClient(
   server: TestServer,
-  opts: { key?: string; registration?: string; id?: string } = {},
+  opts: { key?: string; registration?: string; id?: string; port?: number } = {},
 ): Promise<TestClient> {
   const dir = tempDir("pktriot-e2e-");
   const configPath = join(dir, "client.json");
   const auth = opts.registration ? ["--registration", opts.registration, ...(opts.id ? ["--id", opts.id] : [])] : ["--key", opts.key ?? server.createToken().key];
   const cli = (args: string[]) => runAsync([PKTRIOT_BIN, "--config", configPath, ...args]);
-  const r = await runAsync([PKTRIOT_BIN, "unmanaged", "configure", "--config", configPath, "--hostname", `127.0.0.1:${server.httpsPort}`, ...auth, "--ca", server.caPath]);
+  const r = await runAsync([PKTRIOT_BIN, "unmanaged", "configure", "--config", configPath, "--hostname", `127.0.0.1:${opts.port ?? server.httpsPort}`, ...auth, "--ca", server.caPath]);
   if (r.code !== 0) throw new Error(`pktriot unmanaged configure: exit ${r.code}: ${r.stderr}${r.stdout}`);
   const tunnelId = r.stdout.match(/Tunnel ID: ([0-9a-f]{32})/)![1]!;
   const client: TestClient = {

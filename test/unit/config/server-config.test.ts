@@ -21,7 +21,7 @@ describe("loading", () => {
     expect(config.domain).toBe("spokes.example.com");
     expect(config.portRange).toEqual({ begin: 22000, end: 22999 });
     expect(config.database.path).toBe("/var/lib/spokes/spokes.db");
-    expect(config.listen).toEqual({ address: "0.0.0.0", http: 80, https: 443 });
+    expect(config.listen).toEqual({ address: "0.0.0.0", http: 80, https: 443, tunnel: 0 });
   });
 
   test("the original file's unknown keys (template, static) are ignored", () => {
