@@ -13,7 +13,8 @@ free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0)
 HTTP=$(free_port); HTTPS=$(free_port); DIRECT=0
 # BENCH_DIRECT=1: the client connects to listen.tunnel (no SNI front door, no loopback hop).
 [[ ${BENCH_DIRECT:-0} == 1 ]] && DIRECT=$(free_port)
-BEGIN=$((40000 + (SVC_PORT % 50) * 100))
+# Below the ephemeral range (32768+): a TIME_WAIT socket of an earlier path could hold a port there.
+BEGIN=$((23000 + (SVC_PORT % 50) * 100))
 cat >"$D/config.json" <<JSON
 {"domain":"bench.test","dataPath":"$D","portRange":{"begin":$BEGIN,"end":$((BEGIN + 99))},
  "tls":{"selfSigned":true},"listen":{"address":"127.0.0.1","http":$HTTP,"https":$HTTPS,"tunnel":$DIRECT},
