@@ -221,8 +221,10 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
               pool?.remove(session);
             },
           });
-          if (pool) pool.add(session);
-          else session.close();
+          if (pool) {
+            pool.add(session);
+            opts.log.info(`data connection ${pool.size}/${poolSize} open (${pool.streamCount} streams)`);
+          } else session.close();
         });
         ws.addEventListener("close", () => {
           dataSockets.delete(ws);
