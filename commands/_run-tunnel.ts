@@ -59,6 +59,7 @@ export async function runTunnelInForeground(opts: ForegroundTunnelOptions): Prom
   // Test hooks: a shorter reconnect backoff and heartbeat (timeout three intervals).
   const backoffMax = envMs("PKTRIOT_BACKOFF_MAX_MS");
   const keepaliveMs = envMs("PKTRIOT_KEEPALIVE_MS");
+  const poolIdleMs = envMs("PKTRIOT_POOL_IDLE_MS");
   const client = createTunnelClient({
     serverUrl: `wss://${server.hostPort}`,
     key: config.key,
@@ -78,6 +79,7 @@ export async function runTunnelInForeground(opts: ForegroundTunnelOptions): Prom
     },
     backoff: backoffMax ? { minMs: Math.min(1000, backoffMax), maxMs: backoffMax } : undefined,
     keepalive: keepaliveMs ? { intervalMs: keepaliveMs, timeoutMs: 3 * keepaliveMs } : undefined,
+    poolIdleCheckMs: poolIdleMs,
     log: { info: (m) => consola.info(m), warn: (m) => consola.warn(m), error: (m) => consola.error(m) },
     onState: (state, detail) => {
       if (state === "connecting") consola.info(`connecting to ${server.hostPort}`);

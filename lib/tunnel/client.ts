@@ -48,6 +48,8 @@ export interface TunnelClientOptions {
   keepalive?: Partial<KeepaliveOptions>;
   /** Streams per pool connection before another data connection is opened. */
   streamsPerConnection?: number;
+  /** How often idle extra data connections are looked for (closed after two idle checks). */
+  poolIdleCheckMs?: number;
 }
 
 export interface TunnelClient {
@@ -236,6 +238,24 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
       });
   };
 
+  // Extra data connections that carried no stream for two checks in a row are closed,
+  // so a burst does not keep a fleet of idle TLS connections open on the server.
+  const idleSeen = new WeakSet<MuxSession>();
+  const shrinkPool = () => {
+    if (!pool) return;
+    for (const session of pool.sessions) {
+      if (session === control || session.streamCount > 0) {
+        idleSeen.delete(session);
+      } else if (idleSeen.has(session)) {
+        session.close("idle data connection");
+        pool.remove(session);
+        opts.log.info(`idle data connection closed (${pool.size}/${poolSize} open)`);
+      } else idleSeen.add(session);
+    }
+  };
+  const shrinkTimer = setInterval(shrinkPool, opts.poolIdleCheckMs ?? 30_000);
+  (shrinkTimer as { unref?: () => void }).unref?.();
+
   const scheduleReconnect = (why: string) => {
     if (stopped) return;
     const delay = backoffDelay(attempt++, minMs, maxMs);
@@ -379,6 +399,7 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
       stopped = true;
       clearTimeout(retryTimer);
       clearInterval(monitorTimer);
+      clearInterval(shrinkTimer);
       control?.close();
       controlWs?.close();
       settleRulesAcks();

@@ -16,7 +16,7 @@ beforeAll(async () => {
   client = await configureClient(server);
   port = await client.allocatePort();
   await mustRun(client, ["tunnel", "tcp", "forward", "--port", String(port), "--destination", "127.0.0.1", "--dstport", String(echo.port)]);
-  await client.start();
+  await client.start({ PKTRIOT_POOL_IDLE_MS: "300" });
 });
 afterAll(stopAll);
 
@@ -49,4 +49,9 @@ test("concurrent streams grow the pool to maxPoolSize data connections, each str
   expect(client.log.text).toContain("data connection 2/3 open");
   expect(client.log.text).not.toContain("data connection 4/");
   for (const s of open) s.destroy();
+  // Idle again: the extra data connections close, the control connection stays.
+  await client.log.waitFor("idle data connection closed (1/3 open)");
+  const after = await echoOpen(Buffer.from("still here"));
+  expect(after.digest).toBe(sha256(Buffer.from("still here")));
+  after.socket.destroy();
 });
