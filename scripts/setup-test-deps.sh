@@ -3,7 +3,8 @@
 set -euo pipefail
 need=()
 # chromium: the dashboard's browser tests drive Debian's chromium with playwright-core.
-for pair in curl:curl openssl:openssl redis-server:redis-server redis-cli:redis-tools chromium:chromium; do
+# pebble: the ACME test CA the Let's Encrypt test orders from (test/e2e/acme.test.ts).
+for pair in curl:curl openssl:openssl redis-server:redis-server redis-cli:redis-tools chromium:chromium pebble:pebble; do
   bin=${pair%%:*}; pkg=${pair##*:}
   command -v "$bin" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -1,6 +1,7 @@
 // What the web app (dashboard, Admin API, client API) needs from the running server.
 // commands/_serve/edge-server.ts provides these; tests pass fakes.
 import type { Database } from "../db/client.ts";
+import type { ChallengeStore } from "../lib/acme/challenge-store.ts";
 import type { ServerConfig } from "../lib/config/server-config.ts";
 import type { ServerSettingsPatch, SettingsSection } from "../lib/config/server-settings.ts";
 import type { RemoteChange } from "../lib/client-config/remote-change.ts";
@@ -52,4 +53,6 @@ export interface WebAppDeps extends ClientApiDeps {
   /** Lifetime of an Admin API page set; defaults to SPOKES_PAGE_TTL_MS or 720 s. */
   pageTtlMs?: number;
   now?: () => number;
+  /** Pending ACME HTTP-01 challenges, answered at /.well-known/acme-challenge/<token>. */
+  acmeChallenges?: Pick<ChallengeStore, "get">;
 }

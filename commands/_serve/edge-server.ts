@@ -2,7 +2,9 @@
 // tunnel server learns to log in tokens, claim domains and ports, persist state and
 // stats, and where the periodic jobs of a running server live.
 import type { ConsolaInstance } from "consola";
+import { readFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
+import { join } from "node:path";
 import { openDatabase } from "../../db/client.ts";
 import { findAuthTokenByValue } from "../../db/queries/auth-tokens.ts";
 import { newId } from "../../db/ids.ts";
@@ -22,11 +24,13 @@ import {
 } from "../../db/queries/live.ts";
 import type { LoadedConfig, ServerConfig } from "../../lib/config/server-config.ts";
 import { isHostname } from "../../lib/config/server-config.ts";
+import { createChallengeStore } from "../../lib/acme/challenge-store.ts";
+import { loadStoredAcmeCertificate, startAcmeRenewer, type AcmeRenewer } from "../../lib/acme/renewer.ts";
 import { createLoopbackRelay } from "../../lib/edge/loopback-relay.ts";
 import { createPublicSocksListeners } from "../../lib/edge/socks-listeners.ts";
 import { createSniListener } from "../../lib/edge/sni-listener.ts";
 import { createTcpPortListeners } from "../../lib/edge/tcp-port-listeners.ts";
-import { errorMessage } from "../../lib/errors.ts";
+import { UserError, errorMessage } from "../../lib/errors.ts";
 import { parseIpLiteral } from "../../lib/socks/allow-list.ts";
 import { bunSocketHandlers, type ConnectionSlot } from "../../lib/net/connection.ts";
 import { createTrafficStats } from "../../lib/stats/traffic-stats.ts";
@@ -67,19 +71,46 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   const overridden = applyServerSettings(config, stored);
   let tlsMode: TlsMode = overridden.includes("tls") ? tlsModeOf(config) : loaded.tlsMode;
 
-  /** The server certificate for the current configuration (self-signed, or the configured files). */
+  const challenges = createChallengeStore();
+  const acmeDir = join(config.dataPath, "acme");
+  const acmeCaPem = acmeCaFromEnv(process.env.SPOKES_ACME_CA_FILE);
+  let renewer: AcmeRenewer | undefined;
+  /**
+   * The server certificate for the current configuration: the configured files, the
+   * self-signed pair, or the stored Let's Encrypt certificate. Until the first ACME order
+   * succeeds, Let's Encrypt serves the self-signed pair so the server is up at once.
+   */
   const loadServerCertificate = async () => {
-    let mode = tlsModeOf(config) === "custom" ? "custom" : tlsMode;
-    if (mode === "letsencrypt") {
-      // The ACME client lands with the Let's Encrypt issue; until then the server still
-      // starts, with a self-signed certificate, and says so.
-      log.warn("Let's Encrypt is not available in this build yet; using a self-signed certificate");
-      mode = "selfSigned";
-    }
+    const mode = tlsModeOf(config) === "custom" ? "custom" : tlsMode;
     tlsMode = mode;
-    const cert = await ensureServerCertificate({ mode, domain: config.domain, dataPath: config.dataPath, certificate: config.tls.certificate, privateKey: config.tls.privateKey });
+    if (mode === "letsencrypt") {
+      const stored = loadStoredAcmeCertificate(acmeDir, config.domain);
+      if (stored) return { certPem: stored.certPem, keyPem: stored.keyPem };
+    }
+    const cert = await ensureServerCertificate({ mode: mode === "custom" ? "custom" : "selfSigned", domain: config.domain, dataPath: config.dataPath, certificate: config.tls.certificate, privateKey: config.tls.privateKey });
     if (cert.generated) log.info(`generated a self-signed certificate for ${config.domain} and *.${config.domain} (${cert.certPath})`);
+    if (mode === "letsencrypt") log.info(`serving a self-signed certificate for ${config.domain} until Let's Encrypt issues one`);
     return { certPem: cert.certPem, keyPem: cert.keyPem };
+  };
+  /** (Re)starts the ACME renewer when the TLS mode is Let's Encrypt, stops it otherwise. */
+  const syncAcmeRenewer = () => {
+    renewer?.stop();
+    renewer = undefined;
+    if (tlsMode !== "letsencrypt") return;
+    renewer = startAcmeRenewer({
+      directoryUrl: config.acme.directoryUrl,
+      email: config.acme.email,
+      domain: config.domain,
+      dir: acmeDir,
+      challenges,
+      caPem: acmeCaPem,
+      onCertificate(pair) {
+        if (pair.certPem === certSource.current().certPem) return;
+        certSource.set(pair);
+        restartTlsListeners();
+      },
+      log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+    });
   };
   const certSource = createCertificateSource(await loadServerCertificate());
   const tlsOptions = () => ({ cert: certSource.current().certPem, key: certSource.current().keyPem });
@@ -188,11 +219,13 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
         if (sections.includes("tls") || sections.includes("domain")) {
           certSource.set(await loadServerCertificate());
           restartTlsListeners();
+          syncAcmeRenewer();
         }
         if (sections.includes("socks")) socks.apply();
       },
     },
     startedAt: started,
+    acmeChallenges: challenges,
   });
 
   // The web server (dashboard, APIs, tunnel endpoints) listens on loopback only: public
@@ -339,6 +372,9 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     }, Number(process.env.SPOKES_DEBUG_MEMORY) || 5000));
   }
 
+  // After the listeners: the CA validates the challenge through the public HTTP port.
+  syncAcmeRenewer();
+
   const httpPort = httpListener.port;
   const httpsPort = httpsListener.port;
   publicHttpsPort = httpsPort;
@@ -350,6 +386,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     httpsPort,
     async stop() {
       for (const t of timers) clearInterval(t);
+      renewer?.stop();
       stopMemoryGovernor();
       httpListener.stop(true);
       httpsListener.stop(true);
@@ -385,4 +422,14 @@ function ownAddresses(listenAddress: string): string[] {
 function keepaliveFromEnv(value: string | undefined): { intervalMs: number; timeoutMs: number } | undefined {
   const ms = Number(value);
   return Number.isFinite(ms) && ms > 0 ? { intervalMs: ms, timeoutMs: 3 * ms } : undefined;
+}
+
+/** Test hook: SPOKES_ACME_CA_FILE names a PEM CA to trust for the ACME server's HTTPS (pebble's). */
+function acmeCaFromEnv(path: string | undefined): string | undefined {
+  if (!path) return undefined;
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    throw new UserError(`cannot read SPOKES_ACME_CA_FILE ${path}: ${errorMessage(err)}`);
+  }
 }

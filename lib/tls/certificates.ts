@@ -324,7 +324,7 @@ export async function ensureServerCertificate(opts: ServerCertificateOptions): P
   return { ...loaded, generated: true, certPath, keyPath };
 }
 
-function writeAtomic(path: string, text: string, mode: number): void {
+export function writeAtomic(path: string, text: string, mode: number): void {
   const tmp = `${path}.${process.pid}.tmp`;
   writeFileSync(tmp, text, { mode });
   chmodSync(tmp, mode);

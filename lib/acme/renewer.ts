@@ -1,0 +1,163 @@
+/**
+ * The server's own certificate from an ACME CA (Let's Encrypt; RFC 8555) over HTTP-01.
+ *
+ * `startAcmeRenewer` reuses the certificate stored in `dir` while it covers the domain
+ * and has more than `renewBeforeMs` left; otherwise it orders a new one, stores it and
+ * hands it to `onCertificate`. Then it checks again every `checkEveryMs` (a day), so a
+ * certificate is renewed 30 days before it expires, and a failed order is retried an
+ * hour later. The protocol (JWS, account, order, CSR) is acme-client's; this module only
+ * decides when to order and where the files live:
+ *   <dir>/account.key   the ACME account key (0600)
+ *   <dir>/<domain>.crt  the certificate chain, leaf first
+ *   <dir>/<domain>.key  its private key (0600)
+ */
+import acme from "acme-client";
+import { existsSync, mkdirSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { Agent } from "node:https";
+import { rootCertificates } from "node:tls";
+import { join } from "node:path";
+import { checkCertificatePair, writeAtomic, type CertificatePair, type LoadedCertificate } from "../tls/certificates.ts";
+import { errorMessage } from "../errors.ts";
+import type { ChallengeStore } from "./challenge-store.ts";
+
+const DAY_MS = 86_400_000;
+export const ACME_RENEW_BEFORE_MS = 30 * DAY_MS;
+const CHECK_EVERY_MS = DAY_MS;
+const RETRY_AFTER_FAILURE_MS = 3_600_000;
+
+export interface AcmeRenewerOptions {
+  directoryUrl: string;
+  /** Contact address of the ACME account (may be empty). */
+  email: string;
+  domain: string;
+  /** Where the account key and the certificate are kept (`<dataPath>/acme`). */
+  dir: string;
+  challenges: ChallengeStore;
+  /** Extra CA certificates (PEM) to trust for the ACME server's own HTTPS (a test CA). */
+  caPem?: string;
+  /** Called with a certificate to serve: the stored one at start, then each new one. */
+  onCertificate(pair: CertificatePair, how: "stored" | "obtained", info: LoadedCertificate): void;
+  now?: () => Date;
+  renewBeforeMs?: number;
+  checkEveryMs?: number;
+  log: { info(m: string): void; warn(m: string): void };
+}
+
+export interface AcmeRenewer {
+  /** Runs one check now (start does the first); resolves when it is done, never rejects. */
+  check(): Promise<void>;
+  stop(): void;
+}
+
+export function acmePaths(dir: string, domain: string) {
+  return { accountKey: join(dir, "account.key"), cert: join(dir, `${domain}.crt`), key: join(dir, `${domain}.key`) };
+}
+
+/** The stored certificate when it pairs with its key, covers `domain` and is not expired. */
+export function loadStoredAcmeCertificate(dir: string, domain: string, now = new Date()): LoadedCertificate | undefined {
+  const paths = acmePaths(dir, domain);
+  if (!existsSync(paths.cert) || !existsSync(paths.key)) return undefined;
+  try {
+    return checkCertificatePair(readFileSync(paths.cert, "utf8"), readFileSync(paths.key, "utf8"), domain, { now });
+  } catch {
+    return undefined;
+  }
+}
+
+export function startAcmeRenewer(opts: AcmeRenewerOptions): AcmeRenewer {
+  const now = opts.now ?? (() => new Date());
+  const renewBefore = opts.renewBeforeMs ?? ACME_RENEW_BEFORE_MS;
+  const paths = acmePaths(opts.dir, opts.domain);
+  let served: string | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let stopped = false;
+  let running: Promise<void> | undefined;
+
+  if (opts.caPem) {
+    // acme-client sends every request through one shared axios instance; the CA is
+    // added to the public roots, not put in their place.
+    acme.axios.defaults.httpsAgent = new Agent({ ca: [...rootCertificates, opts.caPem] });
+  }
+
+  const accountKey = async (): Promise<Buffer> => {
+    if (existsSync(paths.accountKey)) return readFileSync(paths.accountKey);
+    const key = await acme.crypto.createPrivateEcdsaKey();
+    writeAtomic(paths.accountKey, key.toString(), 0o600);
+    return key;
+  };
+
+  const order = async (): Promise<CertificatePair> => {
+    const client = new acme.Client({ directoryUrl: opts.directoryUrl, accountKey: await accountKey(), backoffMin: 500, backoffMax: 5_000 });
+    const [key, csr] = await acme.crypto.createCsr({ commonName: opts.domain, altNames: [opts.domain] }, await acme.crypto.createPrivateEcdsaKey());
+    const certPem = await client.auto({
+      csr,
+      email: opts.email || undefined,
+      termsOfServiceAgreed: true,
+      challengePriority: ["http-01"],
+      // The CA validates anyway; a self-check would need this host to resolve its own
+      // public name, which it often cannot (NAT, split DNS).
+      skipChallengeVerification: true,
+      challengeCreateFn: async (_authz, challenge, keyAuthorization) => opts.challenges.set(challenge.token, keyAuthorization),
+      challengeRemoveFn: async (_authz, challenge) => opts.challenges.delete(challenge.token),
+    });
+    return { certPem, keyPem: key.toString() };
+  };
+
+  const schedule = (ms: number) => {
+    if (stopped) return;
+    timer = setTimeout(() => void check(), ms);
+    (timer as { unref?: () => void }).unref?.();
+  };
+
+  const runCheck = async () => {
+    let next = opts.checkEveryMs ?? CHECK_EVERY_MS;
+    try {
+      mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+      const stored = loadStoredAcmeCertificate(opts.dir, opts.domain, now());
+      const fresh = stored && stored.notAfter.getTime() - now().getTime() > renewBefore;
+      if (stored && fresh) {
+        if (served !== stored.fingerprint) {
+          served = stored.fingerprint;
+          opts.log.info(`using the stored certificate for ${opts.domain} (valid until ${stored.notAfter.toISOString()})`);
+          opts.onCertificate({ certPem: stored.certPem, keyPem: stored.keyPem }, "stored", stored);
+        }
+        return;
+      }
+      if (stored && served !== stored.fingerprint) {
+        // Still valid, only close to expiry: serve it while the new order runs.
+        served = stored.fingerprint;
+        opts.onCertificate({ certPem: stored.certPem, keyPem: stored.keyPem }, "stored", stored);
+      }
+      opts.log.info(`ordering a certificate for ${opts.domain} from ${opts.directoryUrl}`);
+      const pair = await order();
+      const loaded = checkCertificatePair(pair.certPem, pair.keyPem, opts.domain, { now: now() });
+      writeAtomic(paths.key, loaded.keyPem, 0o600);
+      writeAtomic(paths.cert, loaded.certPem, 0o644);
+      served = loaded.fingerprint;
+      opts.log.info(`obtained a certificate for ${opts.domain} (valid until ${loaded.notAfter.toISOString()})`);
+      if (!stopped) opts.onCertificate({ certPem: loaded.certPem, keyPem: loaded.keyPem }, "obtained", loaded);
+    } catch (err) {
+      next = Math.min(next, RETRY_AFTER_FAILURE_MS);
+      opts.log.warn(`certificate order for ${opts.domain} failed (retrying in ${Math.round(next / 60_000)} min): ${errorMessage(err)}`);
+    } finally {
+      schedule(next);
+    }
+  };
+
+  const check = () => {
+    if (stopped) return Promise.resolve();
+    if (timer) clearTimeout(timer);
+    running ??= runCheck().finally(() => (running = undefined));
+    return running;
+  };
+
+  void check();
+  return {
+    check,
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
+}
