@@ -2,7 +2,8 @@
 // `tunnel/traffic/...` endpoints and the dashboard's rule forms: validate on the server,
 // allocate/release ports in the database, send the change to the client through the
 // engine, and report what the client answered.
-import { allocatePort, findDomainOwner, listTunnelPorts, releasePort } from "../db/queries/live.ts";
+import { allocatePort, findDomainOwner, releasePort } from "../db/queries/live.ts";
+import { listTunnelPorts } from "../db/queries/ports.ts";
 import { getTunnel } from "../db/queries/tunnels.ts";
 import { applyRemoteChange, parseRemoteChange, type RemoteChange } from "../lib/client-config/remote-change.ts";
 import { validateClientConfig } from "../lib/client-config/validate.ts";
@@ -73,7 +74,7 @@ async function checkAgainstServer(deps: WebAppDeps, tunnelId: string, change: Re
   }
   const ports = change.kind === "tcp/release" ? [change.port] : change.kind === "tcp/update" ? change.ports.map((p) => p.port) : change.kind === "tcp/reset" ? change.ports : [];
   if (ports.length) {
-    const owned = new Set(await listTunnelPorts(deps.db, tunnelId));
+    const owned = new Set((await listTunnelPorts(deps.db, tunnelId)).map((p) => p.port));
     for (const p of ports) if (!owned.has(p)) throw new UserError(`port ${p} is not allocated to this tunnel`);
   }
 }

@@ -7,13 +7,13 @@ import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { openDatabase } from "../../db/client.ts";
 import { findAuthTokenByValue } from "../../db/queries/auth-tokens.ts";
+import { listTunnelPorts } from "../../db/queries/ports.ts";
 import { newId } from "../../db/ids.ts";
 import { fixHousekeepingIssues } from "../../db/queries/housekeeping.ts";
 import {
   checkTunnelLogin,
   findDomainOwner,
   findRevokedTunnels,
-  listTunnelPorts,
   markNodeTunnelsOffline,
   markTunnelOffline,
   markTunnelOnline,
@@ -137,7 +137,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
         }
         okHttps.push(rule);
       }
-      const owned = new Set(await listTunnelPorts(db, login.tunnelId));
+      const owned = new Set((await listTunnelPorts(db, login.tunnelId)).map((p) => p.port));
       const okPorts = [];
       for (const rule of ports) {
         if (!owned.has(rule.port)) refused.push({ rule: String(rule.port), reason: `port ${rule.port} is not allocated to this tunnel` });

@@ -2,8 +2,11 @@
 // state, claimed domains and ports, cached rules, the node heartbeat, and stats batches.
 import { and, eq, inArray, ne, notInArray, sql } from "drizzle-orm";
 import type { Database } from "../client.ts";
+import { addBandwidth } from "./bandwidth.ts";
+import { recordHeartbeat, removeHeartbeat } from "./heartbeats.ts";
+import { listTunnelPorts } from "./ports.ts";
 import { newId } from "../ids.ts";
-import { apikeys, bandwidthDaily, connections, httpServices, ports, serverHeartbeats, tunnels, TUNNEL_STATE } from "../schema.ts";
+import { apikeys, connections, httpServices, ports, tunnels, TUNNEL_STATE } from "../schema.ts";
 import type { TrafficBatch } from "../../lib/stats/traffic-stats.ts";
 
 export interface TunnelLogin {
@@ -57,16 +60,13 @@ export async function markTunnelOffline(db: Database, tunnelId: string): Promise
 export async function markNodeTunnelsOffline(db: Database, node: string): Promise<void> {
   const rows = await db.select({ id: tunnels.id }).from(tunnels).where(eq(tunnels.serverNode, node));
   for (const r of rows) await markTunnelOffline(db, r.id);
-  await db.delete(serverHeartbeats).where(eq(serverHeartbeats.node, node));
+  await removeHeartbeat(db, node);
 }
 
 /** Refreshes this node's heartbeat and the uptime/last-active of its online tunnels. */
 export async function refreshHeartbeat(db: Database, node: string, started: number, onlineTunnelIds: string[]): Promise<void> {
   const now = Date.now();
-  await db
-    .insert(serverHeartbeats)
-    .values({ node, started: new Date(started), lastSeen: new Date(now) })
-    .onConflictDoUpdate({ target: serverHeartbeats.node, set: { lastSeen: new Date(now) } });
+  await recordHeartbeat(db, node, { started: new Date(started), now: new Date(now) });
   if (onlineTunnelIds.length) {
     await db
       .update(tunnels)
@@ -134,11 +134,6 @@ export async function saveAnnouncedServices(
   });
 }
 
-export async function listTunnelPorts(db: Database, tunnelId: string): Promise<number[]> {
-  const rows = await db.select({ port: ports.port }).from(ports).where(eq(ports.tunnelId, tunnelId));
-  return rows.map((r) => r.port);
-}
-
 /**
  * Picks a random free port of the range for a tunnel, within its `maxPorts` allowance.
  * The primary key on `port` settles a race between two servers: the loser retries.
@@ -177,15 +172,8 @@ export async function releasePort(db: Database, tunnelId: string, port: number):
 export async function writeTrafficBatch(db: Database, batch: TrafficBatch): Promise<void> {
   if (!batch.bandwidth.length && !batch.connections.length) return;
   await db.transaction(async (tx) => {
-    for (const b of batch.bandwidth) {
-      await tx
-        .insert(bandwidthDaily)
-        .values(b)
-        .onConflictDoUpdate({
-          target: [bandwidthDaily.tunnelId, bandwidthDaily.service, bandwidthDaily.day],
-          set: { bytesIn: sql`${bandwidthDaily.bytesIn} + ${b.bytesIn}`, bytesOut: sql`${bandwidthDaily.bytesOut} + ${b.bytesOut}` },
-        });
-    }
+    // The batch keeps each delta's UTC day; midnight of that day lands in the same row.
+    await addBandwidth(tx, batch.bandwidth.map((b) => ({ ...b, at: Date.parse(b.day) })));
     for (const c of batch.connections) {
       await tx.insert(connections).values({ id: newId(), ...c, started: new Date(c.started) });
     }
