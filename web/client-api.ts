@@ -7,6 +7,7 @@ import { allocatePort, checkTunnelLogin, releasePort, type TunnelLogin } from ".
 import { registerTunnel } from "../db/queries/tunnel-registration.ts";
 import type { ServerConfig } from "../lib/config/server-config.ts";
 import { errorMessage } from "../lib/errors.ts";
+import { bearerToken } from "../lib/http/bearer.ts";
 
 export interface LiveTunnels {
   isOnline(tunnelId: string): boolean;
@@ -34,11 +35,6 @@ async function jsonBody(c: Context): Promise<Record<string, unknown>> {
   }
 }
 
-export function bearerKey(header: string | undefined): string {
-  const m = /^Bearer\s+(\S+)$/i.exec(header ?? "");
-  return m ? m[1]! : "";
-}
-
 export function createClientApi(deps: ClientApiDeps) {
   const app = new Hono<Env>();
   app.onError((err, c) => fail(c, 500, `internal error: ${errorMessage(err)}`));
@@ -59,7 +55,7 @@ export function createClientApi(deps: ClientApiDeps) {
 
   // Everything below needs a tunnel's auth token.
   app.use("*", async (c, next) => {
-    const key = bearerKey(c.req.header("authorization"));
+    const key = bearerToken(c.req.header("authorization"));
     if (!key) return fail(c, 401, "missing auth token (Authorization: Bearer <key>)");
     const check = await checkTunnelLogin(deps.db, key);
     if (!check.ok) return fail(c, 403, check.reason);

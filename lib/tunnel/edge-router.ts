@@ -7,7 +7,6 @@ import type { TrafficStats } from "../stats/traffic-stats.ts";
 import type { LoopbackRelay } from "../edge/loopback-relay.ts";
 import type { LiveTunnel, TunnelServer } from "./server.ts";
 import type { ServerStreamMeta } from "./messages.ts";
-import { normalizeHost } from "./registry.ts";
 import { createHttpRouter, firewallFor, type HttpRouter } from "./http-router.ts";
 
 export interface EdgeRouterOptions {
@@ -93,7 +92,8 @@ export function createEdgeRouter(opts: EdgeRouterOptions): EdgeRouter {
 
     onTlsHello(sni, conn, initial) {
       const remote = conn.remoteAddress;
-      const host = sni ? normalizeHost(sni) : "";
+      // The ClientHello reader already lowercased and validated the name.
+      const host = sni ?? "";
       // No SNI (a client that connected by IP) is the server's own domain (SPEC 2.3).
       if (!host || host === opts.domain()) {
         void opts.relay.relay(conn, remote, opts.webTlsPort(), initial);

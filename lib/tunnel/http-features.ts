@@ -7,6 +7,7 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { join, normalize, resolve, sep } from "node:path";
 import type { HttpRule } from "../client-config/types.ts";
+import { escapeHtml } from "../http/responses.ts";
 
 export const LOGIN_PATH = "/__pktriot/login";
 const COOKIE = "pktriot_session";
@@ -133,7 +134,6 @@ function safeNext(next: string): string {
   return next.startsWith("/") && !next.startsWith("//") ? next : "/";
 }
 
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 function loginPage(domain: string, next: string, error: string, status: number): Response {
   const html = `<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(domain)} — password required</title>

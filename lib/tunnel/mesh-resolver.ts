@@ -12,7 +12,6 @@ import type { TrafficStats } from "../stats/traffic-stats.ts";
 import type { ClientStreamMeta } from "./messages.ts";
 import { MESH_OK } from "./mesh-status.ts";
 import { firewallFor } from "./http-router.ts";
-import { normalizeHost } from "./registry.ts";
 import type { LiveTunnel, TunnelServer } from "./server.ts";
 
 export interface MeshRoute {
@@ -77,7 +76,7 @@ export function createMeshResolver(opts: MeshResolverOptions): MeshResolver {
       return firewallFor(byPort.rule.firewall).allows(source.address) ? { tunnel: byPort.tunnel, service: String(port) } : null;
     }
     if (port === 80 || port === 443) {
-      const byHost = opts.tunnels.registry.http(normalizeHost(host));
+      const byHost = opts.tunnels.registry.http(host);
       // A mesh connection reaches the upstream as it is, past the server's HTTP router: a
       // site that asks the router for Basic auth is not offered that way.
       if (byHost?.tunnel.online && !byHost.rule.basicHttpAuth && firewallFor(byHost.rule.firewall).allows(source.address)) {

@@ -89,15 +89,3 @@ export function createTunnelRegistry<T extends RoutableTunnel>(): TunnelRegistry
     port: (port) => portRoutes.get(port),
   };
 }
-
-/** Lowercased host without port or trailing dot, from a Host header or SNI. */
-export function normalizeHost(host: string): string {
-  let h = host.trim().toLowerCase();
-  if (h.startsWith("[")) {
-    const end = h.indexOf("]");
-    return end > 0 ? h.slice(1, end) : h;
-  }
-  const colon = h.lastIndexOf(":");
-  if (colon >= 0 && h.indexOf(":") === colon) h = h.slice(0, colon);
-  return h.endsWith(".") ? h.slice(0, -1) : h;
-}

@@ -4,6 +4,7 @@
 // (commands/serve.ts wires them to the database), so the engine runs in tests without one.
 import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import { randomBytes } from "node:crypto";
+import { bearerToken } from "../http/bearer.ts";
 import { createMuxSession, type KeepaliveOptions, type MuxSession } from "../mux/session.ts";
 import type { MuxStream } from "../mux/stream.ts";
 import { createMuxPool, type MuxPool } from "../mux/pool.ts";
@@ -140,11 +141,6 @@ export interface TunnelServer {
   websocket: WebSocketHandler<WsData>;
   disconnect(tunnelId: string, reason: string): void;
   closeAll(reason: string): Promise<void>;
-}
-
-export function bearer(req: Request): string {
-  const m = /^Bearer\s+(\S+)$/i.exec(req.headers.get("authorization") ?? "");
-  return m ? m[1]! : "";
 }
 
 export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
@@ -323,7 +319,7 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
       const url = new URL(req.url);
       if (url.pathname !== TUNNEL_CONTROL_PATH && url.pathname !== TUNNEL_DATA_PATH) return undefined;
       if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") return refuse(426, "WebSocket upgrade required");
-      const key = bearer(req);
+      const key = bearerToken(req.headers.get("authorization"));
       if (!key) return refuse(401, "missing auth token");
       if (url.pathname === TUNNEL_DATA_PATH) {
         const tunnel = bySession.get(url.searchParams.get("session") ?? "");

@@ -19,7 +19,7 @@ import { UserError, errorMessage } from "../../lib/errors.ts";
 import { VERSION } from "../../lib/version.ts";
 import { API_COOKIE, API_SESSION_MS, DASHBOARD_COOKIE, clearCookie, remoteAddress, sessionToken, setSessionCookie, type WebEnv, type WebShared } from "../context.ts";
 import { runRemoteChange } from "../remote.ts";
-import { bearerKey } from "../client-api.ts";
+import { bearerToken } from "../../lib/http/bearer.ts";
 import { createPageCache, DEFAULT_PAGE_TTL_MS, type PageLink } from "./page-cache.ts";
 import { tokenJson, tunnelJson, tunnelsWithDetails, type TunnelJson } from "./objects.ts";
 
@@ -116,7 +116,7 @@ export function createAdminApi(shared: WebShared) {
     }
     const dash = await findSession(db, sessionToken(c, DASHBOARD_COOKIE), shared.now());
     if (dash?.kind === "dashboard" && !dash.pending2fa) return next();
-    const bearer = bearerKey(c.req.header("authorization"));
+    const bearer = bearerToken(c.req.header("authorization"));
     if (bearer) {
       const addr = remoteAddress(c);
       if (!limits.apiAuthPerAddress.check(`api:${addr}`).ok) return tooMany(c, limits.apiAuthPerAddress.check(`api:${addr}`).retryAfter);
