@@ -1,6 +1,7 @@
 // The client's JSON calls to the server (`https://<serverHost>/api/client/v1/...`):
 // register/check a key, deauthorize, allocate/release TCP ports, tunnel status.
 import { UserError } from "../errors.ts";
+import { CLIENT_API_BASE } from "../tunnel/messages.ts";
 import { ServerRefusedError, UntrustedCertificateError, classifyConnectError } from "./errors.ts";
 import { parseServerHost, type ServerAddress } from "./server-host.ts";
 import { fetchTlsOptions, type FetchTls, type ServerTrust } from "./trust.ts";
@@ -56,7 +57,8 @@ export interface ClientApi {
 
 type Json = Record<string, unknown>;
 
-export const API_PREFIX = "/api/client/v1/";
+/** The client API's base path on the server (one definition, shared with the server side). */
+export const API_PREFIX = `${CLIENT_API_BASE}/`;
 const DEFAULT_TIMEOUT_MS = 15000;
 
 export function createClientApi(opts: ClientApiOptions): ClientApi {
