@@ -9,8 +9,8 @@ import { applyRemoteChange, parseRemoteChange } from "../lib/client-config/remot
 import { parseServerHost } from "../lib/client-api/server-host.ts";
 import { fetchTlsOptions, trustFromConfig, INSECURE_WARNING } from "../lib/client-api/trust.ts";
 import { UserError, errorMessage } from "../lib/errors.ts";
-import { createTunnelClient, type TunnelClient } from "../lib/tunnel/client.ts";
-import { localPortProblem } from "../lib/tunnel/mesh-listeners.ts";
+import { createTunnelClient, type TunnelClient } from "../lib/tunnel/client/client.ts";
+import { localPortProblem } from "../lib/tunnel/client/mesh-listeners.ts";
 import { VERSION } from "../lib/version.ts";
 import { logUnexpectedErrors } from "./_shared.ts";
 

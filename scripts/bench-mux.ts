@@ -13,7 +13,8 @@
 // in production, where spokes and pktriot are separate programs), using both cores.
 import { parseArgs } from "node:util";
 import type { Socket } from "bun";
-import { createMemoryTransportPair, createMuxSession, type MuxSession, type MuxStream } from "../lib/mux/index.ts";
+import { createMuxSession, type MuxSession, type MuxStream } from "../lib/mux/index.ts";
+import { createMemoryTransportPair } from "../lib/mux/memory-transport.ts";
 import { type BunSocketConnection, bunSocketHandlers } from "../lib/net/connection.ts";
 import { dialTcp } from "../lib/net/dial-tcp.ts";
 import { pipe } from "../lib/net/pipe.ts";

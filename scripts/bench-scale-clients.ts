@@ -1,9 +1,9 @@
 // Simulated clients for scripts/bench-scale.ts: one process runs many tunnel clients
-// (lib/tunnel/client.ts), each with one HTTP rule t<i>.scale.test to a shared upstream.
+// (lib/tunnel/client/client.ts), each with one HTTP rule t<i>.scale.test to a shared upstream.
 //   bun scripts/bench-scale-clients.ts <httpsPort> <caFile> <keys.json> <from> <to>
 import { readFileSync } from "node:fs";
 import { defaultClientConfig, emptyHttpRule } from "../lib/client-config/types.ts";
-import { createTunnelClient } from "../lib/tunnel/client.ts";
+import { createTunnelClient } from "../lib/tunnel/client/client.ts";
 
 const [httpsPort, caFile, keysFile, fromS, toS] = process.argv.slice(2);
 const ca = readFileSync(caFile!, "utf8");

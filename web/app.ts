@@ -2,7 +2,7 @@
 // Admin JSON API, and the dashboard. `createWebApp(deps)` is all the server wires.
 import { Hono } from "hono";
 import { ACME_CHALLENGE_PREFIX } from "../lib/acme/challenge-store.ts";
-import { CLIENT_API_BASE } from "../lib/tunnel/messages.ts";
+import { CLIENT_API_BASE } from "../lib/client-api/paths.ts";
 import { ADMIN_API_BASE, createAdminApi } from "./api/admin.ts";
 import { createClientApi } from "./client-api.ts";
 import type { WebEnv, WebShared } from "./context.ts";

@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import { addPortMap } from "../../lib/client-config/index.ts";
 import { UserError } from "../../lib/errors.ts";
-import { localPortProblem } from "../../lib/tunnel/mesh-listeners.ts";
+import { localPortProblem } from "../../lib/tunnel/client/mesh-listeners.ts";
 import { destinationArg, portArg } from "../_client-args.ts";
 import { editClientConfig } from "../_client-context.ts";
 import { configArgs } from "../_shared.ts";

@@ -1,7 +1,7 @@
 // The client's JSON calls to the server (`https://<serverHost>/api/client/v1/...`):
 // register/check a key, deauthorize, allocate/release TCP ports, tunnel status.
 import { UserError } from "../errors.ts";
-import { CLIENT_API_BASE } from "../tunnel/messages.ts";
+import { CLIENT_API_BASE } from "./paths.ts";
 import { ServerRefusedError, UntrustedCertificateError, classifyConnectError } from "./errors.ts";
 import { parseServerHost, type ServerAddress } from "./server-host.ts";
 import { fetchTlsOptions, type FetchTls, type ServerTrust } from "./trust.ts";

@@ -81,8 +81,3 @@ export function decodeJson<T>(bytes: Uint8Array, maxBytes = 1 << 20): T | undefi
     return undefined;
   }
 }
-
-/** Paths of the client API and the tunnel WebSocket endpoints on the server domain. */
-export const CLIENT_API_BASE = "/api/client/v1";
-export const TUNNEL_CONTROL_PATH = `${CLIENT_API_BASE}/tunnel`;
-export const TUNNEL_DATA_PATH = `${CLIENT_API_BASE}/tunnel/data`;

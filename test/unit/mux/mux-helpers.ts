@@ -2,11 +2,9 @@
 // speaks frames by hand, and promise-based stream collectors.
 import { createHash } from "node:crypto";
 import { decodeFrames, encodeFrames, type Frame, FrameDecoder, toFrame } from "../../../lib/protocol/index.ts";
+import { createMemoryTransportPair, type MemoryTransport, type MemoryTransportOptions } from "../../../lib/mux/memory-transport.ts";
 import {
-  createMemoryTransportPair,
   createMuxSession,
-  type MemoryTransport,
-  type MemoryTransportOptions,
   type MuxError,
   type MuxSession,
   type MuxSessionOptions,

@@ -15,7 +15,8 @@ import {
   windowUpdateFrame,
   type Frame,
 } from "../../../lib/protocol/index.ts";
-import { createMuxSession, createMemoryTransportPair, MuxError, type MuxClock, type MuxStream } from "../../../lib/mux/index.ts";
+import { createMuxSession, MuxError, type MuxClock, type MuxStream } from "../../../lib/mux/index.ts";
+import { createMemoryTransportPair } from "../../../lib/mux/memory-transport.ts";
 import { collect, dec, enc, randomBytes, rawPeer, sessionPair, sha256, waitFor, writeAll } from "./mux-helpers.ts";
 
 /** Echo handler: every peer stream sends back what it receives, then ends. */

@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { createMemoryTransportPair, type MuxStream } from "../../../lib/mux/index.ts";
+import { type MuxStream } from "../../../lib/mux/index.ts";
+import { createMemoryTransportPair } from "../../../lib/mux/memory-transport.ts";
 import { collect, enc, randomBytes, sha256, waitFor, writeAll } from "./mux-helpers.ts";
 import { makeSelfSignedCert, type SelfSignedCert, type WsPair, wsSessionPair } from "./ws-harness.ts";
 

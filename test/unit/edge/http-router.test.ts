@@ -3,9 +3,9 @@ import { connect } from "node:net";
 import { bunSocketHandlers, type BunSocketConnection } from "../../../lib/net/connection.ts";
 import { createLoopbackRelay } from "../../../lib/edge/loopback-relay.ts";
 import { createTrafficStats } from "../../../lib/stats/traffic-stats.ts";
-import { createHttpRouter } from "../../../lib/tunnel/http-router.ts";
-import { createTunnelRegistry } from "../../../lib/tunnel/registry.ts";
-import type { TunnelServer } from "../../../lib/tunnel/server.ts";
+import { createHttpRouter } from "../../../lib/edge/http-router.ts";
+import { createTunnelRegistry } from "../../../lib/tunnel/server/registry.ts";
+import type { TunnelServer } from "../../../lib/tunnel/server/server.ts";
 
 const router = createHttpRouter({
   tunnels: { registry: createTunnelRegistry() } as unknown as TunnelServer,

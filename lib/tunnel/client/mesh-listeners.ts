@@ -2,11 +2,11 @@
 // SOCKS5 listener (`proxies socks listen`). Each connection becomes a mesh stream that
 // the server resolves (SOCKS rules: allow-list, then services behind online tunnels).
 import type { TCPSocketListener } from "bun";
-import type { ClientConfig } from "../client-config/types.ts";
-import { bunSocketHandlers, type BunSocketConnection, type DuplexConnection, type ConnectionSlot } from "../net/connection.ts";
-import { pipe } from "../net/pipe.ts";
-import { createSocksListener } from "../socks/listener.ts";
-import { MESH_OK, readMeshStatus } from "./mesh-status.ts";
+import type { ClientConfig } from "../../client-config/types.ts";
+import { bunSocketHandlers, type BunSocketConnection, type DuplexConnection, type ConnectionSlot } from "../../net/connection.ts";
+import { pipe } from "../../net/pipe.ts";
+import { createSocksListener } from "../../socks/listener.ts";
+import { MESH_OK, readMeshStatus } from "../mesh-status.ts";
 
 export interface MeshListeners {
   /** Opens, keeps or closes listeners to match the configuration's portmaps and socks port. */

@@ -4,9 +4,9 @@
 import type { BunSocketConnection, DuplexConnection } from "../net/connection.ts";
 import { pipe } from "../net/pipe.ts";
 import type { TrafficStats } from "../stats/traffic-stats.ts";
-import type { LoopbackRelay } from "../edge/loopback-relay.ts";
-import type { LiveTunnel, TunnelServer } from "./server.ts";
-import type { ServerStreamMeta } from "./messages.ts";
+import type { LoopbackRelay } from "./loopback-relay.ts";
+import type { LiveTunnel, TunnelServer } from "../tunnel/server/server.ts";
+import type { ServerStreamMeta } from "../tunnel/messages.ts";
 import { createHttpRouter, firewallFor, type HttpRouter } from "./http-router.ts";
 
 export interface EdgeRouterOptions {

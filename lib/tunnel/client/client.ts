@@ -3,20 +3,18 @@
 // configuration, serves the streams the server opens by piping them to upstreams, grows
 // a pool of data connections under load, runs the mesh listeners (ports map, local
 // SOCKS) and the upstream monitor. Everything it needs comes in as options.
-import { dialTcp } from "../net/dial-tcp.ts";
-import { pipe } from "../net/pipe.ts";
-import { BunSocketConnection, type DuplexConnection } from "../net/connection.ts";
-import { createMuxSession, type KeepaliveOptions, type MuxSession } from "../mux/session.ts";
-import type { MuxStream } from "../mux/stream.ts";
-import { createMuxPool, type MuxPool } from "../mux/pool.ts";
-import { WebSocketTransport } from "../mux/transport.ts";
-import type { ClientConfig, HttpRule } from "../client-config/types.ts";
+import { dialTcp } from "../../net/dial-tcp.ts";
+import { pipe } from "../../net/pipe.ts";
+import { BunSocketConnection, type DuplexConnection } from "../../net/connection.ts";
+import { createMuxSession, type KeepaliveOptions, type MuxSession } from "../../mux/session.ts";
+import type { MuxStream } from "../../mux/stream.ts";
+import { createMuxPool, type MuxPool } from "../../mux/pool.ts";
+import { WebSocketTransport } from "../../mux/transport.ts";
+import type { ClientConfig, HttpRule } from "../../client-config/types.ts";
 import { createFeatureServer, needsFeatureServer, ruleTerminatesTls, type FeatureServer } from "./http-features.ts";
-import { dialTls } from "../net/dial-tls.ts";
+import { dialTls } from "../../net/dial-tls.ts";
 import { createMeshListeners, type MeshListeners } from "./mesh-listeners.ts";
 import {
-  TUNNEL_CONTROL_PATH,
-  TUNNEL_DATA_PATH,
   decodeJson,
   encodeJson,
   type ClientInfo,
@@ -25,7 +23,8 @@ import {
   type PortRuleAnnounce,
   type ServerMessage,
   type ServerStreamMeta,
-} from "./messages.ts";
+} from "../messages.ts";
+import { TUNNEL_CONTROL_PATH, TUNNEL_DATA_PATH } from "../../client-api/paths.ts";
 
 export type TunnelClientState = "connecting" | "online" | "offline" | "stopped";
 

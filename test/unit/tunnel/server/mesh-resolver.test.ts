@@ -1,13 +1,13 @@
 // The mesh resolver's policy around the shared SOCKS resolution: the socks.enabled gate,
 // tunnel services' own firewalls, and the server's own addresses kept out of broad entries.
 import { describe, expect, test } from "bun:test";
-import type { SocksTarget } from "../../../lib/socks/handshake.ts";
-import { createTrafficStats } from "../../../lib/stats/traffic-stats.ts";
-import { createMeshResolver } from "../../../lib/tunnel/mesh-resolver.ts";
-import { createTunnelRegistry } from "../../../lib/tunnel/registry.ts";
-import type { LiveTunnel, TunnelServer } from "../../../lib/tunnel/server.ts";
-import { waitFor } from "../../helpers.ts";
-import { FakeConnection } from "../socks/fake-connection.ts";
+import type { SocksTarget } from "../../../../lib/socks/handshake.ts";
+import { createTrafficStats } from "../../../../lib/stats/traffic-stats.ts";
+import { createMeshResolver } from "../../../../lib/tunnel/server/mesh-resolver.ts";
+import { createTunnelRegistry } from "../../../../lib/tunnel/server/registry.ts";
+import type { LiveTunnel, TunnelServer } from "../../../../lib/tunnel/server/server.ts";
+import { waitFor } from "../../../helpers.ts";
+import { FakeConnection } from "../../socks/fake-connection.ts";
 
 /** A registry holding one online tunnel with port 23000 (firewall: drop 203.0.113.0/24) and app.test. */
 function setup(opts: { enabled?: boolean; allow?: string[]; protectedAddresses?: string[] } = {}) {

@@ -2,16 +2,16 @@
 // The same policy serves the public SOCKS listeners and the internal mesh (ports map,
 // a client's local SOCKS proxy): the allow-list first, then services behind online
 // tunnels, else refused (SPEC 2.3 "SOCKS5 server").
-import type { DuplexConnection } from "../net/connection.ts";
-import { createAllowList, type AllowList } from "../socks/allow-list.ts";
-import { createSocksDialer } from "../socks/dialer.ts";
-import type { DialResult, SocksTarget } from "../socks/handshake.ts";
-import { pipe } from "../net/pipe.ts";
-import { Reply } from "../socks/protocol.ts";
-import type { TrafficStats } from "../stats/traffic-stats.ts";
-import type { ClientStreamMeta } from "./messages.ts";
-import { MESH_OK } from "./mesh-status.ts";
-import { firewallFor } from "./http-router.ts";
+import type { DuplexConnection } from "../../net/connection.ts";
+import { createAllowList, type AllowList } from "../../socks/allow-list.ts";
+import { createSocksDialer } from "../../socks/dialer.ts";
+import type { DialResult, SocksTarget } from "../../socks/handshake.ts";
+import { pipe } from "../../net/pipe.ts";
+import { Reply } from "../../socks/protocol.ts";
+import type { TrafficStats } from "../../stats/traffic-stats.ts";
+import type { ClientStreamMeta } from "../messages.ts";
+import { MESH_OK } from "../mesh-status.ts";
+import { firewallFor } from "../../edge/http-router.ts";
 import type { LiveTunnel, TunnelServer } from "./server.ts";
 
 export interface MeshRoute {

@@ -6,8 +6,8 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { join, normalize, resolve, sep } from "node:path";
-import type { HttpRule } from "../client-config/types.ts";
-import { escapeHtml } from "../http/responses.ts";
+import type { HttpRule } from "../../client-config/types.ts";
+import { escapeHtml } from "../../http/responses.ts";
 
 export const LOGIN_PATH = "/__pktriot/login";
 const COOKIE = "pktriot_session";

@@ -1,7 +1,7 @@
 // The server's in-memory routing table: which live tunnel serves a domain or a port.
 // Public listeners look up here on every connection (and every HTTP request), so
 // lookups are plain Map reads.
-import type { HttpRuleAnnounce, PortRuleAnnounce } from "./messages.ts";
+import type { HttpRuleAnnounce, PortRuleAnnounce } from "../messages.ts";
 
 /** What the routing table needs of a live tunnel (the server engine's session object). */
 export interface RoutableTunnel {

@@ -4,14 +4,12 @@
 // (commands/serve.ts wires them to the database), so the engine runs in tests without one.
 import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import { randomBytes } from "node:crypto";
-import { bearerToken } from "../http/bearer.ts";
-import { createMuxSession, type KeepaliveOptions, type MuxSession } from "../mux/session.ts";
-import type { MuxStream } from "../mux/stream.ts";
-import { createMuxPool, type MuxPool } from "../mux/pool.ts";
-import { ServerWebSocketTransport } from "../mux/transport.ts";
+import { bearerToken } from "../../http/bearer.ts";
+import { createMuxSession, type KeepaliveOptions, type MuxSession } from "../../mux/session.ts";
+import type { MuxStream } from "../../mux/stream.ts";
+import { createMuxPool, type MuxPool } from "../../mux/pool.ts";
+import { ServerWebSocketTransport } from "../../mux/transport.ts";
 import {
-  TUNNEL_CONTROL_PATH,
-  TUNNEL_DATA_PATH,
   decodeJson,
   encodeJson,
   type ClientInfo,
@@ -22,7 +20,8 @@ import {
   type RuleRefusal,
   type ServerMessage,
   type ServerStreamMeta,
-} from "./messages.ts";
+} from "../messages.ts";
+import { TUNNEL_CONTROL_PATH, TUNNEL_DATA_PATH } from "../../client-api/paths.ts";
 import { createTunnelRegistry, type RoutableTunnel, type TunnelRegistry } from "./registry.ts";
 
 export interface TunnelLoginInfo {

@@ -9,10 +9,10 @@ import { createBasicAuthVerifier } from "../http/basic-auth.ts";
 import { compileFirewall, type Firewall, type FirewallRule } from "../http/firewall.ts";
 import { createRequestStream, type HeadDecision, type RequestHead, type RequestStreamEnd } from "../http/request-stream.ts";
 import { badRequestResponse, errorResponse, httpsRedirectResponse, notFoundResponse, tunnelOfflineResponse, unauthorizedResponse } from "../http/responses.ts";
-import type { LoopbackRelay } from "../edge/loopback-relay.ts";
+import type { LoopbackRelay } from "./loopback-relay.ts";
 import type { TrafficStats } from "../stats/traffic-stats.ts";
 import type { MuxStream } from "../mux/stream.ts";
-import type { LiveTunnel, TunnelServer } from "./server.ts";
+import type { LiveTunnel, TunnelServer } from "../tunnel/server/server.ts";
 
 export interface HttpRouter {
   handle(conn: BunSocketConnection, remote: string, secure: boolean): void;
