@@ -56,13 +56,20 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** A port range of 100 below the kernel's ephemeral range, so outgoing connections never take one;
+ * random so concurrent test runs on one machine rarely collide. */
+export function randomPortRange(): { begin: number; end: number } {
+  const begin = 20_000 + Math.floor(Math.random() * 100) * 100;
+  return { begin, end: begin + 99 };
+}
+
 /** Writes a minimal server config (unprivileged, self-signed, DB in the dir) and returns its path. */
 export function writeServerConfig(dir: string, overrides: Record<string, unknown> = {}): string {
   const cfg = {
     domain: "spokes.test",
     dataPath: dir,
     database: { path: join(dir, "spokes.db") },
-    portRange: { begin: 30000, end: 30099 },
+    portRange: randomPortRange(),
     tls: { selfSigned: true },
     listen: { address: "127.0.0.1", http: 0, https: 0 },
     ...overrides,

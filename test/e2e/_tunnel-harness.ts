@@ -10,7 +10,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Server as NetServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PKTRIOT_BIN, SPOKES_BIN, freePort, run, tempDir, track, waitFor, type RunResult } from "../helpers.ts";
+import { PKTRIOT_BIN, SPOKES_BIN, freePort, randomPortRange, run, tempDir, track, waitFor, type RunResult } from "../helpers.ts";
 
 // Starting real processes takes longer than bun's 5 s default allows on a busy machine.
 setDefaultTimeout(30_000);
@@ -116,12 +116,6 @@ export interface ServerOptions {
   /** Merged into the config file. */
   config?: Record<string, unknown>;
   env?: Record<string, string>;
-}
-
-/** A port range of 100 below the kernel's ephemeral range, so outgoing connections never take one. */
-function randomPortRange(): { begin: number; end: number } {
-  const begin = 20_000 + Math.floor(Math.random() * 100) * 100;
-  return { begin, end: begin + 99 };
 }
 
 export async function startServer(opts: ServerOptions = {}): Promise<TestServer> {

@@ -35,7 +35,8 @@ afterAll(() => opened.forEach((o) => o.close()));
 /** A config and database of its own, so each group starts from an empty state. */
 async function newServer(overrides: Record<string, unknown> = {}): Promise<Server> {
   const dir = tempDir();
-  const config = writeServerConfig(dir, overrides);
+  // The CLI never binds these ports, and the expectations below name ports of this range.
+  const config = writeServerConfig(dir, { portRange: { begin: 30000, end: 30099 }, ...overrides });
   const o = await openDatabase({ path: join(dir, "spokes.db") });
   opened.push(o);
   return {
