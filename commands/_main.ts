@@ -2,6 +2,7 @@
 // user errors (exit 1) and a clean one-line message instead of a stack trace.
 import { renderUsage, runCommand, type ArgsDef, type CommandDef } from "citty";
 import { UserError, errorMessage } from "../lib/errors.ts";
+import { configureLogging } from "./_logging.ts";
 import { globalOptions } from "./_shared.ts";
 
 type AnyCommand = CommandDef<ArgsDef>;
@@ -12,27 +13,40 @@ async function resolve<T>(v: T | (() => T | Promise<T>) | Promise<T>): Promise<T
   return typeof v === "function" ? await (v as () => T | Promise<T>)() : await v;
 }
 
-/** Pulls `--config X` / `--config=X` out of argv wherever it stands (SPEC 2: before or after the subcommand). */
-export function extractGlobalConfig(argv: string[]): { config?: string; rest: string[] } {
+/** Flags every command of both executables takes, before or after the subcommand (SPEC 2). */
+const GLOBAL_FLAGS = { config: "--config", logLevel: "--log-level", logFormat: "--log-format" } as const;
+export type GlobalFlags = { -readonly [K in keyof typeof GLOBAL_FLAGS]?: string };
+
+/** Pulls the global flags (`--config X` / `--config=X`, `--log-level`, `--log-format`) out of argv wherever they stand. */
+export function extractGlobalFlags(argv: string[]): GlobalFlags & { rest: string[] } {
   const rest: string[] = [];
-  let config: string | undefined;
+  const found: GlobalFlags = {};
+  const byFlag = new Map<string, keyof GlobalFlags>(Object.entries(GLOBAL_FLAGS).map(([k, f]) => [f, k as keyof GlobalFlags]));
+  const what = (flag: string) => (flag === "--config" ? "a path" : "a value");
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === "--") {
       rest.push(...argv.slice(i));
       break;
     }
-    if (a === "--config") {
-      const v = argv[i + 1];
-      if (v === undefined || v.startsWith("-")) throw new UserError("flag --config needs a path", 2);
-      config = v;
-      i++;
-    } else if (a.startsWith("--config=")) {
-      config = a.slice("--config=".length);
-      if (!config) throw new UserError("flag --config needs a path", 2);
-    } else rest.push(a);
+    const eq = a.indexOf("=");
+    const flag = eq > 0 ? a.slice(0, eq) : a;
+    const key = byFlag.get(flag);
+    if (!key) {
+      rest.push(a);
+      continue;
+    }
+    let v: string | undefined;
+    if (eq > 0) v = a.slice(eq + 1);
+    else {
+      v = argv[i + 1];
+      if (v !== undefined && v.startsWith("-")) v = undefined;
+      else i++;
+    }
+    if (!v) throw new UserError(`flag ${flag} needs ${what(flag)}`, 2);
+    found[key] = v;
   }
-  return { config, rest };
+  return { ...found, rest };
 }
 
 /** Follows subcommands as citty will, returning the leaf, its parents, and the leaf's own argv. */
@@ -90,8 +104,10 @@ async function checkFlags(cmd: AnyCommand, argv: string[]): Promise<void> {
 
 export async function runCli(root: AnyCommand, argv = process.argv.slice(2)): Promise<number> {
   try {
-    const { config, rest } = extractGlobalConfig(argv);
+    const { config, logLevel, logFormat, rest } = extractGlobalFlags(argv);
     if (config !== undefined) globalOptions.config = config;
+    const meta = await resolve(root.meta);
+    configureLogging({ level: logLevel, format: logFormat }, (meta?.name ?? "spokes").toUpperCase());
     const { chain, args } = await findLeaf(root, rest);
     const leaf = chain[chain.length - 1]!;
     if (rest.includes("--help") || rest.includes("-h") || (!leaf.run && args.filter((a) => !a.startsWith("-")).length === 0)) {

@@ -7,7 +7,7 @@ import { main } from "./_main.ts";
 const load = <T>(p: Promise<{ default: T }>) => p.then((m) => m.default);
 
 export const pktriot = defineCommand({
-  meta: { name: "pktriot", version: VERSION, description: "Tunnel client for a Spokes server (global flag: --config PATH)" },
+  meta: { name: "pktriot", version: VERSION, description: "Tunnel client for a Spokes server (global flags: --config PATH, --log-level LEVEL, --log-format text|json)" },
   subCommands: {
     unmanaged: () => load(import("./unmanaged/index.ts")),
     tunnel: () => load(import("./client-tunnel/index.ts")),

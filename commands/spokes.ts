@@ -7,7 +7,7 @@ import { main } from "./_main.ts";
 const load = <T>(p: Promise<{ default: T }>) => p.then((m) => m.default);
 
 export const spokes = defineCommand({
-  meta: { name: "spokes", version: VERSION, description: "Self-hosted reverse-tunnel edge server (global flag: --config PATH)" },
+  meta: { name: "spokes", version: VERSION, description: "Self-hosted reverse-tunnel edge server (global flags: --config PATH, --log-level LEVEL, --log-format text|json)" },
   subCommands: {
     users: () => load(import("./users/index.ts")),
     registration: () => load(import("./registration/index.ts")),

@@ -109,7 +109,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
         certSource.set(pair);
         restartTlsListeners();
       },
-      log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+      log,
     });
   };
   const certSource = createCertificateSource(await loadServerCertificate());
@@ -165,7 +165,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     poolSize: () => config.tunOptions.maxPoolSize,
     monitorSeconds: () => (config.monitor.enabled ? config.monitor.intervalSeconds : 0),
     keepalive: keepaliveFromEnv(process.env.SPOKES_KEEPALIVE_MS),
-    log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+    log,
   });
 
   const mesh = createMeshResolver({
@@ -174,7 +174,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     allow: () => config.socks.allow,
     enabled: () => config.socks.enabled,
     protectedAddresses: ownAddresses(config.listen.address),
-    log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+    log,
   });
   // Settings are read through the getter: after a dashboard change, `socks.apply()`
   // opens, moves or closes the listeners without a restart.
@@ -192,7 +192,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
       return login.ok ? { tunnelId: login.login.tunnelId } : undefined;
     },
     stats,
-    log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+    log,
   });
 
   const app = createWebApp({
@@ -300,7 +300,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     webHttpPort: () => webHttp.port!,
     terminatorPort: () => terminator.port,
     httpsPort: () => publicHttpsPort,
-    log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+    log,
   });
 
   // A public port that cannot be opened fails the start with nothing left running: the

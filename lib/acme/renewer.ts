@@ -11,6 +11,7 @@
  *   <dir>/<domain>.crt  the certificate chain, leaf first
  *   <dir>/<domain>.key  its private key (0600)
  */
+import type { Logger } from "../log.ts";
 import acme from "acme-client";
 import { existsSync, mkdirSync } from "node:fs";
 import { readFileSync } from "node:fs";
@@ -41,7 +42,7 @@ export interface AcmeRenewerOptions {
   now?: () => Date;
   renewBeforeMs?: number;
   checkEveryMs?: number;
-  log: { info(m: string): void; warn(m: string): void };
+  log: Logger;
 }
 
 export interface AcmeRenewer {

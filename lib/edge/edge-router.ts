@@ -1,6 +1,7 @@
 // Joins public connections to tunnels: a TCP port connection, a TLS ClientHello on the
 // HTTPS port, or plain HTTP (through lib/http's request stream, routed per request).
 // Accounting (bandwidth, connection records) happens here, once per connection.
+import type { Logger } from "../log.ts";
 import type { BunSocketConnection, DuplexConnection } from "../net/connection.ts";
 import { pipe } from "../net/pipe.ts";
 import type { TrafficStats } from "../stats/traffic-stats.ts";
@@ -27,7 +28,7 @@ export interface EdgeRouterOptions {
   terminatorPort(): number;
   /** The public HTTPS port (HTTP→HTTPS redirects). */
   httpsPort(): number;
-  log: { info(msg: string): void; warn(msg: string): void };
+  log: Logger;
 }
 
 export interface EdgeRouter {

@@ -3,6 +3,7 @@
 // `apply()` opens, keeps or closes listeners to match them, so a dashboard change takes
 // effect without a restart. Destinations are decided by the injected `dial` (the mesh
 // resolver); tokens are checked by the injected `verifyToken` (the database, in serve).
+import type { Logger } from "../log.ts";
 import type { TLSOptions } from "bun";
 import type { DialResult, SocksTarget } from "../socks/handshake.ts";
 import { createFailureLimiter, type FailureLimiter } from "../socks/failure-limiter.ts";
@@ -29,7 +30,7 @@ export interface PublicSocksOptions {
   verifyToken(token: string): Promise<{ tunnelId: string } | undefined>;
   stats: TrafficStats;
   limiter?: FailureLimiter;
-  log: { info(msg: string): void; warn(msg: string): void };
+  log: Logger;
 }
 
 export interface PublicSocksListeners {

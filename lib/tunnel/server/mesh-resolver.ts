@@ -2,6 +2,7 @@
 // The same policy serves the public SOCKS listeners and the internal mesh (ports map,
 // a client's local SOCKS proxy): the allow-list first, then services behind online
 // tunnels, else refused (SPEC 2.3 "SOCKS5 server").
+import type { Logger } from "../../log.ts";
 import type { DuplexConnection } from "../../net/connection.ts";
 import { createAllowList, type AllowList } from "../../socks/allow-list.ts";
 import { createSocksDialer } from "../../socks/dialer.ts";
@@ -48,7 +49,7 @@ export interface MeshResolverOptions {
    * only through an allow-list entry that names them, never through a broad range.
    */
   protectedAddresses?: readonly string[];
-  log: { info(msg: string): void; warn(msg: string): void };
+  log: Logger;
 }
 
 export function createMeshResolver(opts: MeshResolverOptions): MeshResolver {
@@ -111,7 +112,7 @@ export function createMeshResolver(opts: MeshResolverOptions): MeshResolver {
       stream.pause();
       const source: MeshSource = { remote: `mesh:${from.tunnelId}`, address: from.address };
       const refuse = (reply: number, reason: string) => {
-        opts.log.info(`mesh dial ${meta.h}:${meta.p} from tunnel ${from.tunnelId} refused: ${reason}`);
+        opts.log.info(`mesh dial ${meta.h}:${meta.p} from tunnel ${from.tunnelId} refused: ${reason}`, { tunnel: from.tunnelId, service: `${meta.h}:${meta.p}` });
         stream.write(Uint8Array.of(reply));
         stream.end();
         stream.resume();

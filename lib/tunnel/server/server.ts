@@ -2,6 +2,7 @@
 // runs a mux session on each, keeps the live tunnels in a routing registry, and opens
 // streams toward clients for public connections. Persistence and policy come in as hooks
 // (commands/serve.ts wires them to the database), so the engine runs in tests without one.
+import type { Logger } from "../../log.ts";
 import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import { randomBytes } from "node:crypto";
 import { bearerToken } from "../../http/bearer.ts";
@@ -51,7 +52,7 @@ export interface TunnelServerHooks {
   monitorSeconds(): number;
   /** Heartbeat of the tunnel connections (mux PING); default 10 s interval, dead after 30 s. */
   keepalive?: Partial<KeepaliveOptions>;
-  log: { info(msg: string): void; warn(msg: string): void };
+  log: Logger;
 }
 
 const HELLO_TIMEOUT_MS = 10_000;
@@ -160,7 +161,7 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
     }
     tunnel.pool.closeAll();
     tunnel.failPendingChanges("tunnel went offline");
-    hooks.log.info(`tunnel ${tunnel.tunnelId} offline (${reason})`);
+    hooks.log.info(`tunnel ${tunnel.tunnelId} offline (${reason})`, { tunnel: tunnel.tunnelId, remote: tunnel.address });
     if (routes) await hooks.offline(tunnel).catch((err) => hooks.log.warn(`marking ${tunnel.tunnelId} offline failed: ${err}`));
   };
 
@@ -259,7 +260,7 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
       monitorSeconds: hooks.monitorSeconds(),
       refused,
     });
-    hooks.log.info(`tunnel ${tunnel.tunnelId} online from ${tunnel.address} (${tunnel.info.os}/${tunnel.info.arch} ${tunnel.info.version})`);
+    hooks.log.info(`tunnel ${tunnel.tunnelId} online from ${tunnel.address} (${tunnel.info.os}/${tunnel.info.arch} ${tunnel.info.version})`, { tunnel: tunnel.tunnelId, remote: tunnel.address });
   };
 
   const websocket: WebSocketHandler<WsData> = {
@@ -327,7 +328,7 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
       }
       const result = await hooks.login(key);
       const data: WsData = result.ok ? { kind: "control", key, address, login: result.login } : { kind: "control", key, address, refused: result.reason };
-      if (!result.ok) hooks.log.info(`tunnel login from ${address} refused: ${result.reason}`);
+      if (!result.ok) hooks.log.info(`tunnel login from ${address} refused: ${result.reason}`, { remote: address });
       return server.upgrade(req, { data }) ? undefined : refuse(400, "upgrade failed");
     },
     disconnect(tunnelId, reason) {
