@@ -1,5 +1,5 @@
-// Opens the database (embedded SQLite file or libSQL server) and applies the
-// migrations embedded in the executable.
+// Opens the database (embedded SQLite file, libSQL server, or PostgreSQL for cluster mode)
+// and applies the migrations embedded in the executable.
 import { createClient, type Client } from "@libsql/client";
 import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
 import { createHash } from "node:crypto";
@@ -7,21 +7,27 @@ import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { UserError, errorMessage } from "../lib/errors.ts";
 import { migrations } from "./migrations/index.ts";
-import * as schema from "./schema.ts";
+import { isPostgresUrl, openPostgres } from "./postgres.ts";
+import { engineTables, useEngineTables, type Engine } from "./schema.ts";
+import type * as sqliteSchema from "./schema/sqlite.ts";
 
-export type Database = LibSQLDatabase<typeof schema>;
+/**
+ * The database every query takes. Typed as SQLite's: a PostgreSQL database is the same
+ * drizzle query builder over tables with identical row types (db/schema.ts).
+ */
+export type Database = LibSQLDatabase<typeof sqliteSchema>;
 
 export interface DatabaseOptions {
   /** Path of the embedded SQLite file, or ":memory:". */
   path?: string;
-  /** A libSQL server URL (libsql://, http://, https://, ws://); wins over `path`. */
+  /** A libSQL server URL (libsql://, http://, https://, ws://) or postgres://; wins over `path`. */
   url?: string;
   authToken?: string;
 }
 
 export interface OpenDatabase {
   db: Database;
-  client: Client;
+  engine: Engine;
   close(): void;
 }
 
@@ -29,9 +35,57 @@ const BUSY_TIMEOUT_MS = 5000;
 
 export async function openDatabase(opts: DatabaseOptions): Promise<OpenDatabase> {
   const url = opts.url ? opts.url : fileUrl(opts.path ?? ":memory:");
+  const engine: Engine = isPostgresUrl(url) ? "postgres" : "sqlite";
+  const release = claimEngine(engine);
+  try {
+    const opened = engine === "postgres" ? await openPostgresDatabase(url) : await openSqlite(url, opts.authToken);
+    let closed = false;
+    return {
+      db: opened.db,
+      engine,
+      close: () => {
+        if (closed) return;
+        closed = true;
+        release();
+        opened.close();
+      },
+    };
+  } catch (err) {
+    release();
+    throw err;
+  }
+}
+
+let activeEngine: Engine = "sqlite";
+let openCount = 0;
+
+/**
+ * The queries' tables point at one engine's (db/schema.ts), so a process may hold
+ * databases of one engine at a time; returns the release for the handle being opened.
+ */
+function claimEngine(engine: Engine): () => void {
+  if (openCount > 0 && engine !== activeEngine) {
+    throw new Error(`a ${activeEngine} database is open in this process; close it before opening a ${engine} one`);
+  }
+  activeEngine = engine;
+  useEngineTables(engine);
+  openCount++;
+  return () => void openCount--;
+}
+
+async function openPostgresDatabase(url: string): Promise<{ db: Database; close(): void }> {
+  try {
+    const { db, close } = await openPostgres(url);
+    return { db: db as Database, close: () => void close().catch(() => {}) };
+  } catch (err) {
+    throw new UserError(`cannot open database ${redact(url)}: ${errorMessage(err)}`);
+  }
+}
+
+async function openSqlite(url: string, authToken: string | undefined): Promise<{ db: Database; close(): void }> {
   let client: Client;
   try {
-    client = createClient({ url, authToken: opts.authToken || undefined, timeout: BUSY_TIMEOUT_MS, concurrency: 4 } as Parameters<typeof createClient>[0]);
+    client = createClient({ url, authToken: authToken || undefined, timeout: BUSY_TIMEOUT_MS, concurrency: 4 } as Parameters<typeof createClient>[0]);
   } catch (err) {
     throw new UserError(`cannot open database ${redact(url)}: ${explainOpenError(err)}`);
   }
@@ -49,8 +103,8 @@ export async function openDatabase(opts: DatabaseOptions): Promise<OpenDatabase>
     if (err instanceof UserError) throw err;
     throw new UserError(`cannot open database ${redact(url)}: ${explainOpenError(err)}`);
   }
-  const db = drizzle(client, { schema });
-  return { db, client, close: () => client.close() };
+  const db = drizzle(client, { schema: engineTables("sqlite") });
+  return { db, close: () => client.close() };
 }
 
 function fileUrl(path: string): string {

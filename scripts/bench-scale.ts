@@ -6,6 +6,7 @@
 //   bun scripts/bench-scale.ts [--tunnels 1000] [--procs 4] [--requests 1000]
 import { openDatabase } from "../db/client.ts";
 import { createAuthToken } from "../db/queries/auth-tokens.ts";
+import { listTunnels } from "../db/queries/tunnels.ts";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -85,10 +86,10 @@ for (let p = 0; p < PROCS; p++) {
 }
 
 const online = async () => {
-  const { client, close: c } = await openDatabase({ path: join(dir, "spokes.db") });
-  const r = await client.execute("SELECT count(*) AS n FROM tunnels WHERE state = 2");
+  const { db, close: c } = await openDatabase({ path: join(dir, "spokes.db") });
+  const n = (await listTunnels(db, { online: true })).length;
   c();
-  return Number(r.rows[0]!.n);
+  return n;
 };
 let n = 0;
 for (let i = 0; i < 600 && n < N; i++) {

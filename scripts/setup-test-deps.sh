@@ -8,6 +8,10 @@ for pair in curl:curl openssl:openssl redis-server:redis-server redis-cli:redis-
   bin=${pair%%:*}; pkg=${pair##*:}
   command -v "$bin" >/dev/null 2>&1 || need+=("$pkg")
 done
+# postgresql: the cluster tests and the db unit suite's second engine start private
+# clusters with its initdb/postgres (test/postgres-cluster.ts finds them on PATH or under
+# /usr/lib/postgresql/*/bin, where Debian puts them).
+command -v initdb >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "error: need root to install: ${need[*]}" >&2; exit 1; fi
   export DEBIAN_FRONTEND=noninteractive

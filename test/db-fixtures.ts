@@ -1,21 +1,36 @@
 // Rows inserted straight into the database, for states the admin CLI cannot create by
 // itself (online tunnels, allocated ports, traffic, server heartbeats). Used by the unit
 // tests (in-memory database) and the e2e tests (the sqlite file the executable uses).
+// With SPOKES_TEST_DB=postgres (the second pass of scripts/run-tests.ts) memoryDb() gives
+// each test a fresh database in a private PostgreSQL cluster instead.
 import { afterEach } from "bun:test";
 import { openDatabase, type Database, type OpenDatabase } from "../db/client.ts";
 import { newId, newTokenValue } from "../db/ids.ts";
 import { apikeys, ports, serverHeartbeats, TUNNEL_STATE, tunnels, type TunnelState } from "../db/schema.ts";
+import { startPostgres, type PostgresCluster } from "./postgres-cluster.ts";
 
 const open: OpenDatabase[] = [];
 afterEach(() => {
   for (const o of open.splice(0)) o.close();
 });
 
-/** An in-memory database with the migrations applied, closed after the current test. */
+/** An empty database with the migrations applied, closed after the current test. */
 export async function memoryDb(): Promise<Database> {
-  const o = await openDatabase({ path: ":memory:" });
+  const o = await openDatabase(process.env.SPOKES_TEST_DB === "postgres" ? { url: await freshPostgresDatabase() } : { path: ":memory:" });
   open.push(o);
   return o.db;
+}
+
+let cluster: Promise<PostgresCluster> | undefined;
+let databases = 0;
+
+/** A new database in this process's private cluster (started on first use, stopped at exit). */
+async function freshPostgresDatabase(): Promise<string> {
+  cluster ??= startPostgres().then((c) => {
+    process.on("exit", () => c.stop());
+    return c;
+  });
+  return (await cluster).createDatabase(`test_${++databases}`);
 }
 
 export interface TunnelFixture {

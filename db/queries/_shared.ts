@@ -49,3 +49,11 @@ export function isUniqueViolation(err: unknown): boolean {
   }
   return false;
 }
+
+/** What a write without `returning()` resolves to: libSQL's ResultSet or postgres.js's RowList. */
+export type WriteResult = { rowsAffected: number } | { count: number };
+
+/** Rows a write changed, whichever engine ran it. */
+export function affectedRows(res: WriteResult): number {
+  return "rowsAffected" in res ? res.rowsAffected : res.count;
+}

@@ -3,7 +3,7 @@
 // `spokes clean` runs it once; the running server runs it periodically.
 import { and, eq, inArray, isNull } from "drizzle-orm";
 import { apikeys, ports, TUNNEL_STATE, tunnels } from "../schema.ts";
-import { ACTIVE_TUNNEL_STATES, type Db } from "./_shared.ts";
+import { ACTIVE_TUNNEL_STATES, affectedRows, type Db, type WriteResult } from "./_shared.ts";
 import { liveServerNodes } from "./heartbeats.ts";
 
 export type HousekeepingIssueKind =
@@ -95,7 +95,7 @@ export async function fixHousekeepingIssues(db: Db, opts: HousekeepingOptions & 
   return db.transaction(async (tx) => {
     let fixed = 0;
     for (const issue of issues) {
-      let res: { rowsAffected: number };
+      let res: WriteResult;
       if (issue.kind === "tunnel-token-inactive") {
         res = await tx
           .update(tunnels)
@@ -115,7 +115,7 @@ export async function fixHousekeepingIssues(db: Db, opts: HousekeepingOptions & 
       } else {
         res = await tx.delete(ports).where(and(eq(ports.port, issue.port!), eq(ports.tunnelId, issue.tunnelId)));
       }
-      fixed += res.rowsAffected;
+      fixed += affectedRows(res);
     }
     return fixed;
   });

@@ -70,7 +70,7 @@ export async function refreshHeartbeat(db: Database, node: string, started: numb
   if (onlineTunnelIds.length) {
     await db
       .update(tunnels)
-      .set({ lastActive: new Date(now), uptime: sql`max(0, (${now} - coalesce(${tunnels.connectedAt}, ${now})) / 1000)` })
+      .set({ lastActive: new Date(now), uptime: sql`CASE WHEN ${tunnels.connectedAt} < ${now} THEN (${now} - ${tunnels.connectedAt}) / 1000 ELSE 0 END` })
       .where(inArray(tunnels.id, onlineTunnelIds));
   }
 }

@@ -4,7 +4,7 @@ import { and, asc, eq } from "drizzle-orm";
 import { UserError } from "../../lib/errors.ts";
 import { newId, newTokenValue } from "../ids.ts";
 import { registrationTokens } from "../schema.ts";
-import { assertId, secretsEqual, type Db } from "./_shared.ts";
+import { affectedRows, assertId, secretsEqual, type Db } from "./_shared.ts";
 
 /** The Admin API's registration token object, keys in its order. */
 export interface RegistrationToken {
@@ -16,32 +16,33 @@ export interface RegistrationToken {
   value: string;
 }
 
-const columns = {
+/** A function, not a constant: the tables are the open engine's (db/schema.ts). */
+const columns = () => ({
   id: registrationTokens.id,
   created: registrationTokens.created,
   modified: registrationTokens.modified,
   active: registrationTokens.active,
   description: registrationTokens.description,
   value: registrationTokens.value,
-};
+});
 
 export async function createRegistrationToken(db: Db, opts: { description?: string; active?: boolean } = {}): Promise<RegistrationToken> {
   const now = new Date();
   const [row] = await db
     .insert(registrationTokens)
     .values({ id: newId(), value: newTokenValue(), description: opts.description?.trim() ?? "", active: opts.active ?? true, created: now, modified: now })
-    .returning(columns);
+    .returning(columns());
   return row!;
 }
 
 /** Oldest first, inactive ones included (listings show an Active column). */
 export async function listRegistrationTokens(db: Db, opts: { activeOnly?: boolean } = {}): Promise<RegistrationToken[]> {
-  const q = db.select(columns).from(registrationTokens);
+  const q = db.select(columns()).from(registrationTokens);
   return (opts.activeOnly ? q.where(eq(registrationTokens.active, true)) : q).orderBy(asc(registrationTokens.created), asc(registrationTokens.id));
 }
 
 export async function getRegistrationToken(db: Db, id: string): Promise<RegistrationToken> {
-  const [row] = await db.select(columns).from(registrationTokens).where(eq(registrationTokens.id, assertId(id, "token id"))).limit(1);
+  const [row] = await db.select(columns()).from(registrationTokens).where(eq(registrationTokens.id, assertId(id, "token id"))).limit(1);
   if (!row) throw new UserError(`no registration token with id ${id}`);
   return row;
 }
@@ -52,7 +53,7 @@ export async function updateRegistrationToken(db: Db, id: string, change: { desc
     .update(registrationTokens)
     .set({ ...change, ...(change.description !== undefined && { description: change.description.trim() }), modified: new Date() })
     .where(eq(registrationTokens.id, assertId(id, "token id")))
-    .returning(columns);
+    .returning(columns());
   if (!row) throw new UserError(`no registration token with id ${id}`);
   return row;
 }
@@ -64,20 +65,20 @@ export async function deactivateRegistrationToken(db: Db, id: string): Promise<R
 /** Deactivates every active registration token; returns how many changed. */
 export async function deactivateRegistrationTokens(db: Db): Promise<number> {
   const res = await db.update(registrationTokens).set({ active: false, modified: new Date() }).where(eq(registrationTokens.active, true));
-  return res.rowsAffected;
+  return affectedRows(res);
 }
 
 /** The Admin API's `delete` (the CLI only deactivates, keeping the row). */
 export async function deleteRegistrationToken(db: Db, id: string): Promise<void> {
   const res = await db.delete(registrationTokens).where(eq(registrationTokens.id, assertId(id, "token id")));
-  if (!res.rowsAffected) throw new UserError(`no registration token with id ${id}`);
+  if (!affectedRows(res)) throw new UserError(`no registration token with id ${id}`);
 }
 
 /** The active token with this value, for a registration request; undefined otherwise. */
 export async function findActiveRegistrationToken(db: Db, value: string): Promise<RegistrationToken | undefined> {
   if (!value) return undefined;
   const [row] = await db
-    .select(columns)
+    .select(columns())
     .from(registrationTokens)
     .where(and(eq(registrationTokens.value, value), eq(registrationTokens.active, true)))
     .limit(1);

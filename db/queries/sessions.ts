@@ -4,7 +4,7 @@ import { and, eq, lt } from "drizzle-orm";
 import { randomBytes } from "node:crypto";
 import { newId } from "../ids.ts";
 import { sessions } from "../schema.ts";
-import { sha256Hex, type Db } from "./_shared.ts";
+import { affectedRows, sha256Hex, type Db } from "./_shared.ts";
 
 export type SessionRow = typeof sessions.$inferSelect;
 export type SessionKind = SessionRow["kind"];
@@ -54,22 +54,22 @@ export async function findSession(db: Db, token: string, now = Date.now()): Prom
 
 export async function deleteSession(db: Db, id: string): Promise<boolean> {
   const res = await db.delete(sessions).where(eq(sessions.id, id));
-  return res.rowsAffected > 0;
+  return affectedRows(res) > 0;
 }
 
 /** Ends every session of a user (after a password change). */
 export async function deleteUserSessions(db: Db, userId: string): Promise<number> {
   const res = await db.delete(sessions).where(eq(sessions.userId, userId));
-  return res.rowsAffected;
+  return affectedRows(res);
 }
 
 /** Ends every API session opened with a key (after the key is revoked). */
 export async function deleteApiKeySessions(db: Db, apiKeyId: string): Promise<number> {
   const res = await db.delete(sessions).where(and(eq(sessions.kind, "api"), eq(sessions.apiKeyId, apiKeyId)));
-  return res.rowsAffected;
+  return affectedRows(res);
 }
 
 export async function deleteExpiredSessions(db: Db, now = Date.now()): Promise<number> {
   const res = await db.delete(sessions).where(lt(sessions.expires, new Date(now)));
-  return res.rowsAffected;
+  return affectedRows(res);
 }

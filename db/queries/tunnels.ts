@@ -4,7 +4,7 @@
 import { and, asc, eq, inArray } from "drizzle-orm";
 import { UserError } from "../../lib/errors.ts";
 import { apikeys, ports, TUNNEL_STATE, tunnels, users, type TunnelState } from "../schema.ts";
-import { ACTIVE_TUNNEL_STATES, VISIBLE_TUNNEL_STATES, assertId, type Db } from "./_shared.ts";
+import { ACTIVE_TUNNEL_STATES, affectedRows, assertId, VISIBLE_TUNNEL_STATES, type Db } from "./_shared.ts";
 import { bandwidthByTunnel, bandwidthOf, type Bandwidth } from "./bandwidth.ts";
 
 export type TunnelRow = typeof tunnels.$inferSelect;
@@ -104,7 +104,7 @@ export async function shutdownTunnels(db: Db, tunnelIds: string[]): Promise<numb
       .set({ state: TUNNEL_STATE.shutdown, modified: now })
       .where(and(inArray(tunnels.id, tunnelIds), inArray(tunnels.state, ACTIVE_TUNNEL_STATES)));
     await tx.delete(ports).where(inArray(ports.tunnelId, tunnelIds));
-    return res.rowsAffected;
+    return affectedRows(res);
   });
 }
 

@@ -4,7 +4,7 @@ import { and, asc, count, eq } from "drizzle-orm";
 import { UserError } from "../../lib/errors.ts";
 import { newId } from "../ids.ts";
 import { TOTP_STATE, USER_ORIGIN, users, type UserOrigin } from "../schema.ts";
-import { assertId, isUniqueViolation, type Db } from "./_shared.ts";
+import { affectedRows, assertId, isUniqueViolation, type Db } from "./_shared.ts";
 
 export type UserRow = typeof users.$inferSelect;
 export type TwoFactorStatus = "disabled" | "pending" | "enabled";
@@ -173,12 +173,12 @@ export async function countAdmins(db: Db): Promise<number> {
 export async function setPassword(db: Db, userId: string, password: string): Promise<void> {
   const passwordHash = await hashPassword(password);
   const res = await db.update(users).set({ passwordHash, modified: new Date() }).where(eq(users.id, assertId(userId, "user id")));
-  if (!res.rowsAffected) throw new UserError(`no user with id ${userId}`);
+  if (!affectedRows(res)) throw new UserError(`no user with id ${userId}`);
 }
 
 export async function setFullName(db: Db, userId: string, fullName: string): Promise<void> {
   const res = await db.update(users).set({ fullName: fullName.trim(), modified: new Date() }).where(eq(users.id, assertId(userId, "user id")));
-  if (!res.rowsAffected) throw new UserError(`no user with id ${userId}`);
+  if (!affectedRows(res)) throw new UserError(`no user with id ${userId}`);
 }
 
 /**
@@ -191,7 +191,7 @@ export async function setTwoFactor(db: Db, userId: string, action: "enable" | "d
     .update(users)
     .set({ totpState, totpSecret: "", modified: new Date() })
     .where(eq(users.id, assertId(userId, "user id")));
-  if (!res.rowsAffected) throw new UserError(`no user with id ${userId}`);
+  if (!affectedRows(res)) throw new UserError(`no user with id ${userId}`);
 }
 
 /** The dashboard calls this once the user has proved a passcode for `secret`. */
@@ -200,7 +200,7 @@ export async function completeTwoFactorSetup(db: Db, userId: string, secret: str
     .update(users)
     .set({ totpState: TOTP_STATE.enabled, totpSecret: secret, modified: new Date() })
     .where(eq(users.id, assertId(userId, "user id")));
-  if (!res.rowsAffected) throw new UserError(`no user with id ${userId}`);
+  if (!affectedRows(res)) throw new UserError(`no user with id ${userId}`);
 }
 
 /**
@@ -212,5 +212,5 @@ export async function setTwoFactorCandidate(db: Db, userId: string, secret: stri
     .update(users)
     .set({ totpSecret: secret, modified: new Date() })
     .where(and(eq(users.id, assertId(userId, "user id")), eq(users.totpState, TOTP_STATE.pendingSetup)));
-  if (!res.rowsAffected) throw new UserError("two-factor setup is not pending for this user");
+  if (!affectedRows(res)) throw new UserError("two-factor setup is not pending for this user");
 }

@@ -169,8 +169,8 @@ export function validateServerConfig(raw: Record<string, unknown>, baseDir: stri
     url: str(db, "database.url", "url", "").trim(),
     authToken: str(db, "database.authToken", "authToken", ""),
   };
-  if (database.url && !/^(libsql|https?|wss?|file):/.test(database.url)) {
-    fail("database.url", `(${JSON.stringify(database.url)}) must be a libsql://, http(s)://, ws(s):// or file: URL`);
+  if (database.url && !/^(libsql|https?|wss?|file|postgres(ql)?):/.test(database.url)) {
+    fail("database.url", `(${JSON.stringify(database.url)}) must be a libsql://, http(s)://, ws(s)://, file: or postgres:// URL`);
   }
 
   const pr = section(raw, "portRange");

@@ -104,7 +104,7 @@ describe("validation: every error names its field", () => {
     ["socks allow wildcard", { socks: { allow: ["*.ok.example", "a.*.example"] } }, 'config socks.allow[1]: invalid allow-list entry "a.*.example"'],
     ["monitor interval", { monitor: { intervalSeconds: 1 } }, "config monitor.intervalSeconds (1) must be between 5 and 86400"],
     ["acme url", { acme: { directoryUrl: "not a url" } }, 'config acme.directoryUrl ("not a url") is not a URL'],
-    ["database url", { database: { url: "mysql://x" } }, 'config database.url ("mysql://x") must be a libsql://, http(s)://, ws(s):// or file: URL'],
+    ["database url", { database: { url: "mysql://x" } }, 'config database.url ("mysql://x") must be a libsql://, http(s)://, ws(s)://, file: or postgres:// URL'],
   ];
   test.each(cases)("%s", (_, raw, message) => {
     expect(() => validateServerConfig({ ...base, ...raw }, "/etc/spokes")).toThrow(message);
