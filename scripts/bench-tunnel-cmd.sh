@@ -20,7 +20,16 @@ cat >"$D/config.json" <<JSON
  "tls":{"selfSigned":true},"listen":{"address":"127.0.0.1","http":$HTTP,"https":$HTTPS,"tunnel":$DIRECT},
  "tunOptions":{"maxPoolSize":${POOL:-4},"maxPorts":5}}
 JSON
-"$SPOKES" serve --config "$D/config.json" >"$D/server.log" 2>&1 &
+# SPOKES_SERVE_CMD: another way to run the server (profiling: "bun --cpu-prof commands/spokes.ts").
+${SPOKES_SERVE_CMD:-"$SPOKES"} serve --config "$D/config.json" >"$D/server.log" 2>&1 &
+SERVER=$!
+# BENCH_RSS_DIR: the server's VmHWM (kB) is kept up to date there for scripts/bench.sh.
+if [[ -n ${BENCH_RSS_DIR:-} ]]; then
+  ( while kill -0 $SERVER 2>/dev/null; do
+      v=$(awk '/^VmHWM:/{print $2}' /proc/$SERVER/status 2>/dev/null) && [[ -n $v ]] && echo "$v" >"$BENCH_RSS_DIR/$SVC_PORT.hwm"
+      sleep 0.5
+    done ) &
+fi
 for _ in $(seq 100); do grep -q serving "$D/server.log" && break; sleep 0.1; done
 TOKEN=$("$SPOKES" --config "$D/config.json" token create | tail -1)
 "$PKTRIOT" unmanaged configure --config "$D/client.json" --hostname "127.0.0.1:$([[ $DIRECT != 0 ]] && echo "$DIRECT" || echo "$HTTPS")" --key "$TOKEN" --ca "$D/tls/self-signed.crt" >/dev/null

@@ -15,11 +15,31 @@ export interface RawClient {
   readonly isClosed: boolean;
   /** Bytes received and not yet read. */
   readonly buffered: number;
+  /** Bytes received since the connection opened (read or not). */
+  readonly received: number;
 }
 
 /** `tls: true` accepts any certificate; an object is passed to Bun.connect (e.g. `{ ca, serverName }`) to verify. */
 export async function connectRaw(port: number, opts: { tls?: boolean | { ca?: string; serverName?: string } } = {}): Promise<RawClient> {
-  let buf = new Uint8Array(0);
+  // Received chunks, joined only when read: a copy per chunk would make a 48 MiB read
+  // quadratic (gigabytes of memcpy, seconds on a loaded machine).
+  const chunks: Uint8Array[] = [];
+  let bufLen = 0;
+  let received = 0;
+  const take = (n: number): Uint8Array => {
+    const out = new Uint8Array(n);
+    let at = 0;
+    while (at < n) {
+      const head = chunks[0]!;
+      const k = Math.min(head.length, n - at);
+      out.set(head.subarray(0, k), at);
+      at += k;
+      if (k === head.length) chunks.shift();
+      else chunks[0] = head.subarray(k);
+    }
+    bufLen -= n;
+    return out;
+  };
   let isClosed = false;
   let wake: (() => void) | undefined;
   let drained: (() => void) | undefined;
@@ -38,10 +58,9 @@ export async function connectRaw(port: number, opts: { tls?: boolean | { ca?: st
     socket: {
       binaryType: "uint8array",
       data(_s, chunk: Uint8Array) {
-        const next = new Uint8Array(buf.length + chunk.length);
-        next.set(buf);
-        next.set(chunk, buf.length);
-        buf = next;
+        chunks.push(chunk);
+        bufLen += chunk.length;
+        received += chunk.length;
         poke();
       },
       drain() {
@@ -66,7 +85,7 @@ export async function connectRaw(port: number, opts: { tls?: boolean | { ca?: st
     const deadline = Date.now() + timeoutMs;
     while (!ready()) {
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what} (have ${buf.length} bytes)`);
+      if (left <= 0) throw new Error(`timed out waiting for ${what} (have ${bufLen} bytes)`);
       await new Promise<void>((r) => {
         const timer = setTimeout(r, left);
         wake = () => {
@@ -80,17 +99,13 @@ export async function connectRaw(port: number, opts: { tls?: boolean | { ca?: st
   return {
     socket: socket as Socket<undefined>,
     async read(n, timeoutMs = 5000) {
-      await waitFor(() => buf.length >= n || isClosed, `${n} bytes`, timeoutMs);
-      if (buf.length < n) throw new Error(`connection closed after ${buf.length} of ${n} bytes`);
-      const out = buf.slice(0, n);
-      buf = buf.slice(n);
-      return out;
+      await waitFor(() => bufLen >= n || isClosed, `${n} bytes`, timeoutMs);
+      if (bufLen < n) throw new Error(`connection closed after ${bufLen} of ${n} bytes`);
+      return take(n);
     },
     async readToClose(timeoutMs = 5000) {
       await waitFor(() => isClosed, "close", timeoutMs);
-      const out = buf;
-      buf = new Uint8Array(0);
-      return out;
+      return take(bufLen);
     },
     async write(data) {
       let bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
@@ -107,7 +122,10 @@ export async function connectRaw(port: number, opts: { tls?: boolean | { ca?: st
       return isClosed;
     },
     get buffered() {
-      return buf.length;
+      return bufLen;
+    },
+    get received() {
+      return received;
     },
   };
 }
