@@ -4,7 +4,8 @@ set -euo pipefail
 need=()
 # chromium: the dashboard's browser tests drive Debian's chromium with playwright-core.
 # pebble: the ACME test CA the Let's Encrypt test orders from (test/e2e/acme.test.ts).
-for pair in curl:curl openssl:openssl redis-server:redis-server redis-cli:redis-tools chromium:chromium pebble:pebble; do
+# prometheus: promtool, the Prometheus text-format parser the /metrics test checks with.
+for pair in curl:curl openssl:openssl redis-server:redis-server redis-cli:redis-tools chromium:chromium pebble:pebble promtool:prometheus; do
   bin=${pair%%:*}; pkg=${pair##*:}
   command -v "$bin" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -43,6 +43,11 @@ import { createTunnelServer, type CheckedRules } from "../../lib/tunnel/server/s
 import { VERSION } from "../../lib/version.ts";
 import { createWebApp } from "../../web/app.ts";
 import { startMemoryGovernor } from "./memory-governor.ts";
+import { healthResponse } from "./health.ts";
+import { createServerMetrics } from "./metrics.ts";
+import { startMetricsListener } from "./metrics-listener.ts";
+import { watchDatabaseFile } from "../../db/file-identity.ts";
+import { countTunnelsByState, pingDatabase } from "../../db/queries/health.ts";
 import { loadSettings } from "../../db/queries/settings.ts";
 import { applyServerSettings, settingsPatchFrom, tlsModeOf, type SettingsSection } from "../../lib/config/server-settings.ts";
 import type { TlsMode } from "../../lib/config/server-config.ts";
@@ -65,6 +70,8 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   const node = newId();
   const started = Date.now();
   const { db, close: closeDb } = await openDatabase({ path: config.database.path, url: config.database.url, authToken: config.database.authToken });
+  const dbFile = config.database.url ? undefined : watchDatabaseFile(config.database.path);
+  let stopping = false;
 
   // Dashboard settings (database) override the file.
   const stored = settingsPatchFrom(await loadSettings(db));
@@ -109,13 +116,31 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
         certSource.set(pair);
         restartTlsListeners();
       },
+      onOrder: metrics.acmeOrder,
       log,
     });
   };
   const certSource = createCertificateSource(await loadServerCertificate());
   const tlsOptions = () => ({ cert: certSource.current().certPem, key: certSource.current().keyPem });
 
-  const stats = createTrafficStats();
+  const metrics = createServerMetrics({
+    tunnelsByState: () => countTunnelsByState(db),
+    connectedTunnels: () => [...tunnels.registry.all()].filter((t) => t.online).length,
+    openStreams: () => {
+      let n = 0;
+      for (const t of tunnels.registry.all()) n += t.control.streamCount + t.pool.streamCount;
+      return n;
+    },
+  });
+  const health = () =>
+    healthResponse({
+      async database() {
+        dbFile?.check();
+        await pingDatabase(db);
+      },
+      unboundListeners: () => (stopping ? ["all (stopping)"] : []),
+    });
+  const stats = metrics.countTraffic(createTrafficStats());
   let publicHttpsPort = config.listen.https;
   const relay = createLoopbackRelay();
   const tcpPorts = createTcpPortListeners({ hostname: config.listen.address, onConnection: (port, conn, remote) => router.onTcpConnection(port, conn, remote) });
@@ -165,6 +190,8 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     poolSize: () => config.tunOptions.maxPoolSize,
     monitorSeconds: () => (config.monitor.enabled ? config.monitor.intervalSeconds : 0),
     keepalive: keepaliveFromEnv(process.env.SPOKES_KEEPALIVE_MS),
+    onWindowStall: metrics.windowStall,
+    onLoginRefused: metrics.loginRefused,
     log,
   });
 
@@ -236,6 +263,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     const ip = server.requestIP(req);
     const remote = (ip && relay.remoteFor(ip.port)) ?? ip?.address ?? "";
     try {
+      if (new URL(req.url).pathname === "/healthz") return await health();
       return (tls ? await tunnels.handle(req, server, remote) : undefined) ?? (await app.fetch(req, { remote }));
     } catch (err) {
       log.warn(`web request failed: ${errorMessage(err)}`);
@@ -256,7 +284,8 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     port: 0,
     fetch: (req, server) => {
       const url = new URL(req.url);
-      if (url.pathname.startsWith("/.well-known/acme-challenge/")) return webFetch(req, server as never, false);
+      // Load balancers probe over plain HTTP; ACME HTTP-01 validates over it.
+      if (url.pathname.startsWith("/.well-known/acme-challenge/") || url.pathname === "/healthz") return webFetch(req, server as never, false);
       const port = publicHttpsPort === 443 ? "" : `:${publicHttpsPort}`;
       return Response.redirect(`https://${config.domain}${port}${url.pathname}${url.search}`, 301);
     },
@@ -300,19 +329,20 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     webHttpPort: () => webHttp.port!,
     terminatorPort: () => terminator.port,
     httpsPort: () => publicHttpsPort,
+    onConnection: metrics.connection,
     log,
   });
 
   // A public port that cannot be opened fails the start with nothing left running: the
   // loopback servers already listening would otherwise keep the process alive after the error.
-  const listenOrFail = <T>(what: string, port: number, fn: () => T, opened: { stop(force?: boolean): void }[] = []): T => {
+  const listenOrFail = <T>(what: string, port: number | string, fn: () => T, opened: { stop(force?: boolean): void }[] = []): T => {
     try {
       return fn();
     } catch (err) {
       for (const l of [...opened, terminator, webTls, webHttp]) l.stop(true);
       closeDb();
       const why = (err as { code?: string }).code === "EADDRINUSE" ? "address already in use" : errorMessage(err);
-      throw new Error(`cannot listen on ${config.listen.address}:${port} (${what}): ${why}`);
+      throw new Error(`cannot listen on ${typeof port === "string" ? port : `${config.listen.address}:${port}`} (${what}): ${why}`);
     }
   };
   const httpListener = listenOrFail("listen.http", config.listen.http, () =>
@@ -335,6 +365,9 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   );
   directTls = listenOrFail("listen.tunnel", config.listen.tunnel, startDirectTls, [httpListener, httpsListener]);
   socks.apply();
+  const metricsListener = config.listen.metrics
+    ? listenOrFail("listen.metrics", config.listen.metrics, () => startMetricsListener({ at: config.listen.metrics, token: config.listen.metricsToken, registry: metrics.registry, health }), [httpListener, httpsListener, ...(directTls ? [directTls] : [])])
+    : undefined;
 
   // ---- periodic jobs -----------------------------------------------------------------
   const onlineIds = () => [...tunnels.registry.all()].filter((t) => t.online).map((t) => t.tunnelId);
@@ -379,13 +412,16 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   const httpsPort = httpsListener.port;
   publicHttpsPort = httpsPort;
   log.success(`spokes ${VERSION} serving ${config.domain}: http ${config.listen.address}:${httpPort}, https ${config.listen.address}:${httpsPort} (tls: ${tlsMode})`);
+  if (metricsListener) log.info(`metrics on http://${config.listen.metrics}/metrics${config.listen.metricsToken ? " (bearer token required)" : ""}, health on /healthz`);
   if (directTls) log.info(`direct tunnel port ${config.listen.address}:${directTls.port} (clients: --hostname ${config.domain}:${directTls.port})`);
 
   return {
     httpPort,
     httpsPort,
     async stop() {
+      stopping = true;
       for (const t of timers) clearInterval(t);
+      metricsListener?.stop();
       renewer?.stop();
       stopMemoryGovernor();
       httpListener.stop(true);

@@ -42,6 +42,8 @@ export interface AcmeRenewerOptions {
   now?: () => Date;
   renewBeforeMs?: number;
   checkEveryMs?: number;
+  /** Each finished certificate order (for metrics). */
+  onOrder?(outcome: "success" | "failure"): void;
   log: Logger;
 }
 
@@ -71,6 +73,8 @@ export function startAcmeRenewer(opts: AcmeRenewerOptions): AcmeRenewer {
   const renewBefore = opts.renewBeforeMs ?? ACME_RENEW_BEFORE_MS;
   const paths = acmePaths(opts.dir, opts.domain);
   let served: string | undefined;
+  /** True between the start of an order and its end, so a failure is counted as a failed order. */
+  let ordering = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let stopped = false;
   let running: Promise<void> | undefined;
@@ -131,17 +135,21 @@ export function startAcmeRenewer(opts: AcmeRenewerOptions): AcmeRenewer {
         opts.onCertificate({ certPem: stored.certPem, keyPem: stored.keyPem }, "stored", stored);
       }
       opts.log.info(`ordering a certificate for ${opts.domain} from ${opts.directoryUrl}`);
+      ordering = true;
       const pair = await order();
       const loaded = checkCertificatePair(pair.certPem, pair.keyPem, opts.domain, { now: now() });
       writeAtomic(paths.key, loaded.keyPem, 0o600);
       writeAtomic(paths.cert, loaded.certPem, 0o644);
       served = loaded.fingerprint;
       opts.log.info(`obtained a certificate for ${opts.domain} (valid until ${loaded.notAfter.toISOString()})`);
+      opts.onOrder?.("success");
       if (!stopped) opts.onCertificate({ certPem: loaded.certPem, keyPem: loaded.keyPem }, "obtained", loaded);
     } catch (err) {
+      if (ordering) opts.onOrder?.("failure");
       next = Math.min(next, RETRY_AFTER_FAILURE_MS);
       opts.log.warn(`certificate order for ${opts.domain} failed (retrying in ${Math.round(next / 60_000)} min): ${errorMessage(err)}`);
     } finally {
+      ordering = false;
       schedule(next);
     }
   };

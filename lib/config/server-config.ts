@@ -21,7 +21,19 @@ export interface ServerConfig {
    * server, without the SNI front door of `https` and its loopback hop. Clients pointed at
    * it (`--hostname DOMAIN:PORT`) carry bulk traffic with ~40 % less server CPU.
    */
-  listen: { address: string; http: number; https: number; tunnel: number };
+  listen: {
+    address: string;
+    http: number;
+    https: number;
+    tunnel: number;
+    /**
+     * `metrics` (extension, "" = off): "ADDRESS:PORT" of a plain-HTTP listener serving
+     * Prometheus `/metrics` and `/healthz`; a bare port number means listen.address:PORT.
+     * `metricsToken`, when set, is the bearer token `/metrics` requires.
+     */
+    metrics: string;
+    metricsToken: string;
+  };
   socks: { enabled: boolean; port: number; tlsPort: number; allow: string[]; auth: "token" | "none" };
   monitor: { enabled: boolean; intervalSeconds: number };
   acme: { directoryUrl: string; email: string };
@@ -46,7 +58,7 @@ export function defaultServerConfig(domain = ""): ServerConfig {
     portRange: { begin: 22000, end: 22999 },
     tunOptions: { maxPoolSize: 5, maxPorts: 5, autoHostnames: false },
     tls: { useLE: false, certificate: "", privateKey: "", selfSigned: false },
-    listen: { address: "0.0.0.0", http: 80, https: 443, tunnel: 0 },
+    listen: { address: "0.0.0.0", http: 80, https: 443, tunnel: 0, metrics: "", metricsToken: "" },
     socks: { enabled: false, port: 0, tlsPort: 0, allow: [], auth: "token" },
     monitor: { enabled: false, intervalSeconds: 60 },
     acme: { directoryUrl: "https://acme-v02.api.letsencrypt.org/directory", email: "" },
@@ -111,6 +123,15 @@ export function writeConfigFile(path: string, config: ServerConfig): void {
 // ---- validation -----------------------------------------------------------------
 
 const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
+/** "1.2.3.4:9100" or "[::1]:9100" -> address and port (undefined when malformed). */
+export function parseHostPort(value: string): { address: string; port: number } | undefined {
+  const m = value.match(/^(?:\[([^\]]+)\]|([^:\[\]]+)):(\d{1,5})$/);
+  const address = m?.[1] ?? m?.[2];
+  const p = Number(m?.[3]);
+  if (!address || !isIP(address) || !Number.isInteger(p) || p < 1 || p > 65535) return undefined;
+  return { address, port: p };
+}
 
 export function isHostname(value: string): boolean {
   return HOSTNAME.test(value);
@@ -205,8 +226,16 @@ export function validateServerConfig(raw: Record<string, unknown>, baseDir: stri
     http: port(l, "listen.http", "http", d.listen.http),
     https: port(l, "listen.https", "https", d.listen.https),
     tunnel: port(l, "listen.tunnel", "tunnel", 0),
+    metrics: "",
+    metricsToken: str(l, "listen.metricsToken", "metricsToken", ""),
   };
   if (!isIP(listen.address)) fail("listen.address", `(${JSON.stringify(listen.address)}) must be an IP address`);
+  const metricsRaw = l.metrics;
+  if (metricsRaw === 0) listen.metrics = "";
+  else if (typeof metricsRaw === "number") listen.metrics = `${listen.address.includes(":") ? `[${listen.address}]` : listen.address}:${port(l, "listen.metrics", "metrics", 0)}`;
+  else listen.metrics = str(l, "listen.metrics", "metrics", "").trim();
+  const metricsAt = listen.metrics ? parseHostPort(listen.metrics) : undefined;
+  if (listen.metrics && !metricsAt) fail("listen.metrics", `(${JSON.stringify(listen.metrics)}) must be ADDRESS:PORT with an IP address, or a port number`);
 
   const s = section(raw, "socks");
   const allowRaw = s.allow ?? [];
@@ -238,6 +267,7 @@ export function validateServerConfig(raw: Record<string, unknown>, baseDir: stri
     ["listen.tunnel", listen.tunnel],
     ["socks.port", socks.port],
     ["socks.tlsPort", socks.tlsPort],
+    ["listen.metrics", listen.metrics ? parseHostPort(listen.metrics)!.port : 0],
   ];
   const seen = new Map<number, string>();
   for (const [field, p] of listeners) {

@@ -28,8 +28,16 @@ export interface EdgeRouterOptions {
   terminatorPort(): number;
   /** The public HTTPS port (HTTP→HTTPS redirects). */
   httpsPort(): number;
+  /** Each public connection the router accepted into a tunnel or refused, with why (metrics). */
+  onConnection?(kind: ConnectionKind, outcome: ConnectionOutcome): void;
   log: Logger;
 }
+
+/** The public listener a connection came through: a tunnel's TCP port, the HTTPS port, the HTTP port. */
+export type ConnectionKind = "tcp" | "tls" | "http";
+
+/** What became of a public connection: joined to a tunnel, relayed to a local listener, or refused. */
+export type ConnectionOutcome = "accepted" | "no_route" | "firewall" | "no_certificate" | "stream_failed";
 
 export interface EdgeRouter {
   onTcpConnection(port: number, conn: BunSocketConnection, remote: string): void;
@@ -40,6 +48,11 @@ export interface EdgeRouter {
 
 export function createEdgeRouter(opts: EdgeRouterOptions): EdgeRouter {
   const { tunnels, stats } = opts;
+  const count = (kind: ConnectionKind, outcome: ConnectionOutcome) => opts.onConnection?.(kind, outcome);
+  const refuse = (kind: ConnectionKind, conn: DuplexConnection, why: ConnectionOutcome) => {
+    count(kind, why);
+    conn.reset();
+  };
 
   /** Pipes a public connection into a new tunnel stream and accounts for it when it closes. */
   const joinTunnel = (
@@ -51,13 +64,14 @@ export function createEdgeRouter(opts: EdgeRouterOptions): EdgeRouter {
     initial?: Uint8Array,
   ) => {
     const started = Date.now();
+    const kind = protocol === "tcp" ? "tcp" : "tls";
     let stream;
     try {
       stream = tunnel.openStream(meta);
     } catch {
-      conn.reset();
-      return;
+      return refuse(kind, conn, "stream_failed");
     }
+    count(kind, "accepted");
     void pipe(conn, stream, { initialAtoB: initial }).then((r) => {
       stats.add(tunnel.tunnelId, service, r.bytesAtoB, r.bytesBtoA);
       stats.recordConnection({
@@ -86,8 +100,8 @@ export function createEdgeRouter(opts: EdgeRouterOptions): EdgeRouter {
   return {
     onTcpConnection(port, conn, remote) {
       const route = tunnels.registry.port(port);
-      if (!route || !route.tunnel.online) return conn.reset();
-      if (!firewallFor(route.rule.firewall).allows(remote)) return conn.reset();
+      if (!route || !route.tunnel.online) return refuse("tcp", conn, "no_route");
+      if (!firewallFor(route.rule.firewall).allows(remote)) return refuse("tcp", conn, "firewall");
       joinTunnel(route.tunnel, conn, { t: "tcp", p: port, r: remote }, String(port), "tcp");
     },
 
@@ -97,6 +111,7 @@ export function createEdgeRouter(opts: EdgeRouterOptions): EdgeRouter {
       const host = sni ?? "";
       // No SNI (a client that connected by IP) is the server's own domain (SPEC 2.3).
       if (!host || host === opts.domain()) {
+        count("tls", "accepted");
         void opts.relay.relay(conn, remote, opts.webTlsPort(), initial);
         return;
       }
@@ -106,25 +121,28 @@ export function createEdgeRouter(opts: EdgeRouterOptions): EdgeRouter {
         // the server's certificate, is terminated so the HTTP router can answer 502.
         const claimed = opts.claimedDomain && opts.certificateCovers(host) ? opts.claimedDomain(host) : Promise.resolve(false);
         void claimed.then(
-          (known) => (known ? opts.relay.relay(conn, remote, opts.terminatorPort(), initial) : conn.reset()),
-          () => conn.reset(),
+          (known) => (known ? (count("tls", "accepted"), opts.relay.relay(conn, remote, opts.terminatorPort(), initial)) : refuse("tls", conn, "no_route")),
+          () => refuse("tls", conn, "no_route"),
         );
         return;
       }
-      if (!firewallFor(route.rule.firewall).allows(remote)) return conn.reset();
+      if (!firewallFor(route.rule.firewall).allows(remote)) return refuse("tls", conn, "firewall");
       if (route.rule.ownCertificate) {
         joinTunnel(route.tunnel, conn, { t: "tls", d: host, r: remote }, host, "https", initial);
         return;
       }
       if (opts.certificateCovers(host)) {
+        count("tls", "accepted");
         void opts.relay.relay(conn, remote, opts.terminatorPort(), initial);
         return;
       }
       // Neither the rule nor the server has a certificate for this name: close cleanly.
-      conn.reset();
+      refuse("tls", conn, "no_certificate");
     },
 
     onHttpConnection(conn, remote, secure) {
+      // TLS connections were counted at their ClientHello; the HTTP router answers every request.
+      if (!secure) count("http", "accepted");
       http.handle(conn, remote, secure);
     },
   };

@@ -19,7 +19,8 @@
  * user name is thus not a secret; the password is). Callers should still
  * rate-limit failures per remote address.
  */
-import { createHash, timingSafeEqual } from "node:crypto";
+import { createHash } from "node:crypto";
+import { sameSecret } from "./same-secret.ts";
 import { UserError } from "../errors.ts";
 
 export interface BasicCredentials {
@@ -100,19 +101,13 @@ export function isStoredBasicAuth(stored: string): boolean {
   return splitStoredBasicAuth(stored) !== null;
 }
 
-function sameString(a: string, b: string): boolean {
-  // Digests have equal lengths, so timingSafeEqual also hides the length of `b`.
-  const da = createHash("sha256").update(a).digest();
-  const db = createHash("sha256").update(b).digest();
-  return timingSafeEqual(da, db);
-}
 
 /** Checks an Authorization header value against a stored `basicHttpAuth`. */
 export async function verifyBasicAuth(stored: string, authorization: string | null | undefined): Promise<boolean> {
   const creds = parseBasicAuthorization(authorization);
   const parsed = splitStoredBasicAuth(stored);
   if (!creds || !parsed) return false;
-  if (!sameString(creds.user, parsed.user)) return false;
+  if (!sameSecret(creds.user, parsed.user)) return false;
   return verifyPassword(creds.password, parsed.hash);
 }
 

@@ -76,6 +76,8 @@ export interface MuxSessionOptions {
   /** PING period and dead-peer timeout; false disables (tests). */
   keepalive?: Partial<KeepaliveOptions> | false;
   clock?: MuxClock;
+  /** A stream used up the peer's credit with data still queued (a flow-control stall, for metrics). */
+  onWindowStall?: () => void;
 }
 
 const OUT_INITIAL = 512 * 1024;
@@ -441,6 +443,7 @@ export class MuxSession {
     s._takeOut(out, off + FRAME_HEADER_SIZE, n);
     s._sendCredit -= n;
     s.bytesSent += n;
+    if (s._sendCredit === 0 && s._outBytes > 0) this.opts.onWindowStall?.();
     if (s._outBytes === 0 && s._localFin && !s._finSent) {
       this._sendFin(s);
       s._maybeClose();

@@ -52,6 +52,10 @@ export interface TunnelServerHooks {
   monitorSeconds(): number;
   /** Heartbeat of the tunnel connections (mux PING); default 10 s interval, dead after 30 s. */
   keepalive?: Partial<KeepaliveOptions>;
+  /** A mux stream ran out of the client's credit with data queued (metrics). */
+  onWindowStall?(): void;
+  /** A tunnel login was refused (metrics). */
+  onLoginRefused?(): void;
   log: Logger;
 }
 
@@ -208,6 +212,7 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
       transport,
       side: "server",
       keepalive: hooks.keepalive,
+      onWindowStall: hooks.onWindowStall,
       onStream: (stream, meta) => {
         const m = decodeJson<ClientStreamMeta>(meta);
         if (!tunnel?.online || !m || m.t !== "dial" || typeof m.h !== "string" || !Number.isInteger(m.p)) return stream.reset();
@@ -293,6 +298,7 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
           transport,
           side: "server",
           keepalive: hooks.keepalive,
+      onWindowStall: hooks.onWindowStall,
           onStream: (stream) => stream.reset(),
           onMessage: () => {},
           onClose: () => tunnel.pool.remove(session),
@@ -328,7 +334,10 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
       }
       const result = await hooks.login(key);
       const data: WsData = result.ok ? { kind: "control", key, address, login: result.login } : { kind: "control", key, address, refused: result.reason };
-      if (!result.ok) hooks.log.info(`tunnel login from ${address} refused: ${result.reason}`, { remote: address });
+      if (!result.ok) {
+        hooks.onLoginRefused?.();
+        hooks.log.info(`tunnel login from ${address} refused: ${result.reason}`, { remote: address });
+      }
       return server.upgrade(req, { data }) ? undefined : refuse(400, "upgrade failed");
     },
     disconnect(tunnelId, reason) {

@@ -21,7 +21,7 @@ describe("loading", () => {
     expect(config.domain).toBe("spokes.example.com");
     expect(config.portRange).toEqual({ begin: 22000, end: 22999 });
     expect(config.database.path).toBe("/var/lib/spokes/spokes.db");
-    expect(config.listen).toEqual({ address: "0.0.0.0", http: 80, https: 443, tunnel: 0 });
+    expect(config.listen).toEqual({ address: "0.0.0.0", http: 80, https: 443, tunnel: 0, metrics: "", metricsToken: "" });
   });
 
   test("the original file's unknown keys (template, static) are ignored", () => {
@@ -123,7 +123,17 @@ describe("validation: every error names its field", () => {
       monitor: { enabled: false, intervalSeconds: 60 },
       acme: { directoryUrl: "https://acme-v02.api.letsencrypt.org/directory", email: "" },
     };
-    // listen.tunnel is this server's extension, off unless set.
-    expect(validateServerConfig(raw, "/etc/spokes")).toEqual({ ...raw, listen: { ...raw.listen, tunnel: 0 } } as never);
+    // listen.tunnel and listen.metrics are this server's extensions, off unless set.
+    expect(validateServerConfig(raw, "/etc/spokes")).toEqual({ ...raw, listen: { ...raw.listen, tunnel: 0, metrics: "", metricsToken: "" } } as never);
   });
+});
+
+test("listen.metrics takes ADDRESS:PORT or a port on listen.address, and is checked like the other listeners", () => {
+  const base = { domain: "a.test", listen: { address: "127.0.0.1", http: 8080, https: 8443 } };
+  const v = (metrics: unknown) => validateServerConfig({ ...base, listen: { ...base.listen, metrics } }, "/").listen.metrics;
+  expect(v(9100)).toBe("127.0.0.1:9100");
+  expect(v("[::1]:9100")).toBe("[::1]:9100");
+  expect(v(0)).toBe("");
+  expect(() => v("localhost:9100")).toThrow('config listen.metrics ("localhost:9100") must be ADDRESS:PORT with an IP address, or a port number');
+  expect(() => v(8080)).toThrow("config listen.metrics (8080) must differ from listen.http");
 });

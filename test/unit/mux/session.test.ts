@@ -310,6 +310,26 @@ describe("half-close, reset and flow control", () => {
     expect(() => createMuxSession({ transport: createMemoryTransportPair()[0], side: "client", initialWindow: 1000 })).toThrow(RangeError);
   });
 
+  test("running out of the peer's window with data queued is reported as a stall", async () => {
+    let stalls = 0;
+    let slow!: MuxStream;
+    const p = sessionPair({
+      client: { onWindowStall: () => stalls++ },
+      server: { onStream: (s) => ((slow = s), s.pause(), (s.ondata = () => {})) },
+    });
+    const s = p.client.openStream();
+    s.write(new Uint8Array(100_000));
+    await waitFor(() => slow?.readableLength === 100_000, "a write within the window", 5000, 2);
+    expect(stalls).toBe(0);
+    s.write(new Uint8Array(400_000));
+    await waitFor(() => s.sendWindow === 0, "the window used up", 5000, 2);
+    expect(stalls).toBe(1);
+    // Reading frees the window; the rest goes out (WINDOW_UPDATEs come in batches, so more stalls may count).
+    slow.resume();
+    await waitFor(() => s.writableLength === 0, "the rest sent after resume", 5000, 2);
+    expect(stalls).toBeGreaterThanOrEqual(1);
+  });
+
   test("write() past its false return is bounded: the stream is reset with BUFFER_OVERFLOW", async () => {
     let remote!: ReturnType<typeof collect>;
     const p = sessionPair({ server: { onStream: (s) => ((remote = collect(s)), s.pause()) } });
