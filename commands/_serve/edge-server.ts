@@ -29,6 +29,7 @@ import { loadStoredAcmeCertificate, startAcmeRenewer, type AcmeRenewer } from ".
 import { createLoopbackRelay } from "../../lib/edge/loopback-relay.ts";
 import { createPublicSocksListeners } from "../../lib/edge/socks-listeners.ts";
 import { createSniListener } from "../../lib/edge/sni-listener.ts";
+import { startTlsListeners, type TlsListeners } from "../../lib/edge/tls-listeners.ts";
 import { createTcpPortListeners } from "../../lib/edge/tcp-port-listeners.ts";
 import { UserError, errorMessage } from "../../lib/errors.ts";
 import { parseIpLiteral } from "../../lib/socks/allow-list.ts";
@@ -113,8 +114,8 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
       caPem: acmeCaPem,
       onCertificate(pair) {
         if (pair.certPem === certSource.current().certPem) return;
-        certSource.set(pair);
-        restartTlsListeners();
+        certSource.set(pair); // the TLS listeners follow the source (lib/edge/tls-listeners.ts)
+        socks.apply();
       },
       onOrder: metrics.acmeOrder,
       log,
@@ -245,7 +246,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
       async applied(sections: SettingsSection[]) {
         if (sections.includes("tls") || sections.includes("domain")) {
           certSource.set(await loadServerCertificate());
-          restartTlsListeners();
+          socks.apply();
           syncAcmeRenewer();
         }
         if (sections.includes("socks")) socks.apply();
@@ -270,13 +271,6 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
       return new Response("internal error", { status: 500 });
     }
   };
-  // Bun keeps a listener's certificate for its lifetime, so a new certificate means new
-  // loopback TLS listeners; the old ones finish their connections and go.
-  const startWebTls = (hostname = "127.0.0.1", port = 0) => Bun.serve({ hostname, port, tls: tlsOptions(), fetch: webFetch, websocket: tunnels.websocket as never });
-  let webTls = startWebTls();
-  // listen.tunnel: the same web server on a public port of its own, no front door in between.
-  const startDirectTls = () => (config.listen.tunnel ? startWebTls(config.listen.address, config.listen.tunnel) : undefined);
-  let directTls: ReturnType<typeof startWebTls> | undefined;
   // The server's own domain over plain HTTP only redirects to HTTPS (passwords, session
   // cookies and tokens never travel in clear); the ACME HTTP-01 path is the exception.
   const webHttp = Bun.serve({
@@ -291,32 +285,16 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     },
   });
 
-  const startTerminator = () =>
-    Bun.listen<Slot>({
-      hostname: "127.0.0.1",
-      port: 0,
-      tls: tlsOptions(),
-      allowHalfOpen: true,
-      data: {},
-      socket: bunSocketHandlers<Slot>((conn, socket) => {
-        socket.setNoDelay(true);
-        router.onHttpConnection(conn, relay.remoteFor(socket.remotePort) ?? socket.remoteAddress, true);
-      }),
-    });
-  let terminator = startTerminator();
-  const restartTlsListeners = () => {
-    const [oldWeb, oldTerminator, oldDirect] = [webTls, terminator, directTls];
-    webTls = startWebTls();
-    terminator = startTerminator();
-    oldWeb.stop(false);
-    oldTerminator.stop(false);
-    if (oldDirect) {
-      // The public port is needed again right away: the old listener goes first.
-      oldDirect.stop(false);
-      directTls = startDirectTls();
-    }
-    socks.apply();
-  };
+  // The loopback web server behind the front door and listen.tunnel's public one; the front
+  // door terminates tunnel names itself with the same certificates.
+  let tlsListeners: TlsListeners | undefined;
+  const startTls = () =>
+    (tlsListeners = startTlsListeners({
+      certificates: certSource,
+      fetch: webFetch,
+      websocket: tunnels.websocket,
+      direct: config.listen.tunnel ? { hostname: config.listen.address, port: config.listen.tunnel } : undefined,
+    }));
 
   const router = createEdgeRouter({
     tunnels,
@@ -325,9 +303,9 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     domain: () => config.domain,
     certificateCovers: (host) => certificateCovers(certSource.current().certPem, host),
     claimedDomain: async (host) => (await findDomainOwner(db, host, "")) !== null,
-    webTlsPort: () => webTls.port!,
+    webTlsPort: () => tlsListeners!.webTlsPort,
     webHttpPort: () => webHttp.port!,
-    terminatorPort: () => terminator.port,
+    selectCertificate: (name) => tlsListeners!.selectCertificate(name),
     httpsPort: () => publicHttpsPort,
     onConnection: metrics.connection,
     log,
@@ -339,12 +317,14 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     try {
       return fn();
     } catch (err) {
-      for (const l of [...opened, terminator, webTls, webHttp]) l.stop(true);
+      for (const l of [...opened, webHttp]) l.stop(true);
+      tlsListeners?.stop(true);
       closeDb();
       const why = (err as { code?: string }).code === "EADDRINUSE" ? "address already in use" : errorMessage(err);
       throw new Error(`cannot listen on ${typeof port === "string" ? port : `${config.listen.address}:${port}`} (${what}): ${why}`);
     }
   };
+  listenOrFail("listen.tunnel", config.listen.tunnel, startTls);
   const httpListener = listenOrFail("listen.http", config.listen.http, () =>
     Bun.listen<Slot>({
       hostname: config.listen.address,
@@ -363,10 +343,9 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     () => createSniListener({ hostname: config.listen.address, port: config.listen.https, onHello: (sni, conn, initial) => router.onTlsHello(sni, conn, initial) }),
     [httpListener],
   );
-  directTls = listenOrFail("listen.tunnel", config.listen.tunnel, startDirectTls, [httpListener, httpsListener]);
   socks.apply();
   const metricsListener = config.listen.metrics
-    ? listenOrFail("listen.metrics", config.listen.metrics, () => startMetricsListener({ at: config.listen.metrics, token: config.listen.metricsToken, registry: metrics.registry, health }), [httpListener, httpsListener, ...(directTls ? [directTls] : [])])
+    ? listenOrFail("listen.metrics", config.listen.metrics, () => startMetricsListener({ at: config.listen.metrics, token: config.listen.metricsToken, registry: metrics.registry, health }), [httpListener, httpsListener])
     : undefined;
 
   // ---- periodic jobs -----------------------------------------------------------------
@@ -413,7 +392,8 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   publicHttpsPort = httpsPort;
   log.success(`spokes ${VERSION} serving ${config.domain}: http ${config.listen.address}:${httpPort}, https ${config.listen.address}:${httpsPort} (tls: ${tlsMode})`);
   if (metricsListener) log.info(`metrics on http://${config.listen.metrics}/metrics${config.listen.metricsToken ? " (bearer token required)" : ""}, health on /healthz`);
-  if (directTls) log.info(`direct tunnel port ${config.listen.address}:${directTls.port} (clients: --hostname ${config.domain}:${directTls.port})`);
+  const directPort = tlsListeners!.directPort;
+  if (directPort) log.info(`direct tunnel port ${config.listen.address}:${directPort} (clients: --hostname ${config.domain}:${directPort})`);
 
   return {
     httpPort,
@@ -435,9 +415,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
       } catch (err) {
         log.warn(`final flush failed: ${errorMessage(err)}`);
       }
-      terminator.stop(true);
-      webTls.stop(true);
-      directTls?.stop(true);
+      tlsListeners?.stop(true);
       webHttp.stop(true);
       closeDb();
     },

@@ -6,6 +6,7 @@ import type { BunSocketConnection, DuplexConnection } from "../net/connection.ts
 import { pipe } from "../net/pipe.ts";
 import type { TrafficStats } from "../stats/traffic-stats.ts";
 import type { LoopbackRelay } from "./loopback-relay.ts";
+import { terminateTls, type CertificateSelector } from "./tls-termination.ts";
 import type { LiveTunnel, TunnelServer } from "../tunnel/server/server.ts";
 import type { ServerStreamMeta } from "../tunnel/messages.ts";
 import { createHttpRouter, firewallFor, type HttpRouter } from "./http-router.ts";
@@ -24,8 +25,11 @@ export interface EdgeRouterOptions {
   webTlsPort(): number;
   /** Loopback port of the plain-HTTP web server (dashboard on port 80, ACME HTTP-01 later). */
   webHttpPort(): number;
-  /** Loopback port of the TLS terminator for tunnel domains. */
-  terminatorPort(): number;
+  /**
+   * The certificate for a tunnel name the server terminates itself (in-process, on the
+   * connection the ClientHello came in on). The seam for per-name and on-demand certificates.
+   */
+  selectCertificate: CertificateSelector;
   /** The public HTTPS port (HTTP→HTTPS redirects). */
   httpsPort(): number;
   /** Each public connection the router accepted into a tunnel or refused, with why (metrics). */
@@ -42,8 +46,8 @@ export type ConnectionOutcome = "accepted" | "no_route" | "firewall" | "no_certi
 export interface EdgeRouter {
   onTcpConnection(port: number, conn: BunSocketConnection, remote: string): void;
   onTlsHello(sni: string | null, conn: BunSocketConnection, initial: Uint8Array): void;
-  /** Plain HTTP from the public HTTP port (`secure` false) or from the TLS terminator (`secure` true). */
-  onHttpConnection(conn: BunSocketConnection, remote: string, secure: boolean): void;
+  /** Plain HTTP from the public HTTP port (`secure` false) or decrypted HTTPS (`secure` true). */
+  onHttpConnection(conn: DuplexConnection, remote: string, secure: boolean): void;
 }
 
 export function createEdgeRouter(opts: EdgeRouterOptions): EdgeRouter {
@@ -97,6 +101,14 @@ export function createEdgeRouter(opts: EdgeRouterOptions): EdgeRouter {
     stats,
   });
 
+  /** Terminates TLS here and hands the plaintext to the HTTP router; the visitor's address is the connection's own. */
+  const terminate = (conn: DuplexConnection, sni: string, initial: Uint8Array, remote: string) => {
+    count("tls", "accepted");
+    void terminateTls(conn, sni, initial, { selectCertificate: opts.selectCertificate }).then((plain) => {
+      if (plain) http.handle(plain, remote, true);
+    });
+  };
+
   return {
     onTcpConnection(port, conn, remote) {
       const route = tunnels.registry.port(port);
@@ -121,7 +133,7 @@ export function createEdgeRouter(opts: EdgeRouterOptions): EdgeRouter {
         // the server's certificate, is terminated so the HTTP router can answer 502.
         const claimed = opts.claimedDomain && opts.certificateCovers(host) ? opts.claimedDomain(host) : Promise.resolve(false);
         void claimed.then(
-          (known) => (known ? (count("tls", "accepted"), opts.relay.relay(conn, remote, opts.terminatorPort(), initial)) : refuse("tls", conn, "no_route")),
+          (known) => (known ? terminate(conn, host, initial, remote) : refuse("tls", conn, "no_route")),
           () => refuse("tls", conn, "no_route"),
         );
         return;
@@ -131,11 +143,7 @@ export function createEdgeRouter(opts: EdgeRouterOptions): EdgeRouter {
         joinTunnel(route.tunnel, conn, { t: "tls", d: host, r: remote }, host, "https", initial);
         return;
       }
-      if (opts.certificateCovers(host)) {
-        count("tls", "accepted");
-        void opts.relay.relay(conn, remote, opts.terminatorPort(), initial);
-        return;
-      }
+      if (opts.certificateCovers(host)) return terminate(conn, host, initial, remote);
       // Neither the rule nor the server has a certificate for this name: close cleanly.
       refuse("tls", conn, "no_certificate");
     },

@@ -1,10 +1,10 @@
-// Plain HTTP from the public HTTP port, or from the TLS terminator for tunnel domains the
+// Plain HTTP from the public HTTP port, or decrypted in-process for tunnel domains the
 // server's certificate covers. Every request of a keep-alive connection is routed by its
 // own Host header (lib/http/request-stream.ts): the connection is bound to the tunnel of
 // its first request, and a later request for another tunnel ends it, so a connection
 // never carries a request to the wrong tunnel. Requests for the server's own domain are
 // relayed to the web server.
-import type { BunSocketConnection } from "../net/connection.ts";
+import type { DuplexConnection } from "../net/connection.ts";
 import { createBasicAuthVerifier } from "../http/basic-auth.ts";
 import { compileFirewall, type Firewall, type FirewallRule } from "../http/firewall.ts";
 import { createRequestStream, type HeadDecision, type RequestHead, type RequestStreamEnd } from "../http/request-stream.ts";
@@ -15,7 +15,7 @@ import type { MuxStream } from "../mux/stream.ts";
 import type { LiveTunnel, TunnelServer } from "../tunnel/server/server.ts";
 
 export interface HttpRouter {
-  handle(conn: BunSocketConnection, remote: string, secure: boolean): void;
+  handle(conn: DuplexConnection, remote: string, secure: boolean): void;
 }
 
 export interface HttpRouterOptions {

@@ -274,6 +274,21 @@ describe("rule features", () => {
     expect(s.exit).not.toBe(0);
     expect(seen.get("fw.spokes.test")).toBeUndefined();
   });
+
+  test("HTTPS terminated in-process keeps the visitor's real address: the firewall and X-Forwarded-For see 127.0.0.2", async () => {
+    // fw.spokes.test drops 127.0.0.1 only. Through a loopback hop every visitor would look
+    // like 127.0.0.1; a visitor from 127.0.0.2 must be let through and named as itself.
+    const from2 = { https: true, args: ["--interface", "127.0.0.2"] };
+    const allowed = await curl(server, "fw.spokes.test", "/real", from2);
+    expect(allowed.status).toBe(200);
+    expect(body(allowed)).toMatchObject({ host: "fw.spokes.test", path: "/real", xff: "127.0.0.2", proto: "https" });
+    const app = await curl(server, "app.spokes.test", "/real", from2);
+    expect(body(app)).toMatchObject({ xff: "127.0.0.2", proto: "https" });
+    // Keep-alive: a second request on the same decrypted connection is routed and attributed too.
+    const twice = await curl(server, "app.spokes.test", "/a", { ...from2, after: [`https://app.spokes.test:${server.httpsPort}/b`] });
+    expect(twice.exit).toBe(0);
+    expect(twice.body).toContain('"path":"/b"');
+  });
 });
 
 describe("through an HTTP rule", () => {
