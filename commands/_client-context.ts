@@ -30,14 +30,16 @@ export function requireConfigured(ctx: ClientContext): void {
   if (!isConfigured(ctx.config)) throw new UserError(`this client is not configured (no server key in ${ctx.path}); run pktriot unmanaged configure first`);
 }
 
-/** Printed each time verification is off, so it cannot be forgotten in a deployment. */
+/**
+ * Printed when verification is turned off (`unmanaged configure`) and at every `start`
+ * (the long-running process a deployment watches), not by every short command: a refused
+ * command prints exactly one line.
+ */
 export function warnInsecure(): void {
   console.error(INSECURE_WARNING);
 }
 
 export function clientApiFor(ctx: ClientContext): ClientApi {
   requireConfigured(ctx);
-  const trust = trustFromConfig(ctx.config);
-  if (trust.kind === "insecure") warnInsecure();
-  return createClientApi({ server: ctx.config.serverHost, trust, key: ctx.config.key });
+  return createClientApi({ server: ctx.config.serverHost, trust: trustFromConfig(ctx.config), key: ctx.config.key });
 }

@@ -3,7 +3,7 @@
 import { asc, eq } from "drizzle-orm";
 import { UserError } from "../../lib/errors.ts";
 import { newId, newTokenValue } from "../ids.ts";
-import { apikeys, TUNNEL_STATE, tunnels, users } from "../schema.ts";
+import { apikeys, TUNNEL_STATE, TUNNEL_STATE_NAME, tunnels, users } from "../schema.ts";
 import { assertId, secretsEqual, type Db } from "./_shared.ts";
 import { shutdownTunnels, type TunnelRow } from "./tunnels.ts";
 
@@ -20,6 +20,8 @@ export interface AuthTokenInfo {
   user: string;
   tunnel: string;
   hostname: string;
+  /** With `all`: the state of the bound tunnel (`Shutdown` after `token rm`), "" when it is gone. */
+  tunnelState?: string;
 }
 
 export interface NewAuthToken {
@@ -47,15 +49,18 @@ export async function createAuthToken(db: Db, input: NewAuthToken = {}): Promise
   });
 }
 
-/** Active tokens, oldest first; `all` includes deactivated ones. */
+/**
+ * Every token, oldest first, deactivated ones included (SPEC 2.2: `rm` deactivates, and the
+ * listing has an Active column). `all` adds the bound tunnel's state.
+ */
 export async function listAuthTokens(db: Db, opts: { all?: boolean } = {}): Promise<AuthTokenInfo[]> {
   const rows = await db
-    .select({ token: apikeys, email: users.email })
+    .select({ token: apikeys, email: users.email, state: tunnels.state })
     .from(apikeys)
     .leftJoin(users, eq(users.id, apikeys.userId))
-    .where(opts.all ? undefined : eq(apikeys.active, true))
+    .leftJoin(tunnels, eq(tunnels.id, apikeys.tunnelId))
     .orderBy(asc(apikeys.created), asc(apikeys.id));
-  return rows.map(({ token: t, email }) => ({
+  return rows.map(({ token: t, email, state }) => ({
     id: t.id,
     created: t.created,
     modified: t.modified,
@@ -65,6 +70,7 @@ export async function listAuthTokens(db: Db, opts: { all?: boolean } = {}): Prom
     user: email ?? t.userId ?? "",
     tunnel: t.tunnelId ?? "",
     hostname: t.hostname,
+    ...(opts.all ? { tunnelState: state ? TUNNEL_STATE_NAME[state] ?? "" : "" } : {}),
   }));
 }
 

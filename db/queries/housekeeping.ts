@@ -2,7 +2,7 @@
 // ports that a crash, an older version or a change made by another process can leave.
 // `spokes clean` runs it once; the running server runs it periodically.
 import { and, eq, inArray, isNull } from "drizzle-orm";
-import { apikeys, ports, TUNNEL_STATE, tunnels } from "../schema.ts";
+import { apikeys, ports, TUNNEL_STATE, TUNNEL_STATE_NAME, tunnels } from "../schema.ts";
 import { ACTIVE_TUNNEL_STATES, affectedRows, type Db, type WriteResult } from "./_shared.ts";
 import { liveServerNodes } from "./heartbeats.ts";
 
@@ -36,8 +36,6 @@ export interface HousekeepingOptions {
   now?: number;
 }
 
-const STATE_NAME: Record<number, string> = { 1: "Init", 2: "Online", 3: "Offline", 4: "Shutdown", 5: "Deleted" };
-
 /**
  * Every inconsistency, at most one per tunnel and one per port, tunnels first then ports
  * by number. A token counts as inactive when the tunnel has tokens and none is active.
@@ -58,7 +56,7 @@ export async function findHousekeepingIssues(db: Db, opts: HousekeepingOptions):
     .orderBy(tunnels.id);
   for (const t of active) {
     if (tokenInactive(t.id)) {
-      issues.push({ kind: "tunnel-token-inactive", tunnelId: t.id, description: `tunnel ${t.id} (${STATE_NAME[t.state]}) is still active but its auth token is inactive: shut down` });
+      issues.push({ kind: "tunnel-token-inactive", tunnelId: t.id, description: `tunnel ${t.id} (${TUNNEL_STATE_NAME[t.state]}) is still active but its auth token is inactive: shut down` });
     } else if (t.state === TUNNEL_STATE.online && !(t.serverNode ? live.has(t.serverNode) : live.size > 0)) {
       const why = t.serverNode ? `its server node ${t.serverNode} has no heartbeat in the last 60 s` : "no server has a heartbeat in the last 60 s";
       issues.push({ kind: "tunnel-stale-online", tunnelId: t.id, serverNode: t.serverNode, description: `tunnel ${t.id} is marked online but ${why}: mark offline` });
@@ -75,7 +73,7 @@ export async function findHousekeepingIssues(db: Db, opts: HousekeepingOptions):
     const issue = (kind: HousekeepingIssueKind, what: string) =>
       issues.push({ kind, tunnelId: p.tunnelId, port: p.port, description: `port ${p.port} ${what}: release` });
     if (p.state === null) issue("port-unknown-tunnel", `is allocated to unknown tunnel ${p.tunnelId}`);
-    else if (p.state === TUNNEL_STATE.shutdown || p.state === TUNNEL_STATE.deleted) issue("port-tunnel-shutdown", `is allocated to ${STATE_NAME[p.state]!.toLowerCase()} tunnel ${p.tunnelId}`);
+    else if (p.state === TUNNEL_STATE.shutdown || p.state === TUNNEL_STATE.deleted) issue("port-tunnel-shutdown", `is allocated to ${TUNNEL_STATE_NAME[p.state]!.toLowerCase()} tunnel ${p.tunnelId}`);
     else if (tokenInactive(p.tunnelId)) issue("port-token-inactive", `is allocated to tunnel ${p.tunnelId} whose auth token is inactive`);
     else if (p.port < begin || p.port > end) issue("port-out-of-range", `is outside the port range ${begin}-${end}`);
   }

@@ -14,3 +14,5 @@ export const TOTP_STATE = { disabled: 0, pendingSetup: 1, enabled: 2 } as const;
 /** SPEC 2.3: 1 Init, 2 Online, 3 Offline, 4 Shutdown, 5 Deleted. */
 export const TUNNEL_STATE = { init: 1, online: 2, offline: 3, shutdown: 4, deleted: 5 } as const;
 export type TunnelState = (typeof TUNNEL_STATE)[keyof typeof TUNNEL_STATE];
+/** The state names the CLI prints. */
+export const TUNNEL_STATE_NAME: Record<number, string> = { 1: "Init", 2: "Online", 3: "Offline", 4: "Shutdown", 5: "Deleted" };

@@ -14,7 +14,7 @@
 //             pin again on the request's own connection. Both connections are checked, so
 //             a man in the middle cannot slip in between them. The name is not checked:
 //             the pin is stronger than any name.
-// - insecure: no verification at all (the CLI warns on every use).
+// - insecure: no verification at all (the CLI warns at configure and at every start).
 import { readFileSync } from "node:fs";
 import { X509Certificate } from "node:crypto";
 import { rootCertificates } from "node:tls";

@@ -322,16 +322,24 @@ describe("auth tokens", () => {
     expect(ok(s.cli("token ls", ["--expand"]))).toBe(`${renderTable(header, cells(true))}\n2 tokens\n`);
   });
 
-  test("rm --id deactivates the token, shuts its tunnel down and releases its ports", async () => {
+  test("rm --id deactivates the token (still listed, Active false), shuts its tunnel down and releases its ports", async () => {
     const [first, second] = json(s.cli("token ls", ["--json"]));
     await insertPort(s.db, 30001, first!.tunnel as string);
     await insertPort(s.db, 30002, second!.tunnel as string);
     expect(ok(s.cli("token rm", ["--id", first!.id as string]))).toBe("Deactivated 1 token\n");
-    expect(json(s.cli("token ls", ["--json"])).map((r) => r.id)).toEqual([second!.id]);
-    expect(json(s.cli("token ls", ["--all", "--json"])).map((r) => [r.id, r.active])).toEqual([
+    expect(json(s.cli("token ls", ["--json"])).map((r) => [r.id, r.active])).toEqual([
       [first!.id, false],
       [second!.id, true],
     ]);
+    expect(json(s.cli("token ls", ["--all", "--json"])).map((r) => [r.id, r.active, r.tunnelState])).toEqual([
+      [first!.id, false, "Shutdown"],
+      [second!.id, true, "Init"],
+    ]);
+    const table = ok(s.cli("token ls"));
+    expect(table).toContain(`| ${first!.id} |`);
+    expect(table.split("\n").find((l) => l.includes(first!.id as string))).toMatch(/\| false +\|$/);
+    expect(table).toEndWith("\n2 tokens\n");
+    expect(ok(s.cli("token ls", ["--all"])).split("\n").find((l) => l.includes(first!.id as string))).toMatch(/\| false +\| Shutdown +\|$/);
     const [t] = await s.db.select().from(tunnels).where(eq(tunnels.id, first!.tunnel as string));
     expect(t!.state).toBe(TUNNEL_STATE.shutdown);
     expect((await s.db.select().from(ports)).map((p) => p.port)).toEqual([30002]);
@@ -342,7 +350,7 @@ describe("auth tokens", () => {
     fails(s.cli("token rm", ["--id", "F".repeat(32)]), 1, `malformed token id "${"F".repeat(32)}" (expected 32 lowercase hex characters)`);
     fails(s.cli("token rm"), 2, "give --id ID or --all");
     expect(ok(s.cli("token rm", ["--all"]))).toBe("Deactivated 1 token\n");
-    expect(ok(s.cli("token ls"))).toBe(`${renderTable(["ID", "Created", "User", "Tunnel", "Value", "Active"], [])}\n0 tokens\n`);
+    expect(json(s.cli("token ls", ["--json"])).map((r) => r.active)).toEqual([false, false]);
     expect(await s.db.select().from(ports)).toEqual([]);
   });
 });

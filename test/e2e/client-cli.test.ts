@@ -198,7 +198,7 @@ describe("unmanaged configure", () => {
     expect(r.stderr).toStartWith(`error: the certificate of server ${srv.hostPort} is not trusted`);
   });
 
-  test("--insecure works and warns loudly, here and on later calls", async () => {
+  test("--insecure works and warns once, when chosen; later commands print only their own line", async () => {
     const config = newConfigPath();
     const warning = "WARNING: --insecure disables server certificate verification; anyone on the path can impersonate the server\n";
     const r = await pk(["unmanaged", "configure", "--config", config, "--hostname", srv.hostPort, "--registration", GOOD_REGISTRATION, "--insecure"]);
@@ -206,7 +206,15 @@ describe("unmanaged configure", () => {
     expect(r.stderr).toBe(warning);
     expect(readJson(config).insecure).toBe(true);
     const s = await pk(["status", "--config", config]);
-    expect(s.stderr).toBe(warning);
+    expect(s.stderr).toBe("");
+    const a = await pk(["tunnel", "tcp", "allocate", "--config", config]);
+    expect(a.code).toBe(0);
+    expect(a.stderr).toBe("");
+    // A refused command: exactly one line on stderr, no warning in front of it.
+    srv.keys.delete(readJson(config).key);
+    const refused = await pk(["tunnel", "tcp", "allocate", "--config", config]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^error: [^\n]*invalid or inactive key[^\n]*\n$/);
   });
 
   test("an untrusted certificate without a TTY fails and says what to pass", async () => {

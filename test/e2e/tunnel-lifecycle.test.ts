@@ -188,6 +188,18 @@ describe("shutdown", () => {
     await c.kill9();
   });
 
+  test("token rm and unmanaged deauth keep the token listed with active false", async () => {
+    const c = await configureClient(server);
+    const deauth = await mustRun(c, ["unmanaged", "deauth"]);
+    expect(deauth).toBe("Tunnel deauthorized\n");
+    const tokens = server.json<{ tunnel: string; active: boolean; tunnelState?: string }[]>(["token", "ls", "--json"]);
+    expect(tokens.find((t) => t.tunnel === c.tunnelId)).toMatchObject({ active: false });
+    expect(tokens.find((t) => t.tunnel === c.tunnelId)!.tunnelState).toBeUndefined();
+    const all = server.json<{ tunnel: string; active: boolean; tunnelState?: string }[]>(["token", "ls", "--all", "--json"]);
+    expect(all.find((t) => t.tunnel === c.tunnelId)).toMatchObject({ active: false, tunnelState: "Shutdown" });
+    expect(server.cli(["token", "ls"]).stdout).toContain(c.tunnelId);
+  });
+
   test("SIGTERM stops pktriot cleanly (exit 0) and the tunnel goes offline", async () => {
     const c = await onlineClient("polite.spokes.test");
     process.kill(c.proc!.pid, "SIGTERM");

@@ -60,6 +60,11 @@ export interface TunnelServerHooks {
 }
 
 const HELLO_TIMEOUT_MS = 10_000;
+const REFUSAL_CLOSE_DELAY_MS = 100;
+/** What a client is told when the server failed (not the token): it retries with backoff. */
+export const LOGIN_ERROR_REASON = "internal server error during login; retrying later";
+
+const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 /** One connected client: its control session, the pool of data sessions, its rules. */
 export class LiveTunnel implements RoutableTunnel {
@@ -225,7 +230,10 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
           if (msg.type !== "hello") return;
           tunnel = new LiveTunnel(login, data.key, data.address, session);
           data.tunnel = tunnel;
-          void welcome(tunnel, msg).finally(() => clearTimeout(helloTimer));
+          const t = tunnel;
+          welcome(t, msg)
+            .catch((err) => refuseAfterError(t, err))
+            .finally(() => clearTimeout(helloTimer));
           return;
         }
         const t = tunnel;
@@ -236,6 +244,19 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
         if (tunnel) void goOffline(tunnel, reason.message || "connection closed");
       },
     });
+  };
+
+  /**
+   * A hook failed while the tunnel was being welcomed (a database error): undo any routing,
+   * tell the client why (it prints the reason and retries with backoff) and close the
+   * session, so no tunnel is left routed without having been welcomed.
+   */
+  const refuseAfterError = async (tunnel: LiveTunnel, err: unknown) => {
+    hooks.log.warn(`tunnel ${tunnel.tunnelId} login failed: ${errorText(err)}`, { tunnel: tunnel.tunnelId, remote: tunnel.address });
+    tunnel.send({ type: "refused", reason: LOGIN_ERROR_REASON });
+    await goOffline(tunnel, "login failed");
+    // Let the refusal reach the client before the close frame.
+    setTimeout(() => tunnel.control.close("login failed"), REFUSAL_CLOSE_DELAY_MS);
   };
 
   const welcome = async (tunnel: LiveTunnel, hello: Extract<ClientMessage, { type: "hello" }>) => {
@@ -286,7 +307,7 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
           data.transport = transport;
           const session = createMuxSession({ transport, side: "server", keepalive: false });
           session.sendMessage(encodeJson({ type: "refused", reason: data.refused } satisfies ServerMessage));
-          setTimeout(() => session.close("refused"), 100);
+          setTimeout(() => session.close("refused"), REFUSAL_CLOSE_DELAY_MS);
           return;
         }
         startControl(ws, data);
@@ -332,7 +353,10 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
         if (!tunnel || tunnel.key !== key) return refuse(403, "unknown tunnel session");
         return server.upgrade(req, { data: { kind: "data", tunnel } }) ? undefined : refuse(400, "upgrade failed");
       }
-      const result = await hooks.login(key);
+      const result = await hooks.login(key).catch((err): { ok: false; reason: string } => {
+        hooks.log.warn(`tunnel login from ${address} failed: ${errorText(err)}`, { remote: address });
+        return { ok: false, reason: LOGIN_ERROR_REASON };
+      });
       const data: WsData = result.ok ? { kind: "control", key, address, login: result.login } : { kind: "control", key, address, refused: result.reason };
       if (!result.ok) {
         hooks.onLoginRefused?.();

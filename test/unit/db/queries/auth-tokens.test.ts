@@ -34,17 +34,20 @@ test("createAuthToken creates the bound tunnel in state Init", async () => {
   expect((await findAuthTokenByTunnel(db, tunnel.id))?.id).toBe(token.id);
 });
 
-test("listAuthTokens lists active tokens unless all", async () => {
+test("listAuthTokens keeps deactivated tokens (active: false); all adds the tunnel state", async () => {
   const db = await memoryDb();
   const b = await createAuthToken(db);
   const a = await createAuthToken(db);
   // Two creations can share a millisecond: make "a" clearly the older one.
   await db.update(apikeys).set({ created: new Date(b.token.created.getTime() - 1000) }).where(eq(apikeys.id, a.token.id));
   await deactivateAuthToken(db, a.token.id);
-  expect((await listAuthTokens(db)).map((t) => t.id)).toEqual([b.token.id]);
-  expect((await listAuthTokens(db, { all: true })).map((t) => [t.id, t.active])).toEqual([
-    [a.token.id, false],
-    [b.token.id, true],
+  expect((await listAuthTokens(db)).map((t) => [t.id, t.active, t.tunnelState])).toEqual([
+    [a.token.id, false, undefined],
+    [b.token.id, true, undefined],
+  ]);
+  expect((await listAuthTokens(db, { all: true })).map((t) => [t.id, t.active, t.tunnelState])).toEqual([
+    [a.token.id, false, "Shutdown"],
+    [b.token.id, true, "Init"],
   ]);
 });
 
@@ -69,7 +72,7 @@ test("deactivateAuthTokens shuts every tunnel down and counts the tokens", async
   await createAuthToken(db);
   await insertPort(db, 30001, a.tunnel.id);
   expect(await deactivateAuthTokens(db)).toBe(2);
-  expect(await listAuthTokens(db)).toEqual([]);
+  expect((await listAuthTokens(db)).map((t) => t.active)).toEqual([false, false]);
   expect((await db.select().from(tunnels)).every((t) => t.state === TUNNEL_STATE.shutdown)).toBe(true);
   expect(await db.select().from(ports)).toEqual([]);
   expect(await deactivateAuthTokens(db)).toBe(0);
