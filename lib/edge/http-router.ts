@@ -7,7 +7,8 @@
 import type { DuplexConnection } from "../net/connection.ts";
 import { createBasicAuthVerifier } from "../http/basic-auth.ts";
 import { compileFirewall, type Firewall, type FirewallRule } from "../http/firewall.ts";
-import { createRequestStream, type HeadDecision, type RequestHead, type RequestStreamEnd } from "../http/request-stream.ts";
+import type { RequestHead } from "../http/request-head.ts";
+import { createRequestStream, type HeadDecision, type RequestStreamEnd } from "../http/request-stream.ts";
 import { badRequestResponse, errorResponse, httpsRedirectResponse, notFoundResponse, tunnelOfflineResponse, unauthorizedResponse } from "../http/responses.ts";
 import type { LoopbackRelay } from "./loopback-relay.ts";
 import type { TrafficStats } from "../stats/traffic-stats.ts";

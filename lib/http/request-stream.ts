@@ -27,87 +27,20 @@
  * routes to a different tunnel than the one this connection is bound to: that
  * client reconnects (browsers keep one connection per host anyway).
  *
- * Framing is strict where proxies and servers could disagree (request smuggling,
- * RFC 9112 §6.3, §11.2): both Content-Length and Transfer-Encoding, differing or
- * malformed Content-Length values, a Transfer-Encoding not ending in chunked, bare
- * CR or LF, obsolete line folding, whitespace before a header colon, and several
- * Host headers all give 400.
+ * Framing is strict where proxies and servers could disagree (request smuggling):
+ * the head rules are in request-head.ts; here bare CR or LF and malformed chunked
+ * framing give 400. Head edits are in head-rewrite.ts.
  *
  * Chunks passed to `push` are not copied: body bytes reach `onForward` as views of
  * them, so a chunk must not be modified after it was pushed.
  */
-import { parseHostHeader } from "./host.ts";
+import { buildForwardedHead, type ForwardDecision, isEmptyForward } from "./head-rewrite.ts";
+import { parseRequestHead, type RequestErrorCode, type RequestHead, RequestParseError, TOKEN } from "./request-head.ts";
 import { badRequestResponse, errorResponse, headerTooLargeResponse } from "./responses.ts";
 
 export const DEFAULT_MAX_HEAD_BYTES = 32 * 1024;
 /** Longest chunk-size line (size + extensions) accepted: extensions are padding for an attacker. */
 const MAX_CHUNK_LINE = 4096;
-
-// ---------------------------------------------------------------------------
-// Types
-
-export type BodyKind = "none" | "length" | "chunked";
-
-/** A parsed request head. Header names keep their case and order. */
-export class RequestHead {
-  method = "";
-  target = "";
-  version: "HTTP/1.0" | "HTTP/1.1" = "HTTP/1.1";
-  /** Header names as received. */
-  names: string[] = [];
-  /** Header values (leading/trailing whitespace removed), parallel to `names`. */
-  values: string[] = [];
-  /** Lowercased names, parallel to `names`. */
-  lowerNames: string[] = [];
-  /** Routing host: lowercased, no port or trailing dot (absolute-form target wins over Host); null if absent or empty. */
-  host: string | null = null;
-  /** Port given in the Host header (or target authority). */
-  port: number | null = null;
-  /** The Host header value as received, or null. */
-  hostHeader: string | null = null;
-  /** The connection stays open after this request (HTTP/1.1 default, or HTTP/1.0 + keep-alive). */
-  keepAlive = true;
-  /** After this request the connection becomes an opaque byte stream (Upgrade or CONNECT). */
-  upgrade = false;
-  body: BodyKind = "none";
-  /** Content-Length when `body` is "length"; -1 otherwise. */
-  contentLength = -1;
-  /** 0 for the first request of the connection. */
-  index = 0;
-  /** Size of the head in bytes as received (request line to the empty line). */
-  size = 0;
-
-  /** First value of a header (case-insensitive name). */
-  get(name: string): string | undefined {
-    const n = name.toLowerCase();
-    for (let i = 0; i < this.lowerNames.length; i++) if (this.lowerNames[i] === n) return this.values[i];
-    return undefined;
-  }
-
-  getAll(name: string): string[] {
-    const n = name.toLowerCase();
-    const out: string[] = [];
-    for (let i = 0; i < this.lowerNames.length; i++) if (this.lowerNames[i] === n) out.push(this.values[i]);
-    return out;
-  }
-}
-
-/** Forward the request, with these edits to its head. */
-export interface ForwardDecision {
-  action: "forward";
-  /** Appended to X-Forwarded-For (existing values kept, several headers merged into one). */
-  forwardedFor?: string;
-  /** Sets X-Forwarded-Proto, replacing what the client sent. */
-  forwardedProto?: "http" | "https";
-  /** Sets X-Forwarded-Host to the received Host header (true) or to this value. */
-  forwardedHost?: boolean | string;
-  /** Replaces the Host header value (rule `rewriteHost`); an absolute-form target becomes origin-form. */
-  host?: string;
-  /** Header names (lowercase) to drop. */
-  removeHeaders?: readonly string[];
-  /** Headers to set, replacing any of the same name. */
-  setHeaders?: readonly (readonly [string, string])[];
-}
 
 export type HeadDecision =
   | ForwardDecision
@@ -118,22 +51,12 @@ export type HeadDecision =
   /** Forward nothing more: this request belongs elsewhere (another tunnel); close. */
   | { action: "stop" };
 
-export type RequestStreamErrorCode =
-  | "headTooLarge"
-  | "badRequest"
-  | "badFraming"
-  | "badHost"
-  | "notHttp"
-  | "http2"
-  | "unsupportedVersion"
-  | "decisionFailed";
-
 export type RequestStreamEnd =
   | { reason: "respond"; head: RequestHead; response: Uint8Array }
   | { reason: "reject"; head: RequestHead; response: null }
   | { reason: "stop"; head: RequestHead; response: null }
   /** `response` is the answer to write before closing; null when none makes sense (HTTP/2 preface). */
-  | { reason: "error"; code: RequestStreamErrorCode; status: number; message: string; response: Uint8Array | null };
+  | { reason: "error"; code: RequestErrorCode; status: number; message: string; response: Uint8Array | null };
 
 export interface RequestStreamOptions {
   /** Largest request head (request line + headers + empty line); larger gives 431. Also caps chunked trailers. */
@@ -162,15 +85,6 @@ export interface RequestStream {
   /** Drops buffers and ignores further input (connection closed). */
   close(): void;
 }
-
-// ---------------------------------------------------------------------------
-// Byte tables
-
-const TOKEN = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~") TOKEN[c.charCodeAt(0)] = 1;
-for (let c = 0x30; c <= 0x39; c++) TOKEN[c] = 1;
-for (let c = 0x41; c <= 0x5a; c++) TOKEN[c] = 1;
-for (let c = 0x61; c <= 0x7a; c++) TOKEN[c] = 1;
 
 // Hex digit value + 1 (0 = not hex).
 const HEX = new Uint8Array(256);
@@ -203,293 +117,6 @@ const S_PASS = 14;
 const S_WAIT = 15;
 const S_ENDED = 16;
 
-class ParseError extends Error {
-  constructor(
-    readonly code: RequestStreamErrorCode,
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Head parsing
-
-/**
- * Parses a head held in `buf[start, end)`, `end` just past the final CRLFCRLF.
- * Throws ParseError.
- */
-export function parseRequestHead(buf: Buffer, start: number, end: number, index = 0): RequestHead {
-  const text = buf.toString("latin1", start, end - 2); // keeps the last header line's CRLF
-  const head = new RequestHead();
-  head.index = index;
-  head.size = end - start;
-
-  // Request line: method SP request-target SP HTTP-version (RFC 9112 §3).
-  let eol = text.indexOf("\r\n");
-  const line = text.slice(0, eol);
-  const sp1 = line.indexOf(" ");
-  const sp2 = line.lastIndexOf(" ");
-  if (sp1 <= 0 || sp2 === sp1) {
-    throw new ParseError(index === 0 && !looksLikeRequestLine(line) ? "notHttp" : "badRequest", 400, "malformed request line");
-  }
-  const method = line.slice(0, sp1);
-  for (let i = 0; i < method.length; i++) {
-    if (TOKEN[method.charCodeAt(i)] === 0) throw new ParseError("badRequest", 400, "malformed method");
-  }
-  const target = line.slice(sp1 + 1, sp2);
-  const version = line.slice(sp2 + 1);
-  if (method === "PRI" && target === "*" && version === "HTTP/2.0") {
-    throw new ParseError("http2", 0, "HTTP/2 connection preface on an HTTP/1 port");
-  }
-  if (version === "HTTP/1.1" || version === "HTTP/1.0") head.version = version;
-  else if (/^HTTP\/\d\.\d$/.test(version)) throw new ParseError("unsupportedVersion", 505, `unsupported version ${version}`);
-  else throw new ParseError("badRequest", 400, "malformed HTTP version");
-  if (target.length === 0) throw new ParseError("badRequest", 400, "empty request target");
-  for (let i = 0; i < target.length; i++) {
-    const c = target.charCodeAt(i);
-    if (c <= 0x20 || c === 0x7f) throw new ParseError("badRequest", 400, "invalid character in request target");
-  }
-  head.method = method;
-  head.target = target;
-
-  // Header fields (RFC 9112 §5).
-  const names = head.names;
-  const values = head.values;
-  const lower = head.lowerNames;
-  let hostCount = 0;
-  let contentLength: string[] | null = null;
-  let transferEncoding: string[] | null = null;
-  let connection: string | null = null;
-  let hasUpgrade = false;
-  let p = eol + 2;
-  while (p < text.length) {
-    eol = text.indexOf("\r\n", p);
-    const colon = text.indexOf(":", p);
-    if (colon < 0 || colon > eol) throw new ParseError("badRequest", 400, "header line without a colon");
-    if (colon === p) throw new ParseError("badRequest", 400, "empty header name");
-    for (let i = p; i < colon; i++) {
-      // Also rejects obs-fold (a line starting with SP/HTAB) and whitespace before the colon.
-      if (TOKEN[text.charCodeAt(i)] === 0) throw new ParseError("badRequest", 400, "invalid header name");
-    }
-    let vs = colon + 1;
-    let ve = eol;
-    while (vs < ve && (text.charCodeAt(vs) === 0x20 || text.charCodeAt(vs) === 0x09)) vs++;
-    while (ve > vs && (text.charCodeAt(ve - 1) === 0x20 || text.charCodeAt(ve - 1) === 0x09)) ve--;
-    const name = text.slice(p, colon);
-    const value = text.slice(vs, ve);
-    // CR, LF and NUL must not appear in a field value (RFC 9110 §5.5).
-    if (value.indexOf("\r") >= 0 || value.indexOf("\n") >= 0 || value.indexOf("\0") >= 0) {
-      throw new ParseError("badRequest", 400, "invalid character in header value");
-    }
-    const lname = name.toLowerCase();
-    names.push(name);
-    values.push(value);
-    lower.push(lname);
-    switch (lname) {
-      case "host":
-        hostCount++;
-        head.hostHeader = value;
-        break;
-      case "content-length":
-        (contentLength ??= []).push(value);
-        break;
-      case "transfer-encoding":
-        (transferEncoding ??= []).push(value);
-        break;
-      case "connection":
-        connection = connection === null ? value : `${connection}, ${value}`;
-        break;
-      case "upgrade":
-        hasUpgrade = true;
-        break;
-    }
-    p = eol + 2;
-  }
-
-  // Connection options.
-  let close = false;
-  let keepAlive = false;
-  let upgradeToken = false;
-  if (connection !== null) {
-    for (const t of connection.split(",")) {
-      const tok = t.trim().toLowerCase();
-      if (tok === "close") close = true;
-      else if (tok === "keep-alive") keepAlive = true;
-      else if (tok === "upgrade") upgradeToken = true;
-    }
-  }
-  head.keepAlive = head.version === "HTTP/1.1" ? !close : keepAlive && !close;
-  head.upgrade = method === "CONNECT" || (hasUpgrade && upgradeToken);
-
-  // Host (RFC 9112 §3.2): exactly one for HTTP/1.1; the authority of an
-  // absolute-form or authority-form target takes precedence for routing.
-  if (hostCount > 1) throw new ParseError("badHost", 400, "more than one Host header");
-  if (hostCount === 0 && head.version === "HTTP/1.1") throw new ParseError("badHost", 400, "missing Host header");
-  let authority: string | null = head.hostHeader;
-  const c0 = target.charCodeAt(0);
-  if (method === "CONNECT") {
-    authority = target;
-  } else if (c0 === 0x2f /* / */) {
-    // origin-form
-  } else if (target === "*") {
-    if (method !== "OPTIONS") throw new ParseError("badRequest", 400, "asterisk target outside OPTIONS");
-  } else {
-    authority = absoluteAuthority(target);
-  }
-  if (head.hostHeader !== null) {
-    const hp = parseHostHeader(head.hostHeader);
-    if (hp === null) throw new ParseError("badHost", 400, "invalid Host header");
-    if (authority === head.hostHeader) setHost(head, hp.hostname, hp.port);
-  }
-  if (authority !== null && authority !== head.hostHeader) {
-    const hp = parseHostHeader(authority);
-    if (hp === null || (method === "CONNECT" && hp.port === null)) throw new ParseError("badHost", 400, "invalid authority in request target");
-    setHost(head, hp.hostname, hp.port);
-  }
-
-  // Message body length (RFC 9112 §6.3).
-  if (transferEncoding !== null) {
-    if (contentLength !== null) throw new ParseError("badFraming", 400, "both Content-Length and Transfer-Encoding");
-    if (head.version === "HTTP/1.0") throw new ParseError("badFraming", 400, "Transfer-Encoding in an HTTP/1.0 request");
-    const codings = transferEncoding.join(",").split(",");
-    let last = "";
-    let chunkedCount = 0;
-    for (const c of codings) {
-      const coding = c.trim().toLowerCase();
-      if (coding === "") continue;
-      if (coding === "chunked") chunkedCount++;
-      last = coding;
-    }
-    if (last !== "chunked" || chunkedCount !== 1) throw new ParseError("badFraming", 400, "Transfer-Encoding must end with a single chunked");
-    head.body = "chunked";
-  } else if (contentLength !== null) {
-    let n = -1;
-    for (const v of contentLength.join(",").split(",")) {
-      const m = parseContentLength(v.trim());
-      if (m < 0 || (n >= 0 && m !== n)) throw new ParseError("badFraming", 400, "invalid Content-Length");
-      n = m;
-    }
-    head.contentLength = n;
-    head.body = n > 0 ? "length" : "none";
-  }
-  return head;
-}
-
-function setHost(head: RequestHead, hostname: string, port: number | null): void {
-  head.host = hostname === "" ? null : hostname;
-  head.port = port;
-}
-
-/** The authority of an absolute-form target `http(s)://authority/...`. */
-function absoluteAuthority(target: string): string {
-  const sep = target.indexOf("://");
-  const scheme = sep > 0 ? target.slice(0, sep).toLowerCase() : "";
-  if (scheme !== "http" && scheme !== "https") throw new ParseError("badRequest", 400, "malformed request target");
-  let end = target.length;
-  for (const ch of ["/", "?", "#"]) {
-    const i = target.indexOf(ch, sep + 3);
-    if (i >= 0 && i < end) end = i;
-  }
-  const authority = target.slice(sep + 3, end);
-  if (authority.includes("@")) throw new ParseError("badRequest", 400, "user information in request target");
-  return authority;
-}
-
-/** 1*DIGIT up to 2^53-1, or -1. */
-function parseContentLength(v: string): number {
-  if (v.length === 0 || v.length > 16) return -1;
-  let n = 0;
-  for (let i = 0; i < v.length; i++) {
-    const d = v.charCodeAt(i) - 0x30;
-    if (d < 0 || d > 9) return -1;
-    n = n * 10 + d;
-  }
-  return n <= Number.MAX_SAFE_INTEGER ? n : -1;
-}
-
-function looksLikeRequestLine(line: string): boolean {
-  return /^[A-Za-z]+ \S+ HTTP\/\d/.test(line);
-}
-
-// ---------------------------------------------------------------------------
-// Head rewriting
-
-/** The head as bytes for the tunnel, edited by the decision. */
-export function buildForwardedHead(head: RequestHead, d: ForwardDecision): Buffer {
-  const remove = d.removeHeaders;
-  const set = d.setHeaders;
-  const proto = d.forwardedProto;
-  const fwdHost = d.forwardedHost === true ? head.hostHeader : d.forwardedHost || null;
-  const rewriteHost = d.host;
-  let target = head.target;
-  if (rewriteHost !== undefined) {
-    if (/[\r\n]/.test(rewriteHost)) throw new Error("Host value contains a line break");
-    if (target.charCodeAt(0) !== 0x2f && target !== "*" && head.method !== "CONNECT") target = originForm(target);
-  }
-  let out = `${head.method} ${target} ${head.version}\r\n`;
-  let xff: string | null = null;
-  const { names, values, lowerNames } = head;
-  for (let i = 0; i < names.length; i++) {
-    const l = lowerNames[i];
-    if (l.length >= 15 && l.charCodeAt(0) === 0x78 /* x */) {
-      if (l === "x-forwarded-for" && d.forwardedFor !== undefined) {
-        xff = xff === null ? values[i] : `${xff}, ${values[i]}`;
-        continue;
-      }
-      if (l === "x-forwarded-proto" && proto !== undefined) continue;
-      if (l === "x-forwarded-host" && fwdHost !== null) continue;
-    }
-    if (remove !== undefined && remove.includes(l)) continue;
-    if (set !== undefined && hasName(set, l)) continue;
-    if (l === "host" && rewriteHost !== undefined) {
-      out += `${names[i]}: ${rewriteHost}\r\n`;
-      continue;
-    }
-    out += `${names[i]}: ${values[i]}\r\n`;
-  }
-  if (d.forwardedFor !== undefined) out += `X-Forwarded-For: ${xff === null || xff === "" ? d.forwardedFor : `${xff}, ${d.forwardedFor}`}\r\n`;
-  if (proto !== undefined) out += `X-Forwarded-Proto: ${proto}\r\n`;
-  if (fwdHost !== null) out += `X-Forwarded-Host: ${fwdHost}\r\n`;
-  if (set !== undefined) {
-    for (const [n, v] of set) {
-      if (/[\r\n]/.test(n) || /[\r\n]/.test(v)) throw new Error(`header ${JSON.stringify(n)} contains a line break`);
-      out += `${n}: ${v}\r\n`;
-    }
-  }
-  out += "\r\n";
-  return Buffer.from(out, "latin1");
-}
-
-function hasName(set: readonly (readonly [string, string])[], lname: string): boolean {
-  for (const [n] of set) if (n.length === lname.length && n.toLowerCase() === lname) return true;
-  return false;
-}
-
-function originForm(absolute: string): string {
-  const start = absolute.indexOf("://") + 3;
-  let i = start;
-  while (i < absolute.length) {
-    const c = absolute.charCodeAt(i);
-    if (c === 0x2f || c === 0x3f || c === 0x23) break;
-    i++;
-  }
-  const rest = absolute.slice(i);
-  return rest === "" ? "/" : rest.charCodeAt(0) === 0x2f ? rest : `/${rest}`;
-}
-
-function isEmptyForward(d: ForwardDecision): boolean {
-  return (
-    d.forwardedFor === undefined &&
-    d.forwardedProto === undefined &&
-    !d.forwardedHost &&
-    d.host === undefined &&
-    (d.removeHeaders === undefined || d.removeHeaders.length === 0) &&
-    (d.setHeaders === undefined || d.setHeaders.length === 0)
-  );
-}
-
 // ---------------------------------------------------------------------------
 // The stream
 
@@ -515,7 +142,6 @@ class RequestStreamImpl implements RequestStream {
   private pending: Uint8Array[] = [];
   private waitingHead: RequestHead | null = null;
   private waitingRaw: Buffer | null = null;
-  private afterWait = S_HEAD;
   private processing = false;
 
   constructor(private readonly o: RequestStreamOptions) {
@@ -602,7 +228,7 @@ class RequestStreamImpl implements RequestStream {
       while (pos + 1 < len && buf[pos] === CR && buf[pos + 1] === LF) pos += 2;
       if (pos === len) return -1;
       if (!(buf[pos] === CR && pos + 1 === len) && TOKEN[buf[pos]] === 0) {
-        return this.fail(new ParseError(this.count === 0 ? "notHttp" : "badRequest", 400, "not an HTTP request"));
+        return this.fail(new RequestParseError(this.count === 0 ? "notHttp" : "badRequest", 400, "not an HTTP request"));
       }
       const limit = Math.min(len, pos + this.maxHead);
       const i = (limit === len ? buf : buf.subarray(0, limit)).indexOf(CRLFCRLF, pos);
@@ -611,7 +237,7 @@ class RequestStreamImpl implements RequestStream {
         headStart = pos;
         headEnd = i + 4;
       } else {
-        if (limit < len) return this.fail(new ParseError("headTooLarge", 431, "request head too large"));
+        if (limit < len) return this.fail(new RequestParseError("headTooLarge", 431, "request head too large"));
         if (!this.checkBareLf(buf, pos, len)) return -1;
         buf.copy(this.headSpace(len - pos), 0, pos, len);
         this.headLen = len - pos;
@@ -630,12 +256,12 @@ class RequestStreamImpl implements RequestStream {
         return pos + n;
       }
       if (hs > 0 && TOKEN[hb[hs]] === 0 && !(hb[hs] === CR && hs + 1 === old + n)) {
-        return this.fail(new ParseError(this.count === 0 ? "notHttp" : "badRequest", 400, "not an HTTP request"));
+        return this.fail(new RequestParseError(this.count === 0 ? "notHttp" : "badRequest", 400, "not an HTTP request"));
       }
       const i = hb.subarray(0, old + n).indexOf(CRLFCRLF, Math.max(hs, old - 3));
       if (i < 0) {
         this.headLen = old + n;
-        if (this.headLen >= this.maxHead) return this.fail(new ParseError("headTooLarge", 431, "request head too large"));
+        if (this.headLen >= this.maxHead) return this.fail(new RequestParseError("headTooLarge", 431, "request head too large"));
         if (!this.checkBareLf(hb, hs, this.headLen)) return -1;
         return -1;
       }
@@ -652,7 +278,7 @@ class RequestStreamImpl implements RequestStream {
     try {
       head = parseRequestHead(src, headStart, headEnd, this.count);
     } catch (err) {
-      if (err instanceof ParseError) return this.fail(err);
+      if (err instanceof RequestParseError) return this.fail(err);
       throw err;
     }
     this.count++;
@@ -663,7 +289,7 @@ class RequestStreamImpl implements RequestStream {
     try {
       decision = this.o.onHead(head);
     } catch (err) {
-      return this.fail(new ParseError("decisionFailed", 500, `request handler failed: ${(err as Error)?.message ?? err}`));
+      return this.fail(new RequestParseError("decisionFailed", 500, `request handler failed: ${(err as Error)?.message ?? err}`));
     }
     if (this.s === S_ENDED) return -1; // closed from inside onHead
     if (decision !== null && typeof decision === "object" && typeof (decision as Promise<HeadDecision>).then === "function") {
@@ -699,7 +325,7 @@ class RequestStreamImpl implements RequestStream {
     const lf = b.subarray(0, to).indexOf(LF, from);
     if (lf < 0) return true;
     if (lf === from || b[lf - 1] !== CR) {
-      this.fail(new ParseError("badRequest", 400, "bare LF in request head"));
+      this.fail(new RequestParseError("badRequest", 400, "bare LF in request head"));
       return false;
     }
     this.lfChecked = true;
@@ -714,7 +340,7 @@ class RequestStreamImpl implements RequestStream {
         try {
           bytes = isEmptyForward(d) ? raw : buildForwardedHead(head, d);
         } catch (err) {
-          this.fail(new ParseError("decisionFailed", 500, `bad header edit: ${(err as Error).message}`));
+          this.fail(new RequestParseError("decisionFailed", 500, `bad header edit: ${(err as Error).message}`));
           return false;
         }
         if (head.upgrade) this.s = S_PASS;
@@ -741,7 +367,7 @@ class RequestStreamImpl implements RequestStream {
         this.end({ reason: "stop", head, response: null });
         return false;
       default:
-        this.fail(new ParseError("decisionFailed", 500, `unknown decision ${(d as { action: unknown }).action}`));
+        this.fail(new RequestParseError("decisionFailed", 500, `unknown decision ${(d as { action: unknown }).action}`));
         return false;
     }
   }
@@ -771,7 +397,7 @@ class RequestStreamImpl implements RequestStream {
     this.waitingHead = null;
     this.waitingRaw = null;
     this.s = S_HEAD;
-    this.fail(new ParseError("decisionFailed", 500, `request handler failed: ${(err as Error)?.message ?? err}`));
+    this.fail(new RequestParseError("decisionFailed", 500, `request handler failed: ${(err as Error)?.message ?? err}`));
   }
 
   private drain(): void {
@@ -884,14 +510,14 @@ class RequestStreamImpl implements RequestStream {
   }
 
   private chunkError(message: string): number {
-    return this.fail(new ParseError("badFraming", 400, message));
+    return this.fail(new RequestParseError("badFraming", 400, message));
   }
 
   private trailerTooLarge(): number {
-    return this.fail(new ParseError("headTooLarge", 431, "chunked trailers too large"));
+    return this.fail(new RequestParseError("headTooLarge", 431, "chunked trailers too large"));
   }
 
-  private fail(err: ParseError): -1 {
+  private fail(err: RequestParseError): -1 {
     const response =
       err.code === "http2"
         ? null

@@ -1,57 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import {
-  createRequestStream,
-  type HeadDecision,
-  type RequestHead,
-  type RequestStreamEnd,
-  type RequestStreamOptions,
-} from "../../../lib/http/request-stream.ts";
-
-const enc = (s: string) => Buffer.from(s, "latin1");
-const dec = (b: Uint8Array) => Buffer.from(b).toString("latin1");
-
-interface Run {
-  forwarded: string;
-  heads: RequestHead[];
-  ends: RequestStreamEnd[];
-  pushResults: boolean[];
-}
-
-const EDITS: HeadDecision = { action: "forward", forwardedFor: "203.0.113.7", forwardedProto: "https", forwardedHost: true };
-
-/** Pushes `input` cut at `cuts` through a stream whose onHead answers `decide`. */
-function run(input: string | Uint8Array, cuts: number[] = [], decide: (h: RequestHead) => HeadDecision = () => EDITS, opts: Partial<RequestStreamOptions> = {}): Run {
-  const bytes = typeof input === "string" ? enc(input) : input;
-  const parts: Buffer[] = [];
-  const r: Run = { forwarded: "", heads: [], ends: [], pushResults: [] };
-  const stream = createRequestStream({
-    onHead: (h) => {
-      r.heads.push(h);
-      return decide(h);
-    },
-    onForward: (b) => parts.push(Buffer.from(b)),
-    onEnd: (e) => r.ends.push(e),
-    ...opts,
-  });
-  let prev = 0;
-  for (const c of [...cuts, bytes.length]) {
-    r.pushResults.push(stream.push(bytes.subarray(prev, c)));
-    prev = c;
-  }
-  r.forwarded = dec(Buffer.concat(parts));
-  return r;
-}
-
-function expectError(input: string, code: string, status: number): RequestStreamEnd & { reason: "error" } {
-  const r = run(input);
-  expect(r.ends.length).toBe(1);
-  const end = r.ends[0];
-  expect(end.reason).toBe("error");
-  if (end.reason !== "error") throw new Error("unreachable");
-  expect([end.code as string, end.status]).toEqual([code, status]);
-  if (end.response) expect(dec(end.response)).toStartWith(`HTTP/1.1 ${status} `);
-  return end;
-}
+import { createRequestStream, type HeadDecision, type RequestStreamEnd } from "../../../lib/http/request-stream.ts";
+import { dec, EDITS, enc, expectError, run } from "./request-stream-harness.ts";
 
 // ---------------------------------------------------------------------------
 
@@ -122,57 +71,6 @@ describe("pipelined requests", () => {
       expect(r.ends).toEqual([]);
       expect(r.forwarded).toBe(REQ_GET + REQ_GET);
     }
-  });
-});
-
-describe("head edits", () => {
-  const base = "GET / HTTP/1.1\r\nHost: app.test\r\nX-Forwarded-For: 10.0.0.1\r\nCookie: a=1\r\nx-forwarded-for: 10.0.0.2\r\nX-Forwarded-Host: evil.test\r\n\r\n";
-
-  test("X-Forwarded-For values are merged and the remote appended; Proto and Host replaced", () => {
-    const r = run(base);
-    expect(r.forwarded).toBe(
-      "GET / HTTP/1.1\r\nHost: app.test\r\nCookie: a=1\r\nX-Forwarded-For: 10.0.0.1, 10.0.0.2, 203.0.113.7\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: app.test\r\n\r\n",
-    );
-  });
-
-  test("Host rewrite, header removal and setting; other headers keep order and case", () => {
-    const r = run(base, [], () => ({
-      action: "forward",
-      host: "internal.local:8080",
-      removeHeaders: ["cookie"],
-      setHeaders: [["X-Spokes-Tunnel", "t1"]],
-      forwardedHost: "public.test",
-    }));
-    expect(r.forwarded).toBe(
-      "GET / HTTP/1.1\r\nHost: internal.local:8080\r\nX-Forwarded-For: 10.0.0.1\r\nx-forwarded-for: 10.0.0.2\r\nX-Forwarded-Host: public.test\r\nX-Spokes-Tunnel: t1\r\n\r\n",
-    );
-  });
-
-  test("Host rewrite turns an absolute-form target into origin-form", () => {
-    const r = run("GET http://App.Test/p?q HTTP/1.1\r\nHost: app.test\r\n\r\n", [], () => ({ action: "forward", host: "backend" }));
-    expect(r.heads[0].host).toBe("app.test");
-    expect(r.forwarded).toBe("GET /p?q HTTP/1.1\r\nHost: backend\r\n\r\n");
-  });
-
-  test("the absolute-form authority wins over Host for routing", () => {
-    const r = run("GET http://b.test:81/ HTTP/1.1\r\nHost: a.test\r\n\r\n");
-    expect([r.heads[0].host, r.heads[0].port]).toEqual(["b.test", 81]);
-  });
-
-  test("HTTP/1.0 without Host, keep-alive flags, IPv6 Host, OPTIONS *", () => {
-    const r = run(
-      "GET / HTTP/1.0\r\n\r\n" +
-        "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\nHost: A.test.\r\n\r\n" +
-        "GET / HTTP/1.1\r\nHost: [2001:DB8::1]:8443\r\nConnection: close\r\n\r\n" +
-        "OPTIONS * HTTP/1.1\r\nHost: x.test\r\n\r\n",
-    );
-    expect(r.ends).toEqual([]);
-    expect(r.heads.map((h) => [h.host, h.port, h.keepAlive])).toEqual([
-      [null, null, false],
-      ["a.test", null, true],
-      ["2001:db8::1", 8443, false],
-      ["x.test", null, true],
-    ]);
   });
 });
 
@@ -299,34 +197,13 @@ describe("upgrade and CONNECT switch to pass-through", () => {
   });
 });
 
+// Head-level rules are tested on the parser (request-head.test.ts); here a few of them
+// show that the stream answers a bad head and forwards none of it.
 describe("request smuggling and malformed input", () => {
   const H = "POST / HTTP/1.1\r\nHost: a.test\r\n";
   const cases: [string, string, string, number][] = [
     ["Content-Length and chunked", H + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "badFraming", 400],
-    ["chunked not last", H + "Transfer-Encoding: chunked, gzip\r\n\r\n", "badFraming", 400],
-    ["chunked twice", H + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", "badFraming", 400],
-    ["unknown coding only", H + "Transfer-Encoding: xchunked\r\n\r\n", "badFraming", 400],
-    ["TE in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", "badFraming", 400],
-    ["differing Content-Lengths", H + "Content-Length: 5\r\nContent-Length: 6\r\n\r\n", "badFraming", 400],
-    ["Content-Length list", H + "Content-Length: 5, 6\r\n\r\n", "badFraming", 400],
-    ["signed Content-Length", H + "Content-Length: +5\r\n\r\n", "badFraming", 400],
-    ["negative Content-Length", H + "Content-Length: -1\r\n\r\n", "badFraming", 400],
-    ["hex Content-Length", H + "Content-Length: 0x10\r\n\r\n", "badFraming", 400],
-    ["empty Content-Length", H + "Content-Length: \r\n\r\n", "badFraming", 400],
-    ["huge Content-Length", H + "Content-Length: 99999999999999999\r\n\r\n", "badFraming", 400],
-    ["space before colon", H + "Content-Length : 5\r\n\r\nhello", "badRequest", 400],
-    ["obs-fold", H + "X-A: 1\r\n  continued\r\n\r\n", "badRequest", 400],
-    ["bare LF in a header line", H + "X-A: 1\nContent-Length: 5\r\n\r\n", "badRequest", 400],
-    ["bare CR in a value", H + "X-A: 1\rContent-Length: 5\r\n\r\n", "badRequest", 400],
-    ["NUL in a value", H + "X-A: 1\0\r\n\r\n", "badRequest", 400],
     ["two Host headers", "GET / HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n\r\n", "badHost", 400],
-    ["no Host in HTTP/1.1", "GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", "badHost", 400],
-    ["invalid Host", "GET / HTTP/1.1\r\nHost: a b.test\r\n\r\n", "badHost", 400],
-    ["user info in target", "GET http://u@a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n", "badRequest", 400],
-    ["bad target", "GET a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n", "badRequest", 400],
-    ["two spaces", "GET  / HTTP/1.1\r\nHost: a.test\r\n\r\n", "badRequest", 400],
-    ["lowercase version", "GET / http/1.1\r\nHost: a.test\r\n\r\n", "badRequest", 400],
-    ["HTTP/1.2", "GET / HTTP/1.2\r\nHost: a.test\r\n\r\n", "unsupportedVersion", 505],
     ["bare LF line endings", "GET / HTTP/1.1\nHost: a.test\n\n", "badRequest", 400],
     ["bad chunk size", H + "Transfer-Encoding: chunked\r\n\r\nzz\r\n", "badFraming", 400],
     ["missing chunk size", H + "Transfer-Encoding: chunked\r\n\r\n;a\r\n", "badFraming", 400],
