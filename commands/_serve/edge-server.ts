@@ -260,12 +260,17 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   // connections reach it through the HTTPS front door, which keeps their real address.
   // The tunnel endpoints exist on TLS only: over plain HTTP an auth token would travel in
   // clear, and that server has no WebSocket handler to upgrade with.
-  const webFetch = async (req: Request, server: import("bun").Server<unknown>, tls = true) => {
+  // `decrypted`: the front door terminated the visitor's TLS and relayed the request in
+  // plain HTTP over loopback, so the app is shown the https: URL the visitor used.
+  const webFetch = async (req: Request, server: import("bun").Server<unknown>, tls = true, decrypted = false) => {
     const ip = server.requestIP(req);
     const remote = (ip && relay.remoteFor(ip.port)) ?? ip?.address ?? "";
     try {
       if (new URL(req.url).pathname === "/healthz") return await health();
-      return (tls ? await tunnels.handle(req, server, remote) : undefined) ?? (await app.fetch(req, { remote }));
+      return (
+        (tls ? await tunnels.handle(req, server, remote) : undefined) ??
+        (await app.fetch(decrypted ? new Request(req.url.replace(/^http:/, "https:"), req) : req, { remote }))
+      );
     } catch (err) {
       log.warn(`web request failed: ${errorMessage(err)}`);
       return new Response("internal error", { status: 500 });
@@ -291,7 +296,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   const startTls = () =>
     (tlsListeners = startTlsListeners({
       certificates: certSource,
-      fetch: webFetch,
+      fetch: (req, server, decrypted) => webFetch(req, server, true, decrypted),
       websocket: tunnels.websocket,
       direct: config.listen.tunnel ? { hostname: config.listen.address, port: config.listen.tunnel } : undefined,
     }));
@@ -303,7 +308,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     domain: () => config.domain,
     certificateCovers: (host) => certificateCovers(certSource.current().certPem, host),
     claimedDomain: async (host) => (await findDomainOwner(db, host, "")) !== null,
-    webTlsPort: () => tlsListeners!.webTlsPort,
+    webPlainPort: () => tlsListeners!.webPlainPort,
     webHttpPort: () => webHttp.port!,
     selectCertificate: (name) => tlsListeners!.selectCertificate(name),
     httpsPort: () => publicHttpsPort,

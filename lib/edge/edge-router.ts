@@ -7,6 +7,7 @@ import { pipe } from "../net/pipe.ts";
 import type { TrafficStats } from "../stats/traffic-stats.ts";
 import type { LoopbackRelay } from "./loopback-relay.ts";
 import { terminateTls, type CertificateSelector } from "./tls-termination.ts";
+import { serveOwnDomain } from "./own-domain.ts";
 import type { LiveTunnel, TunnelServer } from "../tunnel/server/server.ts";
 import type { ServerStreamMeta } from "../tunnel/messages.ts";
 import { createHttpRouter, firewallFor, type HttpRouter } from "./http-router.ts";
@@ -21,8 +22,8 @@ export interface EdgeRouterOptions {
   certificateCovers(hostname: string): boolean;
   /** Whether a domain with no live route belongs to a tunnel that is offline now. */
   claimedDomain?(hostname: string): Promise<boolean>;
-  /** Loopback port of the dashboard/API/tunnel web server (TLS). */
-  webTlsPort(): number;
+  /** Loopback port of the web server for decrypted own-domain requests (dashboard, APIs). */
+  webPlainPort(): number;
   /** Loopback port of the plain-HTTP web server (dashboard on port 80, ACME HTTP-01 later). */
   webHttpPort(): number;
   /**
@@ -102,10 +103,12 @@ export function createEdgeRouter(opts: EdgeRouterOptions): EdgeRouter {
   });
 
   /** Terminates TLS here and hands the plaintext to the HTTP router; the visitor's address is the connection's own. */
-  const terminate = (conn: DuplexConnection, sni: string, initial: Uint8Array, remote: string) => {
+  const terminate = (conn: DuplexConnection, sni: string | null, initial: Uint8Array, remote: string, own = false) => {
     count("tls", "accepted");
     void terminateTls(conn, sni, initial, { selectCertificate: opts.selectCertificate }).then((plain) => {
-      if (plain) http.handle(plain, remote, true);
+      if (!plain) return;
+      if (own) serveOwnDomain(plain, remote, { tunnels, relay: opts.relay, webPlainPort: opts.webPlainPort });
+      else http.handle(plain, remote, true);
     });
   };
 
@@ -122,11 +125,7 @@ export function createEdgeRouter(opts: EdgeRouterOptions): EdgeRouter {
       // The ClientHello reader already lowercased and validated the name.
       const host = sni ?? "";
       // No SNI (a client that connected by IP) is the server's own domain (SPEC 2.3).
-      if (!host || host === opts.domain()) {
-        count("tls", "accepted");
-        void opts.relay.relay(conn, remote, opts.webTlsPort(), initial);
-        return;
-      }
+      if (!host || host === opts.domain()) return terminate(conn, sni, initial, remote, true);
       const route = tunnels.registry.http(host);
       if (!route || !route.tunnel.online) {
         // An unknown name is closed (SPEC 2.3). A known domain whose tunnel is offline, under

@@ -1,9 +1,9 @@
 // The TLS side of the edge, in one place: the certificates the server terminates with
-// (in-process at the front door, see tls-termination.ts) and the Bun.serve TLS listeners
-// of the web server (the loopback one behind the front door, and listen.tunnel's public
-// one). Bun keeps a listener's certificate for its lifetime, so a certificate change
-// starts new listeners and lets the old ones finish their connections; the in-process
-// path picks the new certificate up on the next handshake.
+// (in-process at the front door, see tls-termination.ts), the loopback web server that
+// gets the front door's decrypted own-domain requests (plain HTTP: TLS is already off),
+// and listen.tunnel's public Bun.serve TLS listener. Bun keeps a listener's certificate
+// for its lifetime, so a certificate change starts a new listen.tunnel listener; the
+// in-process path picks the new certificate up on the next handshake.
 import type { Server, WebSocketHandler } from "bun";
 import type { CertificatePair } from "../tls/certificates.ts";
 import { createSniCertificates, type CertificateSource, type SniCertificates } from "../tls/sni-certificates.ts";
@@ -12,15 +12,16 @@ import type { CertificateSelector } from "./tls-termination.ts";
 export interface TlsListenersOptions {
   /** The server's own certificate (changes on upload, settings change, ACME renewal). */
   certificates: CertificateSource;
-  fetch(req: Request, server: Server<unknown>): Response | Promise<Response | undefined> | undefined;
+  /** `decrypted`: the request came through the front door (its URL says http:, the visitor used HTTPS). */
+  fetch(req: Request, server: Server<unknown>, decrypted: boolean): Response | Promise<Response | undefined> | undefined;
   websocket: WebSocketHandler<any>;
   /** listen.tunnel: the web server on a public port of its own (none when undefined). */
   direct?: { hostname: string; port: number };
 }
 
 export interface TlsListeners {
-  /** Port of the loopback web server (TLS) behind the front door. */
-  readonly webTlsPort: number;
+  /** Port of the loopback web server (plain HTTP) behind the front door. */
+  readonly webPlainPort: number;
   /** The public listen.tunnel port, if configured. */
   readonly directPort: number | undefined;
   /** Certificates by server name; per-name pairs can be added (`set`) at run time. */
@@ -37,8 +38,8 @@ export function startTlsListeners(opts: TlsListenersOptions): TlsListeners {
   const sni = createSniCertificates(opts.certificates);
   const tlsOf = (pair: CertificatePair) => ({ cert: pair.certPem, key: pair.keyPem });
   const serve = (hostname: string, port: number) =>
-    Bun.serve({ hostname, port, tls: tlsOf(opts.certificates.current()), fetch: opts.fetch as never, websocket: opts.websocket });
-  let web = serve("127.0.0.1", 0);
+    Bun.serve({ hostname, port, tls: tlsOf(opts.certificates.current()), fetch: (req, server) => opts.fetch(req, server, false), websocket: opts.websocket });
+  const web = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req, server) => opts.fetch(req, server, true), websocket: opts.websocket });
   let direct: Server<unknown> | undefined;
   try {
     direct = opts.direct ? serve(opts.direct.hostname, opts.direct.port) : undefined;
@@ -50,9 +51,7 @@ export function startTlsListeners(opts: TlsListenersOptions): TlsListeners {
   const defaultSelector: CertificateSelector = (name) => sni.select(name).secureContext();
   let selector = defaultSelector;
   const unsubscribe = opts.certificates.onChange(() => {
-    const [oldWeb, oldDirect] = [web, direct];
-    web = serve("127.0.0.1", 0);
-    oldWeb.stop(false);
+    const oldDirect = direct;
     if (oldDirect && opts.direct) {
       // The public port is needed again right away: the old listener goes first.
       oldDirect.stop(false);
@@ -60,7 +59,7 @@ export function startTlsListeners(opts: TlsListenersOptions): TlsListeners {
     }
   });
   return {
-    get webTlsPort() {
+    get webPlainPort() {
       return web.port!;
     },
     get directPort() {

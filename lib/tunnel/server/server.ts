@@ -3,13 +3,13 @@
 // streams toward clients for public connections. Persistence and policy come in as hooks
 // (commands/serve.ts wires them to the database), so the engine runs in tests without one.
 import type { Logger } from "../../log.ts";
-import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
+import type { Server, WebSocketHandler } from "bun";
 import { randomBytes } from "node:crypto";
 import { bearerToken } from "../../http/bearer.ts";
 import { createMuxSession, type KeepaliveOptions, type MuxSession } from "../../mux/session.ts";
 import type { MuxStream } from "../../mux/stream.ts";
 import { createMuxPool, type MuxPool } from "../../mux/pool.ts";
-import { ServerWebSocketTransport } from "../../mux/transport.ts";
+import { ServerWebSocketTransport, type Transport } from "../../mux/transport.ts";
 import {
   decodeJson,
   encodeJson,
@@ -143,10 +143,24 @@ type WsData =
   | { kind: "control"; key: string; address: string; login?: TunnelLoginInfo; refused?: string; transport?: ServerWebSocketTransport; tunnel?: LiveTunnel }
   | { kind: "data"; tunnel: LiveTunnel; transport?: ServerWebSocketTransport };
 
+/** What an upgrade request for a tunnel endpoint needs: its URL and headers. */
+export interface TunnelUpgradeRequest {
+  url: URL;
+  header(name: string): string | null | undefined;
+}
+
+/** The outcome of admitting an upgrade: a refusal to send, or a function that runs the tunnel over the upgraded transport. */
+export type TunnelAdmission = { refuse: Response } | { accept(transport: Transport): void };
+
 export interface TunnelServer {
   registry: TunnelRegistry<LiveTunnel>;
   /** For Bun.serve's fetch: answers tunnel endpoint requests (upgrade or refusal); undefined for other paths. */
   handle(req: Request, server: Server<WsData>, address: string): Promise<Response | undefined>;
+  /**
+   * The same endpoints for a WebSocket the caller frames itself (in-process TLS at the
+   * front door): undefined for other paths, else a refusal or the acceptor.
+   */
+  admit(req: TunnelUpgradeRequest, address: string): Promise<TunnelAdmission | undefined>;
   websocket: WebSocketHandler<WsData>;
   disconnect(tunnelId: string, reason: string): void;
   closeAll(reason: string): Promise<void>;
@@ -204,15 +218,13 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
     }
   };
 
-  const startControl = (ws: ServerWebSocket<WsData>, data: Extract<WsData, { kind: "control" }>) => {
+  const startControl = (transport: Transport, data: Extract<WsData, { kind: "control" }>) => {
     const login = data.login!;
     let tunnel: LiveTunnel | undefined;
     const helloTimer = setTimeout(() => {
-      if (!tunnel?.online) ws.close(4000, "no hello");
+      if (!tunnel?.online) transport.close(4000, "no hello");
     }, HELLO_TIMEOUT_MS);
 
-    const transport = new ServerWebSocketTransport(ws);
-    data.transport = transport;
     const session = createMuxSession({
       transport,
       side: "server",
@@ -289,6 +301,55 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
     hooks.log.info(`tunnel ${tunnel.tunnelId} online from ${tunnel.address} (${tunnel.info.os}/${tunnel.info.arch} ${tunnel.info.version})`, { tunnel: tunnel.tunnelId, remote: tunnel.address });
   };
 
+  const openTransport = (data: WsData, transport: Transport) => {
+    if (data.kind === "control") {
+      if (data.refused) {
+        // Refusals go through the tunnel protocol so the client can print the reason.
+        const session = createMuxSession({ transport, side: "server", keepalive: false });
+        session.sendMessage(encodeJson({ type: "refused", reason: data.refused } satisfies ServerMessage));
+        setTimeout(() => session.close("refused"), REFUSAL_CLOSE_DELAY_MS);
+        return;
+      }
+      startControl(transport, data);
+    } else {
+      const tunnel = data.tunnel;
+      const session = createMuxSession({
+        transport,
+        side: "server",
+        keepalive: hooks.keepalive,
+        onWindowStall: hooks.onWindowStall,
+        onStream: (stream) => stream.reset(),
+        onMessage: () => {},
+        onClose: () => tunnel.pool.remove(session),
+      });
+      if (!tunnel.online) return session.close();
+      tunnel.pool.add(session);
+    }
+  };
+
+  /** Checks an upgrade request for a tunnel endpoint: a refusal, or the data its connection runs with. */
+  const admitData = async (req: TunnelUpgradeRequest, address: string): Promise<Response | WsData | undefined> => {
+    const url = req.url;
+    if (url.pathname !== TUNNEL_CONTROL_PATH && url.pathname !== TUNNEL_DATA_PATH) return undefined;
+    if (req.header("upgrade")?.toLowerCase() !== "websocket") return refuse(426, "WebSocket upgrade required");
+    const key = bearerToken(req.header("authorization") ?? null);
+    if (!key) return refuse(401, "missing auth token");
+    if (url.pathname === TUNNEL_DATA_PATH) {
+      const tunnel = bySession.get(url.searchParams.get("session") ?? "");
+      if (!tunnel || tunnel.key !== key) return refuse(403, "unknown tunnel session");
+      return { kind: "data", tunnel };
+    }
+    const result = await hooks.login(key).catch((err): { ok: false; reason: string } => {
+      hooks.log.warn(`tunnel login from ${address} failed: ${errorText(err)}`, { remote: address });
+      return { ok: false, reason: LOGIN_ERROR_REASON };
+    });
+    if (!result.ok) {
+      hooks.onLoginRefused?.();
+      hooks.log.info(`tunnel login from ${address} refused: ${result.reason}`, { remote: address });
+    }
+    return result.ok ? { kind: "control", key, address, login: result.login } : { kind: "control", key, address, refused: result.reason };
+  };
+
   const websocket: WebSocketHandler<WsData> = {
     // Our own flow control bounds what is queued; Bun's default 16 MB backpressure
     // limit would close the connection instead of letting us wait for `drain`.
@@ -299,34 +360,9 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
     perMessageDeflate: false,
     sendPings: false,
     open(ws) {
-      const data = ws.data;
-      if (data.kind === "control") {
-        if (data.refused) {
-          // Refusals go through the tunnel protocol so the client can print the reason.
-          const transport = new ServerWebSocketTransport(ws);
-          data.transport = transport;
-          const session = createMuxSession({ transport, side: "server", keepalive: false });
-          session.sendMessage(encodeJson({ type: "refused", reason: data.refused } satisfies ServerMessage));
-          setTimeout(() => session.close("refused"), REFUSAL_CLOSE_DELAY_MS);
-          return;
-        }
-        startControl(ws, data);
-      } else {
-        const transport = new ServerWebSocketTransport(ws);
-        data.transport = transport;
-        const tunnel = data.tunnel;
-        const session = createMuxSession({
-          transport,
-          side: "server",
-          keepalive: hooks.keepalive,
-      onWindowStall: hooks.onWindowStall,
-          onStream: (stream) => stream.reset(),
-          onMessage: () => {},
-          onClose: () => tunnel.pool.remove(session),
-        });
-        if (!tunnel.online) return session.close();
-        tunnel.pool.add(session);
-      }
+      const transport = new ServerWebSocketTransport(ws);
+      ws.data.transport = transport;
+      openTransport(ws.data, transport);
     },
     message(ws, msg) {
       ws.data.transport?.handleMessage(msg);
@@ -343,26 +379,15 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
     registry,
     websocket,
     async handle(req, server, address) {
-      const url = new URL(req.url);
-      if (url.pathname !== TUNNEL_CONTROL_PATH && url.pathname !== TUNNEL_DATA_PATH) return undefined;
-      if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") return refuse(426, "WebSocket upgrade required");
-      const key = bearerToken(req.headers.get("authorization"));
-      if (!key) return refuse(401, "missing auth token");
-      if (url.pathname === TUNNEL_DATA_PATH) {
-        const tunnel = bySession.get(url.searchParams.get("session") ?? "");
-        if (!tunnel || tunnel.key !== key) return refuse(403, "unknown tunnel session");
-        return server.upgrade(req, { data: { kind: "data", tunnel } }) ? undefined : refuse(400, "upgrade failed");
-      }
-      const result = await hooks.login(key).catch((err): { ok: false; reason: string } => {
-        hooks.log.warn(`tunnel login from ${address} failed: ${errorText(err)}`, { remote: address });
-        return { ok: false, reason: LOGIN_ERROR_REASON };
-      });
-      const data: WsData = result.ok ? { kind: "control", key, address, login: result.login } : { kind: "control", key, address, refused: result.reason };
-      if (!result.ok) {
-        hooks.onLoginRefused?.();
-        hooks.log.info(`tunnel login from ${address} refused: ${result.reason}`, { remote: address });
-      }
-      return server.upgrade(req, { data }) ? undefined : refuse(400, "upgrade failed");
+      const admitted = await admitData({ url: new URL(req.url), header: (name) => req.headers.get(name) }, address);
+      if (admitted === undefined || admitted instanceof Response) return admitted;
+      return server.upgrade(req, { data: admitted }) ? undefined : refuse(400, "upgrade failed");
+    },
+    async admit(req, address) {
+      const admitted = await admitData(req, address);
+      if (admitted === undefined) return undefined;
+      if (admitted instanceof Response) return { refuse: admitted };
+      return { accept: (transport) => openTransport(admitted, transport) };
     },
     disconnect(tunnelId, reason) {
       const tunnel = registry.byId(tunnelId);
