@@ -73,6 +73,12 @@ export interface MuxSessionOptions {
   maxStreams?: number;
   /** Bytes held per stream before write() returns false (default 256 KiB). */
   writeHighWaterMark?: number;
+  /**
+   * Bytes held over all streams of the session before every write() returns false
+   * (default 8 MiB): many streams each under their own mark cannot add up without bound.
+   * A writer that honours false adds at most one write beyond it.
+   */
+  maxSessionBuffered?: number;
   /** PING period and dead-peer timeout; false disables (tests). */
   keepalive?: Partial<KeepaliveOptions> | false;
   clock?: MuxClock;
@@ -111,6 +117,10 @@ export class MuxSession {
 
   /** @internal */ readonly _writeHighWaterMark: number;
   /** @internal */ readonly _maxBufferedWrite: number;
+  /** @internal */ readonly _maxSessionBuffered: number;
+  /** @internal Outgoing bytes queued in all streams, not yet framed. */ _bufferedOut = 0;
+  /** Streams whose write() returned false because of the session cap. */
+  private sessionWaiters: MuxStream[] = [];
 
   private readonly transport: Transport;
   private readonly opts: MuxSessionOptions;
@@ -161,6 +171,7 @@ export class MuxSession {
     this.maxStreams = opts.maxStreams ?? 8192;
     this._writeHighWaterMark = opts.writeHighWaterMark ?? 256 * 1024;
     this._maxBufferedWrite = Math.max(this._writeHighWaterMark * 8, 4 * 1024 * 1024);
+    this._maxSessionBuffered = opts.maxSessionBuffered ?? 8 * 1024 * 1024;
     this.nextId = this.side === "client" ? 1 : 2;
     this.decoder = new FrameDecoder(this.onFrame, { maxPayload: DEFAULT_MAX_PAYLOAD, maxMessagePayload: this.maxMessage });
     this.lastRecv = this.clock.now();
@@ -448,10 +459,15 @@ export class MuxSession {
       this._sendFin(s);
       s._maybeClose();
     }
+    if (this.sessionWaiters.length > 0 && this._bufferedOut <= this._maxSessionBuffered >>> 1) this.releaseSessionWaiters();
     if (s._needDrain && s._outBytes <= this._writeHighWaterMark >>> 1) {
-      s._needDrain = false;
-      this.drainList.push(s);
-      this.scheduleFlush();
+      if (this._bufferedOut < this._maxSessionBuffered) {
+        s._needDrain = false;
+        this.drainList.push(s);
+        this.scheduleFlush();
+      } else {
+        this._waitForSessionDrain(s);
+      }
     }
   }
 
@@ -531,6 +547,27 @@ export class MuxSession {
     this.scheduleFlush();
   }
 
+  /** @internal The stream waits until the session's buffered bytes fell to half the cap. */
+  _waitForSessionDrain(s: MuxStream): void {
+    if (s._waitingSession) return;
+    s._waitingSession = true;
+    this.sessionWaiters.push(s);
+  }
+
+  /** Below half the session cap again: the waiters whose own queue is small get their drain. */
+  private releaseSessionWaiters(): void {
+    const waiters = this.sessionWaiters;
+    this.sessionWaiters = [];
+    for (const w of waiters) {
+      w._waitingSession = false;
+      // A waiter with a long queue of its own gets its drain from emitData as that queue shrinks.
+      if (w._closed || !w._needDrain || w._outBytes > this._writeHighWaterMark >>> 1) continue;
+      w._needDrain = false;
+      this.drainList.push(w);
+    }
+    this.scheduleFlush();
+  }
+
   /** @internal */
   _sendFin(s: MuxStream): void {
     s._finSent = true;
@@ -558,6 +595,8 @@ export class MuxSession {
   /** @internal */
   _streamClosed(s: MuxStream): void {
     if (this.streams.get(s.id) === s) this.streams.delete(s.id);
+    // Its queued bytes were dropped: that may bring the session back under its cap.
+    if (this.sessionWaiters.length > 0 && this._bufferedOut <= this._maxSessionBuffered >>> 1 && !this.closed_) this.releaseSessionWaiters();
   }
 
   /** @internal */

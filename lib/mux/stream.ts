@@ -45,6 +45,7 @@ export class MuxStream {
   /** @internal FIN received. */ _remoteFin = false;
   /** @internal onend was delivered. */ _endDelivered = false;
   /** @internal write() returned false; ondrain is owed. */ _needDrain = false;
+  /** @internal In the session's list of streams waiting for its buffered total to fall. */ _waitingSession = false;
   /** @internal In the session's round-robin list of streams with sendable data. */ _inReady = false;
   /** @internal */ _nextReady: MuxStream | null = null;
   /** @internal Receive window size (what the peer may have in flight). */ _window: number;
@@ -121,9 +122,16 @@ export class MuxStream {
     }
     this._outQ.push(bytes);
     this._outBytes += len;
+    s._bufferedOut += len;
     if (!this._inReady && this._sendCredit > 0) s._streamHasData(this);
     if (this._outBytes >= s._writeHighWaterMark) {
       this._needDrain = true;
+      return false;
+    }
+    if (s._bufferedOut >= s._maxSessionBuffered && !this._closed) {
+      // The session as a whole holds too much: every writer waits, whatever its own queue.
+      this._needDrain = true;
+      s._waitForSessionDrain(this);
       return false;
     }
     return true;
@@ -211,6 +219,7 @@ export class MuxStream {
   _finalize(err: MuxError | undefined): void {
     if (this._closed) return;
     this._closed = true;
+    this.session._bufferedOut -= this._outBytes;
     this._outQ = [];
     this._outHead = 0;
     this._outOff = 0;
@@ -235,6 +244,7 @@ export class MuxStream {
   /** @internal Copies `n` queued outgoing bytes into `dst` (the session frames them). */
   _takeOut(dst: Uint8Array, off: number, n: number): void {
     this._outBytes -= n;
+    this.session._bufferedOut -= n;
     const q = this._outQ;
     while (n > 0) {
       const c = q[this._outHead]!;

@@ -1,0 +1,170 @@
+// Caps and back-pressure of the socket adapters, measured in bytes: a writer that honours
+// write()'s false holds a bounded amount whatever the peer does; one that ignores it is
+// cut off at the cap instead of growing memory.
+import { afterAll, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import { createSecureContext } from "node:tls";
+import { bunSocketHandlers, type BunSocketConnection, type DuplexConnection } from "../../../lib/net/connection.ts";
+import { createSniListener } from "../../../lib/edge/sni-listener.ts";
+import { terminateTls } from "../../../lib/edge/tls-termination.ts";
+import { generateSelfSigned } from "../../../lib/tls/certificates.ts";
+import { waitFor } from "../../helpers.ts";
+
+const listeners: { stop(force?: boolean): void }[] = [];
+afterAll(() => listeners.forEach((l) => l.stop(true)));
+
+const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+/** A client that connects and reads nothing until `read()` is called; counts what it got. */
+async function lazyClient(port: number, tls?: { serverName: string }) {
+  const chunks: Uint8Array[] = [];
+  let got = 0;
+  let closed = false;
+  const socket = await Bun.connect({
+    hostname: "127.0.0.1",
+    port,
+    ...(tls ? { tls: { rejectUnauthorized: false, serverName: tls.serverName } } : {}),
+    socket: {
+      binaryType: "uint8array",
+      data(_s, d) {
+        chunks.push(d);
+        got += d.length;
+      },
+      close() {
+        closed = true;
+      },
+    },
+  });
+  return {
+    socket,
+    get got() {
+      return got;
+    },
+    get closed() {
+      return closed;
+    },
+    bytes() {
+      const out = new Uint8Array(got);
+      let at = 0;
+      for (const c of chunks) out.set(c, (at += c.length) - c.length);
+      return out;
+    },
+  };
+}
+
+/** Writes `total` bytes honouring back-pressure; `accepted` is what write() took so far. */
+function pumpTo(conn: DuplexConnection, total: number) {
+  const payload = new Uint8Array(total).map((_, i) => (i * 13 + (i >> 16)) & 0xff);
+  const state = { accepted: 0, blocked: false, payload };
+  const pump = () => {
+    state.blocked = false;
+    while (state.accepted < total) {
+      const piece = payload.subarray(state.accepted, state.accepted + 64 * 1024);
+      state.accepted += piece.length;
+      if (!conn.write(piece)) {
+        state.blocked = true;
+        return;
+      }
+    }
+    conn.end();
+  };
+  conn.ondrain = pump;
+  conn.resume();
+  pump();
+  return state;
+}
+
+/** Waits until `state` is blocked and made no progress for a while (bounded by the caller's byte check). */
+async function stalled(state: { accepted: number; blocked: boolean }, bound: number) {
+  let last = -1;
+  let since = Date.now();
+  await waitFor(
+    () => {
+      if (state.accepted > bound) return true;
+      if (state.blocked && state.accepted === last) return Date.now() - since >= 300;
+      last = state.accepted;
+      since = Date.now();
+      return false;
+    },
+    "the writer to stall",
+    30_000,
+    20,
+  );
+}
+
+// The kernel's loopback buffers on both ends (autotuned up to a few MiB each) plus the
+// adapters' own caps: far below the 64 MiB the writer wants to send.
+const IN_FLIGHT_BOUND = 20 * 1024 * 1024;
+const TOTAL = 64 * 1024 * 1024;
+
+describe("BunSocketConnection", () => {
+  test("toward a client that reads nothing, an honest writer is held to a bounded amount, then finishes", async () => {
+    let state!: ReturnType<typeof pumpTo>;
+    const srv = Bun.listen({ hostname: "127.0.0.1", port: 0, allowHalfOpen: true, data: {}, socket: bunSocketHandlers((c) => (state = pumpTo(c, TOTAL))) });
+    listeners.push(srv);
+    const c = await lazyClient(srv.port);
+    c.socket.pause();
+    await waitFor(() => state, "the server side");
+    await stalled(state, IN_FLIGHT_BOUND);
+    expect(state.accepted - c.got).toBeLessThanOrEqual(IN_FLIGHT_BOUND);
+    c.socket.resume();
+    await waitFor(() => c.got === TOTAL, "every byte", 60_000);
+    expect(sha(c.bytes())).toBe(sha(state.payload));
+  }, 90_000);
+
+  test("a writer that ignores back-pressure is cut off at maxQueuedBytes", async () => {
+    let conn!: BunSocketConnection;
+    let closedWith: Error | undefined | null = null;
+    const srv = Bun.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      allowHalfOpen: true,
+      data: {},
+      socket: bunSocketHandlers(
+        (c) => {
+          conn = c;
+          c.onclose = (err) => (closedWith = err ?? undefined);
+        },
+        { maxQueuedBytes: 1024 * 1024 },
+      ),
+    });
+    listeners.push(srv);
+    const c = await lazyClient(srv.port);
+    c.socket.pause();
+    await waitFor(() => conn, "the server side");
+    const chunk = new Uint8Array(256 * 1024);
+    let written = 0;
+    while (closedWith === null && written < TOTAL) {
+      conn.write(chunk); // the return value is ignored on purpose
+      written += chunk.length;
+      await Bun.sleep(0);
+    }
+    expect(closedWith).not.toBeNull();
+    expect(written).toBeLessThan(TOTAL);
+  }, 30_000);
+});
+
+describe("TLS terminated in-process (StreamConnection over node:tls)", () => {
+  test("toward a client that reads nothing, the plaintext writer is held to a bounded amount, then finishes intact", async () => {
+    const cert = await generateSelfSigned("caps.test");
+    const ctx = createSecureContext({ cert: cert.certPem, key: cert.keyPem });
+    let state!: ReturnType<typeof pumpTo>;
+    const srv = createSniListener({
+      hostname: "127.0.0.1",
+      port: 0,
+      onHello: async (sni, conn, initial) => {
+        const plain = await terminateTls(conn, sni, initial, { selectCertificate: () => ctx });
+        if (plain) state = pumpTo(plain, TOTAL);
+      },
+    });
+    listeners.push(srv);
+    const c = await lazyClient(srv.port, { serverName: "caps.test" });
+    await waitFor(() => state, "the handshake");
+    c.socket.pause();
+    await stalled(state, IN_FLIGHT_BOUND);
+    expect(state.accepted - c.got).toBeLessThanOrEqual(IN_FLIGHT_BOUND);
+    c.socket.resume();
+    await waitFor(() => c.got === TOTAL, "every byte", 60_000);
+    expect(sha(c.bytes())).toBe(sha(state.payload));
+  }, 90_000);
+});
