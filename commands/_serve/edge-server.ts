@@ -1,29 +1,14 @@
-// Wires the engines of lib/ to the database and the listeners: this is where the
-// tunnel server learns to log in tokens, claim domains and ports, persist state and
-// stats, and where the periodic jobs of a running server live.
+// Wires the engines of lib/ to the database and the listeners: the tunnel server gets
+// the login policy (login-policy.ts) as hooks, the listeners get their routers, and the
+// periodic jobs (periodic-jobs.ts) start once everything listens.
 import type { ConsolaInstance } from "consola";
 import { readFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { openDatabase } from "../../db/client.ts";
-import { findAuthTokenByValue } from "../../db/queries/auth-tokens.ts";
-import { listTunnelPorts } from "../../db/queries/ports.ts";
 import { newId } from "../../db/ids.ts";
-import { fixHousekeepingIssues } from "../../db/queries/housekeeping.ts";
-import {
-  checkTunnelLogin,
-  findDomainOwner,
-  findRevokedTunnels,
-  markNodeTunnelsOffline,
-  markTunnelOffline,
-  markTunnelOnline,
-  refreshHeartbeat,
-  saveAnnouncedServices,
-  saveServiceAvailability,
-  writeTrafficBatch,
-} from "../../db/queries/live.ts";
+import { findDomainOwner, markNodeTunnelsOffline, saveServiceAvailability } from "../../db/queries/live.ts";
 import type { LoadedConfig, ServerConfig } from "../../lib/config/server-config.ts";
-import { isHostname } from "../../lib/config/server-config.ts";
 import { createChallengeStore } from "../../lib/acme/challenge-store.ts";
 import { loadStoredAcmeCertificate, startAcmeRenewer, type AcmeRenewer } from "../../lib/acme/renewer.ts";
 import { createLoopbackRelay } from "../../lib/edge/loopback-relay.ts";
@@ -40,10 +25,12 @@ import { createCertificateSource } from "../../lib/tls/sni-certificates.ts";
 import { certificateCovers } from "../../lib/tls/certificates.ts";
 import { createEdgeRouter } from "../../lib/edge/edge-router.ts";
 import { createMeshResolver } from "../../lib/tunnel/server/mesh-resolver.ts";
-import { createTunnelServer, type CheckedRules } from "../../lib/tunnel/server/server.ts";
+import { createTunnelServer } from "../../lib/tunnel/server/server.ts";
 import { VERSION } from "../../lib/version.ts";
 import { createWebApp } from "../../web/app.ts";
 import { startMemoryGovernor } from "./memory-governor.ts";
+import { createLoginPolicy } from "./login-policy.ts";
+import { startPeriodicJobs } from "./periodic-jobs.ts";
 import { healthResponse } from "./health.ts";
 import { createServerMetrics } from "./metrics.ts";
 import { startMetricsListener } from "./metrics-listener.ts";
@@ -52,11 +39,6 @@ import { countTunnelsByState, pingDatabase } from "../../db/queries/health.ts";
 import { loadSettings } from "../../db/queries/settings.ts";
 import { applyServerSettings, settingsPatchFrom, tlsModeOf, type SettingsSection } from "../../lib/config/server-settings.ts";
 import type { TlsMode } from "../../lib/config/server-config.ts";
-
-const STATS_FLUSH_MS = 5_000;
-const HEARTBEAT_MS = 5_000;
-const REVOCATION_CHECK_MS = 2_000;
-const HOUSEKEEPING_MS = 60_000;
 
 export interface EdgeServer {
   readonly httpPort: number;
@@ -146,41 +128,13 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   const relay = createLoopbackRelay();
   const tcpPorts = createTcpPortListeners({ hostname: config.listen.address, onConnection: (port, conn, remote) => router.onTcpConnection(port, conn, remote) });
 
+  const policy = createLoginPolicy({ db, config, node, certificateCovers: (host) => certificateCovers(certSource.current().certPem, host) });
   const tunnels = createTunnelServer({
-    login: async (key) => checkTunnelLogin(db, key),
-    async checkRules(login, https, ports): Promise<CheckedRules> {
-      const refused: CheckedRules["refused"] = [];
-      const okHttps = [];
-      for (const rule of https) {
-        if (!isHostname(rule.domain) || rule.domain === config.domain) {
-          refused.push({ rule: rule.domain, reason: `domain ${rule.domain} is not allowed` });
-          continue;
-        }
-        const owner = await findDomainOwner(db, rule.domain, login.tunnelId);
-        if (owner) {
-          refused.push({ rule: rule.domain, reason: `domain ${rule.domain} is claimed by another tunnel` });
-          continue;
-        }
-        okHttps.push(rule);
-      }
-      const owned = new Set((await listTunnelPorts(db, login.tunnelId)).map((p) => p.port));
-      const okPorts = [];
-      for (const rule of ports) {
-        if (!owned.has(rule.port)) refused.push({ rule: String(rule.port), reason: `port ${rule.port} is not allocated to this tunnel` });
-        else okPorts.push(rule);
-      }
-      return { https: okHttps, ports: okPorts, refused };
-    },
-    online: (t) => markTunnelOnline(db, t.tunnelId, { address: t.address, ...t.info, node }),
-    offline: (t) => markTunnelOffline(db, t.tunnelId),
-    rulesChanged: (t, cfg) =>
-      saveAnnouncedServices(
-        db,
-        { id: t.tunnelId, userId: t.userId },
-        t.https.map((h) => ({ domain: h.domain, secure: h.ownCertificate || certificateCovers(certSource.current().certPem, h.domain), available: h.available !== false })),
-        t.ports.filter((p) => p.forwarded).map((p) => ({ port: p.port, available: true })),
-        cfg,
-      ),
+    login: policy.login,
+    checkRules: policy.checkRules,
+    online: policy.online,
+    offline: policy.offline,
+    rulesChanged: policy.rulesChanged,
     portsChanged(opened, closed) {
       tcpPorts.close(closed);
       for (const f of tcpPorts.open(opened)) log.warn(`cannot listen on port ${f.port}: ${f.error}`);
@@ -211,14 +165,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     settings: () => config.socks,
     tls: tlsOptions,
     dial: (target, client) => mesh.dial(target, client.remoteAddress ?? ""),
-    async verifyToken(value) {
-      // findAuthTokenByValue compares in constant time; checkTunnelLogin adds the
-      // active-token and tunnel-not-shut-down checks of a tunnel login.
-      const token = await findAuthTokenByValue(db, value);
-      if (!token?.active) return undefined;
-      const login = await checkTunnelLogin(db, token.value);
-      return login.ok ? { tunnelId: login.login.tunnelId } : undefined;
-    },
+    verifyToken: policy.verifySocksToken,
     stats,
     log,
   });
@@ -353,41 +300,12 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     ? listenOrFail("listen.metrics", config.listen.metrics, () => startMetricsListener({ at: config.listen.metrics, token: config.listen.metricsToken, registry: metrics.registry, health }), [httpListener, httpsListener])
     : undefined;
 
-  // ---- periodic jobs -----------------------------------------------------------------
-  const onlineIds = () => [...tunnels.registry.all()].filter((t) => t.online).map((t) => t.tunnelId);
-  const safely = (what: string, fn: () => Promise<unknown>) => () =>
-    void fn().catch((err) => log.warn(`${what} failed: ${errorMessage(err)}`));
-  const flushStats = () => writeTrafficBatch(db, stats.drain());
-  const timers = [
-    setInterval(safely("stats flush", flushStats), STATS_FLUSH_MS),
-    setInterval(safely("heartbeat", () => refreshHeartbeat(db, node, started, onlineIds())), HEARTBEAT_MS),
-    setInterval(
-      safely("revocation check", async () => {
-        for (const id of await findRevokedTunnels(db, onlineIds())) tunnels.disconnect(id, "tunnel shut down or auth token deactivated");
-      }),
-      REVOCATION_CHECK_MS,
-    ),
-    setInterval(
-      safely("housekeeping", async () => {
-        const fixed = await fixHousekeepingIssues(db, { portRange: config.portRange });
-        if (fixed > 0) log.info(`housekeeping fixed ${fixed} issue(s)`);
-      }),
-      HOUSEKEEPING_MS,
-    ),
-  ];
-  await refreshHeartbeat(db, node, started, []);
+  const jobs = await startPeriodicJobs({ db, node, started, tunnels, stats, portRange: () => config.portRange, log });
   const stopMemoryGovernor = startMemoryGovernor(() => {
     let n = 0;
     for (const t of tunnels.registry.all()) for (const s of t.pool.sessions) n += s.bytesIn + s.bytesOut;
     return n;
   });
-  if (process.env.SPOKES_DEBUG_MEMORY) {
-    timers.push(setInterval(() => {
-      Bun.gc(true);
-      const m = process.memoryUsage();
-      log.info(`memory: rss ${(m.rss / 1048576).toFixed(1)} MiB, heap ${(m.heapUsed / 1048576).toFixed(1)} MiB, external ${(m.external / 1048576).toFixed(1)} MiB, tunnels ${tunnels.registry.size}`);
-    }, Number(process.env.SPOKES_DEBUG_MEMORY) || 5000));
-  }
 
   // After the listeners: the CA validates the challenge through the public HTTP port.
   syncAcmeRenewer();
@@ -405,7 +323,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     httpsPort,
     async stop() {
       stopping = true;
-      for (const t of timers) clearInterval(t);
+      jobs.stop();
       metricsListener?.stop();
       renewer?.stop();
       stopMemoryGovernor();
@@ -415,7 +333,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
       tcpPorts.closeAll();
       await tunnels.closeAll("server stopping");
       try {
-        await flushStats();
+        await jobs.flushStats();
         await markNodeTunnelsOffline(db, node);
       } catch (err) {
         log.warn(`final flush failed: ${errorMessage(err)}`);

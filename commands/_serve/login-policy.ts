@@ -1,0 +1,72 @@
+// Who may log in as a tunnel and what it may announce, as the database sees it: the
+// token and tunnel checks of a tunnel login (and of a public SOCKS login with an auth
+// token), the refusals of rules the tunnel may not have, and the records of a tunnel
+// coming online, going offline and changing its rules. The tunnel server receives these
+// as hooks; the refusal reasons are what the client prints.
+import type { Database } from "../../db/client.ts";
+import { findAuthTokenByValue } from "../../db/queries/auth-tokens.ts";
+import { listTunnelPorts } from "../../db/queries/ports.ts";
+import { checkTunnelLogin, findDomainOwner, markTunnelOffline, markTunnelOnline, saveAnnouncedServices } from "../../db/queries/live.ts";
+import { isHostname, type ServerConfig } from "../../lib/config/server-config.ts";
+import type { CheckedRules, TunnelServerHooks } from "../../lib/tunnel/server/server.ts";
+
+export interface LoginPolicyDeps {
+  db: Database;
+  config: ServerConfig;
+  /** This server process (the node column of an online tunnel). */
+  node: string;
+  /** Whether the server's certificate covers a name (an HTTP rule without its own certificate is secure then). */
+  certificateCovers(host: string): boolean;
+}
+
+export type LoginPolicy = Pick<TunnelServerHooks, "login" | "checkRules" | "online" | "offline" | "rulesChanged"> & {
+  /** A public SOCKS login with an auth token: the token's tunnel, or undefined to refuse. */
+  verifySocksToken(value: string): Promise<{ tunnelId: string } | undefined>;
+};
+
+export function createLoginPolicy({ db, config, node, certificateCovers }: LoginPolicyDeps): LoginPolicy {
+  return {
+    login: async (key) => checkTunnelLogin(db, key),
+    async checkRules(login, https, ports): Promise<CheckedRules> {
+      const refused: CheckedRules["refused"] = [];
+      const okHttps = [];
+      for (const rule of https) {
+        if (!isHostname(rule.domain) || rule.domain === config.domain) {
+          refused.push({ rule: rule.domain, reason: `domain ${rule.domain} is not allowed` });
+          continue;
+        }
+        const owner = await findDomainOwner(db, rule.domain, login.tunnelId);
+        if (owner) {
+          refused.push({ rule: rule.domain, reason: `domain ${rule.domain} is claimed by another tunnel` });
+          continue;
+        }
+        okHttps.push(rule);
+      }
+      const owned = new Set((await listTunnelPorts(db, login.tunnelId)).map((p) => p.port));
+      const okPorts = [];
+      for (const rule of ports) {
+        if (!owned.has(rule.port)) refused.push({ rule: String(rule.port), reason: `port ${rule.port} is not allocated to this tunnel` });
+        else okPorts.push(rule);
+      }
+      return { https: okHttps, ports: okPorts, refused };
+    },
+    online: (t) => markTunnelOnline(db, t.tunnelId, { address: t.address, ...t.info, node }),
+    offline: (t) => markTunnelOffline(db, t.tunnelId),
+    rulesChanged: (t, cfg) =>
+      saveAnnouncedServices(
+        db,
+        { id: t.tunnelId, userId: t.userId },
+        t.https.map((h) => ({ domain: h.domain, secure: h.ownCertificate || certificateCovers(h.domain), available: h.available !== false })),
+        t.ports.filter((p) => p.forwarded).map((p) => ({ port: p.port, available: true })),
+        cfg,
+      ),
+    async verifySocksToken(value) {
+      // findAuthTokenByValue compares in constant time; checkTunnelLogin adds the
+      // active-token and tunnel-not-shut-down checks of a tunnel login.
+      const token = await findAuthTokenByValue(db, value);
+      if (!token?.active) return undefined;
+      const login = await checkTunnelLogin(db, token.value);
+      return login.ok ? { tunnelId: login.login.tunnelId } : undefined;
+    },
+  };
+}
