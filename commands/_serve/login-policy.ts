@@ -7,7 +7,8 @@ import type { Database } from "../../db/client.ts";
 import { findAuthTokenByValue } from "../../db/queries/auth-tokens.ts";
 import { listTunnelPorts } from "../../db/queries/ports.ts";
 import { checkTunnelLogin, findDomainOwner, markTunnelOffline, markTunnelOnline, saveAnnouncedServices } from "../../db/queries/live.ts";
-import { isHostname, type ServerConfig } from "../../lib/config/server-config.ts";
+import type { ServerConfig } from "../../lib/config/server-config.ts";
+import { isHostname } from "../../lib/net/hostname.ts";
 import type { CheckedRules, TunnelServerHooks } from "../../lib/tunnel/server/server.ts";
 
 export interface LoginPolicyDeps {

@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
 import { createAuthToken } from "../../db/queries/auth-tokens.ts";
-import { isHostname } from "../../lib/config/server-config.ts";
+import { isHostname } from "../../lib/net/hostname.ts";
 import { UserError } from "../../lib/errors.ts";
 import { withServerContext } from "../_server-context.ts";
 import { configArgs, printSecret } from "../_shared.ts";

@@ -13,7 +13,7 @@ import {
   type ServerTrust,
 } from "../../lib/client-api/index.ts";
 import { chooseClientConfigPath, defaultClientConfig, loadClientConfigIfExists, saveClientConfig } from "../../lib/client-config/index.ts";
-import { isHostname } from "../../lib/config/server-config.ts";
+import { isHostname } from "../../lib/net/hostname.ts";
 import { UserError, errorMessage } from "../../lib/errors.ts";
 import { warnInsecure } from "../_client-context.ts";
 import { configArgs, configFlag, oneOf, requireValue } from "../_shared.ts";

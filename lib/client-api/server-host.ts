@@ -1,6 +1,6 @@
 // `SERVER[:PORT]` as given to `--hostname` and stored in `serverHost`.
 import { isIP } from "node:net";
-import { isHostname } from "../config/server-config.ts";
+import { isHostname } from "../net/hostname.ts";
 
 export interface ServerAddress {
   host: string;

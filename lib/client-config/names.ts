@@ -1,6 +1,6 @@
 // Validation of the names and networks that appear in traffic rules.
 import { isIP } from "node:net";
-import { isHostname } from "../config/server-config.ts";
+import { isHostname } from "../net/hostname.ts";
 
 /** A rule's domain: a hostname, optionally a wildcard (`*.example.com`). */
 export function isRuleDomain(value: string): boolean {

@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { UserError, errorMessage } from "../errors.ts";
+import { isHostname } from "../net/hostname.ts";
 import { parseAllowEntry } from "../socks/allow-list.ts";
 
 export type TlsMode = "letsencrypt" | "custom" | "selfSigned";
@@ -122,8 +123,6 @@ export function writeConfigFile(path: string, config: ServerConfig): void {
 
 // ---- validation -----------------------------------------------------------------
 
-const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
-
 /** "1.2.3.4:9100" or "[::1]:9100" -> address and port (undefined when malformed). */
 export function parseHostPort(value: string): { address: string; port: number } | undefined {
   const m = value.match(/^(?:\[([^\]]+)\]|([^:\[\]]+)):(\d{1,5})$/);
@@ -131,10 +130,6 @@ export function parseHostPort(value: string): { address: string; port: number } 
   const p = Number(m?.[3]);
   if (!address || !isIP(address) || !Number.isInteger(p) || p < 1 || p > 65535) return undefined;
   return { address, port: p };
-}
-
-export function isHostname(value: string): boolean {
-  return HOSTNAME.test(value);
 }
 
 function fail(field: string, message: string): never {

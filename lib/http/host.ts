@@ -4,7 +4,7 @@
  * address or a bracketed IPv6 literal.
  */
 import { isIPv6 } from "node:net";
-import { normalizeHostname } from "../tls/hostname.ts";
+import { normalizeSniHostname } from "../net/hostname.ts";
 
 export interface HostPort {
   /** Lowercased host name without a trailing dot, or an IP address (IPv6 without brackets); "" for an empty Host. */
@@ -29,7 +29,7 @@ export function parseHostHeader(value: string): HostPort | null {
     const colon = value.indexOf(":");
     const raw = colon < 0 ? value : value.slice(0, colon);
     rest = colon < 0 ? "" : value.slice(colon);
-    const norm = normalizeHostname(raw);
+    const norm = normalizeSniHostname(raw);
     if (norm === null) return null;
     name = norm;
   }

@@ -22,6 +22,7 @@
  */
 import ipaddr from "ipaddr.js";
 import { UserError } from "../errors.ts";
+import { normalizeDnsHostname } from "../net/hostname.ts";
 
 type IP = ipaddr.IPv4 | ipaddr.IPv6;
 type Range = [IP, number];
@@ -43,23 +44,6 @@ export class AllowListError extends UserError {
 }
 
 const DEFAULT_PROTECTED = ["127.0.0.0/8", "0.0.0.0/8", "169.254.0.0/16", "::1/128", "::/128", "fe80::/10"];
-
-const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
-
-/**
- * Lower-cases, drops one trailing dot and checks the LDH(+underscore) syntax; null
- * when it is not a hostname. A name whose last label is all digits is refused: no
- * TLD is numeric (RFC 3696 §2), so "10.0.0.256" is a mistyped address, not a host.
- */
-export function normalizeHostname(name: string): string | null {
-  let h = name.toLowerCase();
-  if (h.endsWith(".")) h = h.slice(0, -1);
-  if (h.length === 0 || h.length > 253) return null;
-  const labels = h.split(".");
-  if (!labels.every((l) => LABEL.test(l))) return null;
-  if (/^[0-9]+$/.test(labels[labels.length - 1])) return null;
-  return h;
-}
 
 /**
  * Strict IP literal: IPv4 only in four-part decimal form (so "127.1", "0x7f.0.0.1"
@@ -106,12 +90,12 @@ export function parseAllowEntry(raw: string): AllowEntry {
     return { kind: "cidr", source, range: parseRange(source, raw) };
   }
   if (source.startsWith("*.")) {
-    const base = normalizeHostname(source.slice(2));
+    const base = normalizeDnsHostname(source.slice(2));
     if (!base) throw new AllowListError(raw, "not a valid wildcard hostname (expected *.example.com)");
     return { kind: "wildcard", source, suffix: `.${base}` };
   }
   if (source.includes("*")) throw new AllowListError(raw, "a wildcard is only allowed as the whole first label (*.example.com)");
-  const hostname = normalizeHostname(source);
+  const hostname = normalizeDnsHostname(source);
   if (!hostname) throw new AllowListError(raw, "not a valid hostname, IP address or CIDR range");
   return { kind: "host", source, hostname };
 }
@@ -170,7 +154,7 @@ export function createAllowList(entries: Iterable<string>, opts: AllowListOption
     entries: parsed,
     hasAddressEntries: ranges.length > 0,
     matchHost(name) {
-      const h = normalizeHostname(name);
+      const h = normalizeDnsHostname(name);
       if (!h) return null;
       const exact = hosts.get(h);
       if (exact) return exact;

@@ -10,7 +10,8 @@
  * (rebinding to 127.0.0.1, say) can never be the one connected to.
  */
 import { lookup as dnsLookup } from "node:dns/promises";
-import { type AllowList, normalizeHostname, parseIpLiteral } from "./allow-list.ts";
+import { normalizeDnsHostname } from "../net/hostname.ts";
+import { type AllowList, parseIpLiteral } from "./allow-list.ts";
 import { Reply } from "./protocol.ts";
 
 export interface DestinationRequest {
@@ -52,7 +53,7 @@ export async function resolveDestination<R>(target: DestinationRequest, opts: Re
     return { kind: "refused", reply: Reply.NOT_ALLOWED, reason: `port ${port} is not allowed` };
   }
   const ip = parseIpLiteral(target.host);
-  const hostname = ip ? undefined : normalizeHostname(target.host);
+  const hostname = ip ? undefined : normalizeDnsHostname(target.host);
   if (!ip && !hostname) {
     return { kind: "refused", reply: Reply.HOST_UNREACHABLE, reason: `invalid destination host ${JSON.stringify(target.host)}` };
   }

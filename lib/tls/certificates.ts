@@ -12,7 +12,7 @@ import { X509Certificate, createHash, createPrivateKey, type KeyObject } from "n
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { UserError, errorMessage } from "../errors.ts";
-import { nameCovers, normalizeHostname } from "./hostname.ts";
+import { nameCovers, normalizeSniHostname } from "../net/hostname.ts";
 import { x509 } from "./x509.ts";
 
 export interface CertificatePair {
@@ -49,7 +49,7 @@ const KEY_BLOCK = /-----BEGIN ((?:RSA |EC |ENCRYPTED )?PRIVATE KEY)-----[\s\S]*?
  * CN=domain, valid from an hour ago (clock skew) for one year, serverAuth only.
  */
 export async function generateSelfSigned(domain: string, opts: { now?: Date; days?: number } = {}): Promise<CertificatePair> {
-  const name = normalizeHostname(domain);
+  const name = normalizeSniHostname(domain);
   if (name === null) throw new UserError(`cannot create a certificate for "${domain}": not a valid domain name`);
   const now = opts.now?.getTime() ?? Date.now();
   const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
@@ -106,7 +106,7 @@ export function checkCertificatePair(
 ): LoadedCertificate {
   const certLabel = opts.certLabel ?? "TLS certificate";
   const keyLabel = opts.keyLabel ?? "TLS private key";
-  const host = normalizeHostname(domain);
+  const host = normalizeSniHostname(domain);
   if (host === null) throw new UserError(`"${domain}" is not a valid domain name`);
 
   const blocks = certPem.match(CERT_BLOCK);
@@ -218,7 +218,7 @@ let lastNames: string[] = [];
  * Remembers the last certificate parsed, as it is nearly always the same one.
  */
 export function certificateCovers(certPem: string, hostname: string): boolean {
-  const host = normalizeHostname(hostname);
+  const host = normalizeSniHostname(hostname);
   if (host === null) return false;
   if (certPem !== lastPem) {
     lastNames = certificateNames(certPem);
@@ -300,7 +300,7 @@ export async function ensureServerCertificate(opts: ServerCertificateOptions): P
     const loaded = loadCertificatePair(opts.certificate, opts.privateKey, opts.domain, { now });
     return { ...loaded, generated: false, certPath: opts.certificate, keyPath: opts.privateKey };
   }
-  const host = normalizeHostname(opts.domain);
+  const host = normalizeSniHostname(opts.domain);
   if (host === null) throw new UserError(`"${opts.domain}" is not a valid domain name`);
   const { certPath, keyPath } = selfSignedPaths(opts.dataPath);
   if (existsSync(certPath) && existsSync(keyPath)) {

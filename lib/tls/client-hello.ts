@@ -19,7 +19,7 @@
  * a fixed cap, so a slow or hostile peer cannot make it hold more than ~17 KiB.
  */
 import { isIP } from "node:net";
-import { normalizeHostname } from "./hostname.ts";
+import { normalizeSniHostname } from "../net/hostname.ts";
 
 export type ClientHelloResult =
   /** More bytes are needed. */
@@ -237,7 +237,7 @@ function parseServerName(b: Uint8Array, p: number, end: number): string | null |
       if (isIP(raw) !== 0) {
         host = "";
       } else {
-        const norm = normalizeHostname(raw);
+        const norm = normalizeSniHostname(raw);
         if (norm === null) return fail("invalid server name");
         host = norm;
       }

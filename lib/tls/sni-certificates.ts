@@ -17,7 +17,7 @@
 import { X509Certificate } from "node:crypto";
 import { createSecureContext, type SecureContext } from "node:tls";
 import { certificateNames, namesCover, sha256Fingerprint, type CertificatePair } from "./certificates.ts";
-import { normalizeHostname } from "./hostname.ts";
+import { normalizeSniHostname } from "../net/hostname.ts";
 
 export interface CertificateSource {
   /** The pair to serve now. */
@@ -108,14 +108,14 @@ export function createSniCertificates(defaultSource: CertificateSource): SniCert
 
   function keyOf(name: string): string {
     const wildcard = name.startsWith("*.");
-    const host = normalizeHostname(wildcard ? name.slice(2) : name);
+    const host = normalizeSniHostname(wildcard ? name.slice(2) : name);
     if (host === null) throw new Error(`invalid certificate name "${name}"`);
     return wildcard ? `*.${host}` : host;
   }
 
   function select(serverName: string | null | undefined): CertificateEntry {
     if (!serverName || byName.size === 0) return fallback;
-    const host = normalizeHostname(serverName);
+    const host = normalizeSniHostname(serverName);
     if (host === null) return fallback;
     const exact = byName.get(host);
     if (exact) return exact;
@@ -148,7 +148,7 @@ export function createSniCertificates(defaultSource: CertificateSource): SniCert
     },
     select,
     covers(hostname) {
-      const host = normalizeHostname(hostname);
+      const host = normalizeSniHostname(hostname);
       return host !== null && namesCover(select(host).names, host);
     },
     tlsServerOptions() {

@@ -16,7 +16,7 @@ import { SettingsView, settingsValues, type SettingsFormValues } from "../views/
 import type { FieldErrors } from "../views/components.tsx";
 import { fileOrText, formOf } from "./form.ts";
 import { readFileSync } from "node:fs";
-import { isHostname } from "../../lib/config/server-config.ts";
+import { isHostname } from "../../lib/net/hostname.ts";
 
 const DONE: Record<string, string> = { tls: "Domain and TLS saved and applied.", tunnels: "Tunnel options saved and applied.", proxy: "Proxy settings saved and applied." };
 
