@@ -1,10 +1,11 @@
 /**
  * Per-address limit on failed SOCKS authentications (a token guesser gets a handful of
  * tries per window, then every attempt fails without reaching the token check).
- * In memory and bounded: past `maxEntries` addresses the least recently failed one is
- * forgotten, so a spray from many addresses costs a fixed amount of memory. IPv6 peers
- * are counted per /64, the block one subscriber usually holds.
+ * A windowed counter (lib/rate/windowed-counter.ts), so memory stays bounded: past
+ * `maxEntries` addresses the least recently failed one is forgotten. IPv6 peers are
+ * counted per /64, the block one subscriber usually holds.
  */
+import { createWindowedCounter } from "../rate/windowed-counter.ts";
 import { parseIpLiteral } from "./allow-list.ts";
 
 export interface FailureLimiter {
@@ -37,39 +38,13 @@ export function failureKey(address: string): string {
 
 export function createFailureLimiter(opts: FailureLimiterOptions = {}): FailureLimiter {
   const maxFailures = opts.maxFailures ?? 10;
-  const windowMs = opts.windowMs ?? 60_000;
-  const maxEntries = opts.maxEntries ?? 10_000;
-  const now = opts.now ?? Date.now;
-  // Map order is insertion order: re-inserting on each failure keeps the oldest first.
-  const entries = new Map<string, { count: number; until: number }>();
-
-  const current = (key: string) => {
-    const e = entries.get(key);
-    if (e && e.until <= now()) {
-      entries.delete(key);
-      return undefined;
-    }
-    return e;
-  };
-
+  const failures = createWindowedCounter({ windowMs: opts.windowMs ?? 60_000, maxKeys: opts.maxEntries ?? 10_000, now: opts.now });
   return {
-    blocked(address) {
-      const e = current(failureKey(address));
-      return e !== undefined && e.count >= maxFailures;
-    },
-    failed(address) {
-      const key = failureKey(address);
-      const e = current(key) ?? { count: 0, until: now() + windowMs };
-      e.count++;
-      entries.delete(key);
-      entries.set(key, e);
-      while (entries.size > maxEntries) entries.delete(entries.keys().next().value!);
-    },
-    succeeded(address) {
-      entries.delete(failureKey(address));
-    },
+    blocked: (address) => (failures.get(failureKey(address))?.count ?? 0) >= maxFailures,
+    failed: (address) => void failures.add(failureKey(address)),
+    succeeded: (address) => failures.delete(failureKey(address)),
     get size() {
-      return entries.size;
+      return failures.size;
     },
   };
 }

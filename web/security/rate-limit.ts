@@ -1,6 +1,8 @@
-// In-memory attempt counters for login, 2FA and API auth (per address and per account).
-// Fixed windows in a bounded Map: an attacker spraying addresses or account names can
-// push old entries out, but never grow memory without limit.
+// In-memory attempt counters for login, 2FA and API auth (per address and per account):
+// fixed windows in a bounded windowed counter (lib/rate/windowed-counter.ts), so an
+// attacker spraying addresses or account names can push old entries out, but never grow
+// memory without limit.
+import { createWindowedCounter, type WindowedCount } from "../../lib/rate/windowed-counter.ts";
 
 export interface RateLimitResult {
   ok: boolean;
@@ -26,51 +28,20 @@ export interface RateLimitOptions {
 
 export function createRateLimiter(opts: RateLimitOptions): RateLimiter {
   const now = opts.now ?? Date.now;
-  const maxKeys = opts.maxKeys ?? 10_000;
-  const entries = new Map<string, { count: number; resetAt: number }>();
-
-  const live = (key: string) => {
-    const e = entries.get(key);
-    if (e && e.resetAt <= now()) {
-      entries.delete(key);
-      return undefined;
-    }
-    return e;
-  };
-  const result = (e: { count: number; resetAt: number } | undefined): RateLimitResult =>
-    !e || e.count <= opts.limit ? { ok: true, retryAfter: 0 } : { ok: false, retryAfter: Math.max(1, Math.ceil((e.resetAt - now()) / 1000)) };
-
-  const makeRoom = () => {
-    if (entries.size < maxKeys) return;
-    const t = now();
-    for (const [k, e] of entries) if (e.resetAt <= t) entries.delete(k);
-    // Still full: drop the oldest windows (Map keeps insertion order).
-    for (const k of entries.keys()) {
-      if (entries.size < maxKeys) break;
-      entries.delete(k);
-    }
-  };
-
+  const attempts = createWindowedCounter({ windowMs: opts.windowMs, maxKeys: opts.maxKeys, now });
+  const refused = (e: WindowedCount): RateLimitResult => ({ ok: false, retryAfter: Math.max(1, Math.ceil((e.resetAt - now()) / 1000)) });
   return {
     check(key) {
-      const e = live(key);
-      return e && e.count >= opts.limit ? { ok: false, retryAfter: Math.max(1, Math.ceil((e.resetAt - now()) / 1000)) } : { ok: true, retryAfter: 0 };
+      const e = attempts.get(key);
+      return e && e.count >= opts.limit ? refused(e) : { ok: true, retryAfter: 0 };
     },
     hit(key) {
-      let e = live(key);
-      if (!e) {
-        makeRoom();
-        e = { count: 0, resetAt: now() + opts.windowMs };
-        entries.set(key, e);
-      }
-      e.count++;
-      return result(e);
+      const e = attempts.add(key);
+      return e.count <= opts.limit ? { ok: true, retryAfter: 0 } : refused(e);
     },
-    reset(key) {
-      entries.delete(key);
-    },
+    reset: (key) => attempts.delete(key),
     get size() {
-      return entries.size;
+      return attempts.size;
     },
   };
 }
