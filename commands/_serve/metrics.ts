@@ -3,7 +3,7 @@
 // stats); gauges are read from the live registry and the database when scraped.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import type { ConnectionKind, ConnectionOutcome } from "../../lib/edge/edge-router.ts";
-import type { ConnectionRecord, TrafficStats } from "../../lib/stats/traffic-stats.ts";
+import type { FinishedConnection, TrafficStats } from "../../lib/stats/traffic-stats.ts";
 
 export interface MetricsSources {
   /** Tunnels per state as the database has them. */
@@ -91,7 +91,7 @@ export function createServerMetrics(sources: MetricsSources): ServerMetrics {
     countTraffic(stats) {
       return {
         ...stats,
-        recordConnection(rec: ConnectionRecord) {
+        recordConnection(rec: FinishedConnection) {
           bytes.inc({ kind: rec.protocol, direction: "in" }, rec.bytesIn);
           bytes.inc({ kind: rec.protocol, direction: "out" }, rec.bytesOut);
           stats.recordConnection(rec);

@@ -77,19 +77,9 @@ export function createEdgeRouter(opts: EdgeRouterOptions): EdgeRouter {
       return refuse(kind, conn, "stream_failed");
     }
     count(kind, "accepted");
-    void pipe(conn, stream, { initialAtoB: initial }).then((r) => {
-      stats.add(tunnel.tunnelId, service, r.bytesAtoB, r.bytesBtoA);
-      stats.recordConnection({
-        tunnelId: tunnel.tunnelId,
-        service,
-        protocol,
-        remoteAddress: meta.r,
-        bytesIn: r.bytesAtoB,
-        bytesOut: r.bytesBtoA,
-        started,
-        durationMs: Date.now() - started,
-      });
-    });
+    void pipe(conn, stream, { initialAtoB: initial }).then((r) =>
+      stats.recordConnection({ tunnelId: tunnel.tunnelId, service, protocol, remoteAddress: meta.r, bytesIn: r.bytesAtoB, bytesOut: r.bytesBtoA, started }),
+    );
   };
 
   const http: HttpRouter = createHttpRouter({

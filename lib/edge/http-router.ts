@@ -114,8 +114,7 @@ export function createHttpRouter(opts: HttpRouterOptions): HttpRouter {
           if (err && bytesOut === 0) finishWith(errorResponse(502, `The service behind ${host} is not reachable right now.`));
           else if (err) conn.reset();
           else finishWith(ended?.response ?? null);
-          opts.stats.add(t.tunnelId, service, bytesIn, bytesOut);
-          opts.stats.recordConnection({ tunnelId: t.tunnelId, service, protocol: secure ? "https" : "http", remoteAddress: remote, bytesIn, bytesOut, started, durationMs: Date.now() - started });
+          opts.stats.recordConnection({ tunnelId: t.tunnelId, service, protocol: secure ? "https" : "http", remoteAddress: remote, bytesIn, bytesOut, started });
         };
         return true;
       };

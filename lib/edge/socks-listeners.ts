@@ -71,12 +71,9 @@ export function createPublicSocksListeners(opts: PublicSocksOptions): PublicSock
 
   const onSession = (record: SocksSessionRecord) => {
     if (record.reply !== 0 || !record.target) return;
-    const tunnelId = sessionTunnel.get(record.client) ?? "";
-    const service = `${record.target.host}:${record.target.port}`;
-    if (tunnelId) opts.stats.add(tunnelId, "socks", record.bytesDown, record.bytesUp);
     opts.stats.recordConnection({
-      tunnelId,
-      service,
+      tunnelId: sessionTunnel.get(record.client) ?? "",
+      service: `${record.target.host}:${record.target.port}`,
       protocol: "socks",
       remoteAddress: record.client.remoteAddress ?? "",
       bytesIn: record.bytesUp,

@@ -16,11 +16,16 @@ export interface ConnectionRecord {
   service: string;
   protocol: "http" | "https" | "tcp" | "mesh" | "socks";
   remoteAddress: string;
+  /** From whoever opened the connection toward the service it reached. */
   bytesIn: number;
+  /** From the service back to whoever opened the connection. */
   bytesOut: number;
   started: number;
   durationMs: number;
 }
+
+/** A finished connection as its router reports it; the duration defaults to "until now". */
+export type FinishedConnection = Omit<ConnectionRecord, "durationMs"> & { durationMs?: number };
 
 export interface TrafficBatch {
   bandwidth: BandwidthDelta[];
@@ -35,7 +40,12 @@ export function utcDay(ms: number): string {
 export interface TrafficStats {
   /** Adds bytes to a tunnel's service and to its total. */
   add(tunnelId: string, service: string, bytesIn: number, bytesOut: number): void;
-  recordConnection(rec: ConnectionRecord): void;
+  /**
+   * Records a finished connection and adds its bytes to the tunnel's bandwidth: under the
+   * service for a connection the tunnel served (http, https, tcp); under "mesh" or
+   * "socks", from the tunnel's own side (what it received is "in"), for one it opened.
+   */
+  recordConnection(rec: FinishedConnection): void;
   /** Takes everything accumulated so far (the caller writes it in one transaction). */
   drain(): TrafficBatch;
   /** Bytes not yet drained, for live figures. */
@@ -60,16 +70,22 @@ export function createTrafficStats(now: () => number = Date.now): TrafficStats {
     e.bytesOut += bytesOut;
   };
 
+  const add = (tunnelId: string, service: string, bytesIn: number, bytesOut: number) => {
+    if (!bytesIn && !bytesOut) return;
+    bump(tunnelId, service, bytesIn, bytesOut);
+    if (service !== "") bump(tunnelId, "", bytesIn, bytesOut);
+  };
+
   return {
-    add(tunnelId, service, bytesIn, bytesOut) {
-      if (!bytesIn && !bytesOut) return;
-      bump(tunnelId, service, bytesIn, bytesOut);
-      if (service !== "") bump(tunnelId, "", bytesIn, bytesOut);
-    },
+    add,
     recordConnection(rec) {
+      if (rec.tunnelId) {
+        if (rec.protocol === "mesh" || rec.protocol === "socks") add(rec.tunnelId, rec.protocol, rec.bytesOut, rec.bytesIn);
+        else add(rec.tunnelId, rec.service, rec.bytesIn, rec.bytesOut);
+      }
       // Bounded: if the database is unreachable for long, drop the oldest records rather than grow.
       if (connections.length >= MAX_PENDING_CONNECTIONS) connections.shift();
-      connections.push(rec);
+      connections.push({ ...rec, durationMs: rec.durationMs ?? now() - rec.started });
     },
     drain() {
       const batch = { bandwidth: [...bandwidth.values()], connections };

@@ -123,19 +123,10 @@ export function createMeshResolver(opts: MeshResolverOptions): MeshResolver {
         stream.write(Uint8Array.of(MESH_OK));
         const started = Date.now();
         void pipe(stream, r.connection).then((p) => {
-          opts.stats.add(from.tunnelId, "mesh", p.bytesBtoA, p.bytesAtoB);
+          // A mesh dial to another tunnel's port also counts for the tunnel that served it.
           const route = routes.get(r.connection);
           if (route) opts.stats.add(route.tunnel.tunnelId, route.service, p.bytesAtoB, p.bytesBtoA);
-          opts.stats.recordConnection({
-            tunnelId: from.tunnelId,
-            service: `${meta.h}:${meta.p}`,
-            protocol: "mesh",
-            remoteAddress: source.remote,
-            bytesIn: p.bytesAtoB,
-            bytesOut: p.bytesBtoA,
-            started,
-            durationMs: Date.now() - started,
-          });
+          opts.stats.recordConnection({ tunnelId: from.tunnelId, service: `${meta.h}:${meta.p}`, protocol: "mesh", remoteAddress: source.remote, bytesIn: p.bytesAtoB, bytesOut: p.bytesBtoA, started });
         });
       });
     },
