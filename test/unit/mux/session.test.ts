@@ -115,7 +115,7 @@ describe("streams and messages", () => {
     await waitFor(() => p.client.streamCount === 0 && p.server.streamCount === 0, "streams removed");
     p.client.close();
     expect((await p.serverClosed).code).toBe("GOAWAY");
-  });
+  }, 60_000);
 
   test("data that arrives before ondata is set is held, then delivered", async () => {
     let serverStream!: MuxStream;
