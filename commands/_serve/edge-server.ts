@@ -26,6 +26,9 @@ import type { LoadedConfig, ServerConfig } from "../../lib/config/server-config.
 import { isHostname } from "../../lib/config/server-config.ts";
 import { createChallengeStore } from "../../lib/acme/challenge-store.ts";
 import { loadStoredAcmeCertificate, startAcmeRenewer, type AcmeRenewer } from "../../lib/acme/renewer.ts";
+import type { OnDemandCertificates } from "../../lib/acme/on-demand.ts";
+import { createOrderLimiter } from "../../lib/acme/order-limiter.ts";
+import { startOnDemandCertificates } from "./on-demand-certificates.ts";
 import { createLoopbackRelay } from "../../lib/edge/loopback-relay.ts";
 import { createPublicSocksListeners } from "../../lib/edge/socks-listeners.ts";
 import { createSniListener } from "../../lib/edge/sni-listener.ts";
@@ -83,6 +86,9 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   const acmeDir = join(config.dataPath, "acme");
   const acmeCaPem = acmeCaFromEnv(process.env.SPOKES_ACME_CA_FILE);
   let renewer: AcmeRenewer | undefined;
+  /** Let's Encrypt mode only: certificates for tunnel names, ordered on their first handshake. */
+  let onDemand: OnDemandCertificates | undefined;
+  const onDemandLimiter = createOrderLimiter();
   /**
    * The server certificate for the current configuration: the configured files, the
    * self-signed pair, or the stored Let's Encrypt certificate. Until the first ACME order
@@ -104,7 +110,10 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   const syncAcmeRenewer = () => {
     renewer?.stop();
     renewer = undefined;
+    onDemand?.stop();
+    onDemand = undefined;
     if (tlsMode !== "letsencrypt") return;
+    onDemand = startOnDemandCertificates({ config, dir: acmeDir, challenges, caPem: acmeCaPem, tunnels, sni: () => tlsListeners!.sni, limiter: onDemandLimiter, onOrder: metrics.acmeOrder, log });
     renewer = startAcmeRenewer({
       directoryUrl: config.acme.directoryUrl,
       email: config.acme.email,
@@ -177,7 +186,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
       saveAnnouncedServices(
         db,
         { id: t.tunnelId, userId: t.userId },
-        t.https.map((h) => ({ domain: h.domain, secure: h.ownCertificate || certificateCovers(certSource.current().certPem, h.domain), available: h.available !== false })),
+        t.https.map((h) => ({ domain: h.domain, secure: h.ownCertificate || certificateCovers(certSource.current().certPem, h.domain) || Boolean(onDemand?.handles(h.domain)), available: h.available !== false })),
         t.ports.filter((p) => p.forwarded).map((p) => ({ port: p.port, available: true })),
         cfg,
       ),
@@ -306,11 +315,16 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     stats,
     relay,
     domain: () => config.domain,
-    certificateCovers: (host) => certificateCovers(certSource.current().certPem, host),
+    certificateCovers: (host) => certificateCovers(certSource.current().certPem, host) || Boolean(onDemand?.handles(host)),
     claimedDomain: async (host) => (await findDomainOwner(db, host, "")) !== null,
     webPlainPort: () => tlsListeners!.webPlainPort,
     webHttpPort: () => webHttp.port!,
-    selectCertificate: (name) => tlsListeners!.selectCertificate(name),
+    // An on-demand name's certificate is put in place (or ordered, bounded wait) before selection.
+    selectCertificate: async (name) => {
+      if (name) await onDemand?.prepare(name);
+      return tlsListeners!.selectCertificate(name);
+    },
+    acmeChallenge: (token) => challenges.get(token),
     httpsPort: () => publicHttpsPort,
     onConnection: metrics.connection,
     log,
@@ -408,6 +422,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
       for (const t of timers) clearInterval(t);
       metricsListener?.stop();
       renewer?.stop();
+      onDemand?.stop();
       stopMemoryGovernor();
       httpListener.stop(true);
       httpsListener.stop(true);
