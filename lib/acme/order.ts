@@ -11,6 +11,7 @@ import { Agent } from "node:https";
 import { rootCertificates } from "node:tls";
 import { join } from "node:path";
 import type { CertificatePair } from "../tls/certificates.ts";
+import { errorMessage } from "../errors.ts";
 import type { ChallengeStore } from "./challenge-store.ts";
 
 export interface AcmeOrdererOptions {
@@ -31,11 +32,18 @@ export type AcmeOrder = (name: string) => Promise<CertificatePair>;
 // one request. Our callers have their own retry policy (an hour later for the server's
 // domain, a per-name backoff and an hourly budget for on-demand names), so an order
 // fails fast instead: a handshake waiting on it is not held for a minute by a CA that is down.
-const acmeSettings = (acme.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number; retryDefaultDelay: number } }).acmeSettings;
-acmeSettings.retryMaxAttempts = 2;
-acmeSettings.retryDefaultDelay = 1;
+// (Set when an orderer is made, not at import: the compiled executable may evaluate this
+// module before acme-client's.)
+function failFast() {
+  const settings = (acme.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number; retryDefaultDelay: number } }).acmeSettings;
+  settings.retryMaxAttempts = 2;
+  settings.retryDefaultDelay = 1;
+}
+
+const DIRECTORY_TIMEOUT_MS = 10_000;
 
 export function createAcmeOrderer(opts: AcmeOrdererOptions): AcmeOrder {
+  failFast();
   if (opts.caPem) {
     // acme-client sends every request through one shared axios instance; the CA is
     // added to the public roots, not put in their place.
@@ -56,7 +64,19 @@ export function createAcmeOrderer(opts: AcmeOrdererOptions): AcmeOrder {
     }
   };
 
+  // acme-client loses the cause of a network failure (it ends in a TypeError once its
+  // retries are spent), so reachability is checked first, with an error a person can act on.
+  const tls = opts.caPem ? { ca: [...rootCertificates, opts.caPem] } : undefined;
+  const checkReachable = async () => {
+    try {
+      await fetch(opts.directoryUrl, { tls, signal: AbortSignal.timeout(DIRECTORY_TIMEOUT_MS) } as RequestInit);
+    } catch (err) {
+      throw new Error(`cannot reach the ACME server at ${opts.directoryUrl}: ${errorMessage(err)}`);
+    }
+  };
+
   return async (name) => {
+    await checkReachable();
     const client = new acme.Client({ directoryUrl: opts.directoryUrl, accountKey: await accountKey(), backoffMin: 500, backoffMax: 5_000 });
     const [key, csr] = await acme.crypto.createCsr({ commonName: name, altNames: [name] }, await acme.crypto.createPrivateEcdsaKey());
     const certPem = await client.auto({

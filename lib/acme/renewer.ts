@@ -12,13 +12,15 @@
  *   <dir>/<domain>.key  its private key (0600)
  */
 import type { Logger } from "../log.ts";
+// First: acme-client and lib/tls share @peculiar/x509 (and its tsyringe registry), which
+// the compiled executable only initialises correctly when acme-client is evaluated first.
+import { createAcmeOrderer } from "./order.ts";
 import { existsSync, mkdirSync } from "node:fs";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { checkCertificatePair, writeAtomic, type CertificatePair, type LoadedCertificate } from "../tls/certificates.ts";
 import { errorMessage } from "../errors.ts";
 import type { ChallengeStore } from "./challenge-store.ts";
-import { createAcmeOrderer } from "./order.ts";
 
 const DAY_MS = 86_400_000;
 export const ACME_RENEW_BEFORE_MS = 30 * DAY_MS;
