@@ -63,7 +63,6 @@ describe.skipIf(!PEBBLE)("on-demand certificates for tunnel names (Let's Encrypt
   });
 
   afterAll(async () => {
-    if (process.env.DEBUG_PEBBLE) console.log(server.log.text);
     await stopAll();
     await pebble?.stop();
   });
