@@ -11,6 +11,9 @@ import { findDomainOwner, markNodeTunnelsOffline, saveServiceAvailability } from
 import type { LoadedConfig, ServerConfig } from "../../lib/config/server-config.ts";
 import { createChallengeStore } from "../../lib/acme/challenge-store.ts";
 import { loadStoredAcmeCertificate, startAcmeRenewer, type AcmeRenewer } from "../../lib/acme/renewer.ts";
+import type { OnDemandCertificates } from "../../lib/acme/on-demand.ts";
+import { createOrderLimiter } from "../../lib/acme/order-limiter.ts";
+import { startOnDemandCertificates } from "./on-demand-certificates.ts";
 import { createLoopbackRelay } from "../../lib/edge/loopback-relay.ts";
 import { createPublicSocksListeners } from "../../lib/edge/socks-listeners.ts";
 import { createSniListener } from "../../lib/edge/sni-listener.ts";
@@ -65,6 +68,9 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   const acmeDir = join(config.dataPath, "acme");
   const acmeCaPem = acmeCaFromEnv(process.env.SPOKES_ACME_CA_FILE);
   let renewer: AcmeRenewer | undefined;
+  /** Let's Encrypt mode only: certificates for tunnel names, ordered on their first handshake. */
+  let onDemand: OnDemandCertificates | undefined;
+  const onDemandLimiter = createOrderLimiter();
   /**
    * The server certificate for the current configuration: the configured files, the
    * self-signed pair, or the stored Let's Encrypt certificate. Until the first ACME order
@@ -86,7 +92,10 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   const syncAcmeRenewer = () => {
     renewer?.stop();
     renewer = undefined;
+    onDemand?.stop();
+    onDemand = undefined;
     if (tlsMode !== "letsencrypt") return;
+    onDemand = startOnDemandCertificates({ config, dir: acmeDir, challenges, caPem: acmeCaPem, tunnels, sni: () => tlsListeners!.sni, limiter: onDemandLimiter, onOrder: metrics.acmeOrder, log });
     renewer = startAcmeRenewer({
       directoryUrl: config.acme.directoryUrl,
       email: config.acme.email,
@@ -128,7 +137,9 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   const relay = createLoopbackRelay();
   const tcpPorts = createTcpPortListeners({ hostname: config.listen.address, onConnection: (port, conn, remote) => router.onTcpConnection(port, conn, remote) });
 
-  const policy = createLoginPolicy({ db, config, node, certificateCovers: (host) => certificateCovers(certSource.current().certPem, host) });
+  /** Names the server terminates itself: covered by its certificate, or on-demand tunnel names in Let's Encrypt mode. */
+  const serverCertificateCovers = (host) => certificateCovers(certSource.current().certPem, host) || Boolean(onDemand?.handles(host));
+  const policy = createLoginPolicy({ db, config, node, certificateCovers: serverCertificateCovers });
   const tunnels = createTunnelServer({
     login: policy.login,
     checkRules: policy.checkRules,
@@ -253,11 +264,16 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     stats,
     relay,
     domain: () => config.domain,
-    certificateCovers: (host) => certificateCovers(certSource.current().certPem, host),
+    certificateCovers: serverCertificateCovers,
     claimedDomain: async (host) => (await findDomainOwner(db, host, "")) !== null,
     webPlainPort: () => tlsListeners!.webPlainPort,
     webHttpPort: () => webHttp.port!,
-    selectCertificate: (name) => tlsListeners!.selectCertificate(name),
+    // An on-demand name's certificate is put in place (or ordered, bounded wait) before selection.
+    selectCertificate: async (name) => {
+      if (name) await onDemand?.prepare(name);
+      return tlsListeners!.selectCertificate(name);
+    },
+    acmeChallenge: (token) => challenges.get(token),
     httpsPort: () => publicHttpsPort,
     onConnection: metrics.connection,
     log,
@@ -326,6 +342,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
       jobs.stop();
       metricsListener?.stop();
       renewer?.stop();
+      onDemand?.stop();
       stopMemoryGovernor();
       httpListener.stop(true);
       httpsListener.stop(true);

@@ -12,11 +12,11 @@
  *   <dir>/<domain>.key  its private key (0600)
  */
 import type { Logger } from "../log.ts";
-import acme from "acme-client";
+// First: acme-client and lib/tls share @peculiar/x509 (and its tsyringe registry), which
+// the compiled executable only initialises correctly when acme-client is evaluated first.
+import { createAcmeOrderer } from "./order.ts";
 import { existsSync, mkdirSync } from "node:fs";
 import { readFileSync } from "node:fs";
-import { Agent } from "node:https";
-import { rootCertificates } from "node:tls";
 import { join } from "node:path";
 import { checkCertificatePair, writeAtomic, type CertificatePair, type LoadedCertificate } from "../tls/certificates.ts";
 import { errorMessage } from "../errors.ts";
@@ -79,35 +79,7 @@ export function startAcmeRenewer(opts: AcmeRenewerOptions): AcmeRenewer {
   let stopped = false;
   let running: Promise<void> | undefined;
 
-  if (opts.caPem) {
-    // acme-client sends every request through one shared axios instance; the CA is
-    // added to the public roots, not put in their place.
-    acme.axios.defaults.httpsAgent = new Agent({ ca: [...rootCertificates, opts.caPem] });
-  }
-
-  const accountKey = async (): Promise<Buffer> => {
-    if (existsSync(paths.accountKey)) return readFileSync(paths.accountKey);
-    const key = await acme.crypto.createPrivateEcdsaKey();
-    writeAtomic(paths.accountKey, key.toString(), 0o600);
-    return key;
-  };
-
-  const order = async (): Promise<CertificatePair> => {
-    const client = new acme.Client({ directoryUrl: opts.directoryUrl, accountKey: await accountKey(), backoffMin: 500, backoffMax: 5_000 });
-    const [key, csr] = await acme.crypto.createCsr({ commonName: opts.domain, altNames: [opts.domain] }, await acme.crypto.createPrivateEcdsaKey());
-    const certPem = await client.auto({
-      csr,
-      email: opts.email || undefined,
-      termsOfServiceAgreed: true,
-      challengePriority: ["http-01"],
-      // The CA validates anyway; a self-check would need this host to resolve its own
-      // public name, which it often cannot (NAT, split DNS).
-      skipChallengeVerification: true,
-      challengeCreateFn: async (_authz, challenge, keyAuthorization) => opts.challenges.set(challenge.token, keyAuthorization),
-      challengeRemoveFn: async (_authz, challenge) => opts.challenges.delete(challenge.token),
-    });
-    return { certPem, keyPem: key.toString() };
-  };
+  const order = createAcmeOrderer(opts);
 
   const schedule = (ms: number) => {
     if (stopped) return;
@@ -136,7 +108,7 @@ export function startAcmeRenewer(opts: AcmeRenewerOptions): AcmeRenewer {
       }
       opts.log.info(`ordering a certificate for ${opts.domain} from ${opts.directoryUrl}`);
       ordering = true;
-      const pair = await order();
+      const pair = await order(opts.domain);
       const loaded = checkCertificatePair(pair.certPem, pair.keyPem, opts.domain, { now: now() });
       writeAtomic(paths.key, loaded.keyPem, 0o600);
       writeAtomic(paths.cert, loaded.certPem, 0o644);

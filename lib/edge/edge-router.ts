@@ -33,6 +33,8 @@ export interface EdgeRouterOptions {
   selectCertificate: CertificateSelector;
   /** The public HTTPS port (HTTP→HTTPS redirects). */
   httpsPort(): number;
+  /** Pending HTTP-01 challenges of the server's own ACME orders, answered on the HTTP port for any Host (see http-router.ts). */
+  acmeChallenge?(token: string): string | undefined;
   /** Each public connection the router accepted into a tunnel or refused, with why (metrics). */
   onConnection?(kind: ConnectionKind, outcome: ConnectionOutcome): void;
   log: Logger;
@@ -90,6 +92,7 @@ export function createEdgeRouter(opts: EdgeRouterOptions): EdgeRouter {
     httpsPort: opts.httpsPort,
     relay: opts.relay,
     stats,
+    acmeChallenge: opts.acmeChallenge,
   });
 
   /** Terminates TLS here and hands the plaintext to the HTTP router; the visitor's address is the connection's own. */

@@ -9,7 +9,8 @@ import { createBasicAuthVerifier } from "../http/basic-auth.ts";
 import { compileFirewall, type Firewall, type FirewallRule } from "../http/firewall.ts";
 import type { RequestHead } from "../http/request-head.ts";
 import { createRequestStream, type HeadDecision, type RequestStreamEnd } from "../http/request-stream.ts";
-import { badRequestResponse, errorResponse, httpsRedirectResponse, notFoundResponse, tunnelOfflineResponse, unauthorizedResponse } from "../http/responses.ts";
+import { ACME_CHALLENGE_PREFIX } from "../acme/challenge-store.ts";
+import { badRequestResponse, rawResponse, errorResponse, httpsRedirectResponse, notFoundResponse, tunnelOfflineResponse, unauthorizedResponse } from "../http/responses.ts";
 import type { LoopbackRelay } from "./loopback-relay.ts";
 import type { TrafficStats } from "../stats/traffic-stats.ts";
 import type { MuxStream } from "../mux/stream.ts";
@@ -29,6 +30,13 @@ export interface HttpRouterOptions {
   httpsPort(): number;
   relay: LoopbackRelay;
   stats: TrafficStats;
+  /**
+   * The key authorization of a pending HTTP-01 challenge of the server's own ACME orders
+   * (lib/acme/challenge-store.ts). Answered for any Host before routing: an on-demand
+   * certificate for a tunnel name is validated on the HTTP port like the server's domain.
+   * Other tokens go to the tunnel (a client ordering its own certificate answers them).
+   */
+  acmeChallenge?(token: string): string | undefined;
   /** Defaults: 30 s to finish the first request head, 10 min without bytes either way. */
   headTimeoutMs?: number;
   idleTimeoutMs?: number;
@@ -54,6 +62,11 @@ export function createHttpRouter(opts: HttpRouterOptions): HttpRouter {
   const headTimeoutMs = opts.headTimeoutMs ?? HEAD_TIMEOUT_MS;
   const idleTimeoutMs = opts.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
   const basicAuth = createBasicAuthVerifier();
+  const acmeChallengeResponse = (head: RequestHead): Uint8Array | undefined => {
+    if (!opts.acmeChallenge || !head.target.startsWith(ACME_CHALLENGE_PREFIX)) return undefined;
+    const keyAuthorization = opts.acmeChallenge(head.target.slice(ACME_CHALLENGE_PREFIX.length));
+    return keyAuthorization === undefined ? undefined : rawResponse(200, { body: keyAuthorization, contentType: "application/octet-stream", head: head.method === "HEAD" });
+  };
 
   return {
     handle(conn, remote, secure) {
@@ -126,6 +139,8 @@ export function createHttpRouter(opts: HttpRouterOptions): HttpRouter {
           if (head.index === 0) ownDomain = true;
           return { action: "stop" };
         }
+        const challenge = acmeChallengeResponse(head);
+        if (challenge) return { action: "respond", response: challenge };
         const route = opts.tunnels.registry.http(host);
         if (!route) {
           if (tunnel) return { action: "stop" };

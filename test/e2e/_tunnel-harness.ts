@@ -116,11 +116,13 @@ export interface ServerOptions {
   /** Merged into the config file. */
   config?: Record<string, unknown>;
   env?: Record<string, string>;
+  /** The public HTTP and HTTPS ports, when they must be known before the start (an ACME CA validates on the HTTP one). */
+  ports?: { http: number; https: number };
 }
 
 export async function startServer(opts: ServerOptions = {}): Promise<TestServer> {
   const dir = tempDir("spokes-e2e-");
-  const [httpPort, httpsPort] = [await freePort(), await freePort()];
+  const [httpPort, httpsPort] = opts.ports ? [opts.ports.http, opts.ports.https] : [await freePort(), await freePort()];
   const portRange = randomPortRange();
   const configPath = join(dir, "config.json");
   writeFileSync(

@@ -15,6 +15,7 @@ const router = createHttpRouter({
   relay: createLoopbackRelay(),
   stats: createTrafficStats(),
   headTimeoutMs: 300,
+  acmeChallenge: (token) => (token === "tok-123" ? "tok-123.thumbprint" : undefined),
 });
 const listener = Bun.listen<{ connection?: BunSocketConnection }>({
   hostname: "127.0.0.1",
@@ -60,4 +61,12 @@ test("a request head that never completes is cut at the head timeout (slow loris
 test("a malformed request gets 400", async () => {
   const r = await exchange("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
   expect(r.text.startsWith("HTTP/1.1 400")).toBe(true);
+});
+
+test("a pending HTTP-01 challenge of the server is answered for any Host; other tokens are routed as usual", async () => {
+  const pending = await exchange("GET /.well-known/acme-challenge/tok-123 HTTP/1.1\r\nHost: t1.spokes.test\r\n\r\n");
+  expect(pending.text.startsWith("HTTP/1.1 200")).toBe(true);
+  expect(pending.text.endsWith("\r\n\r\ntok-123.thumbprint")).toBe(true);
+  const other = await exchange("GET /.well-known/acme-challenge/tok-999 HTTP/1.1\r\nHost: t1.spokes.test\r\n\r\n");
+  expect(other.text.startsWith("HTTP/1.1 404")).toBe(true);
 });
