@@ -138,7 +138,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   const tcpPorts = createTcpPortListeners({ hostname: config.listen.address, onConnection: (port, conn, remote) => router.onTcpConnection(port, conn, remote) });
 
   /** Names the server terminates itself: covered by its certificate, or on-demand tunnel names in Let's Encrypt mode. */
-  const serverCertificateCovers = (host) => certificateCovers(certSource.current().certPem, host) || Boolean(onDemand?.handles(host));
+  const serverCertificateCovers = (host: string) => certificateCovers(certSource.current().certPem, host) || Boolean(onDemand?.handles(host));
   const policy = createLoginPolicy({ db, config, node, certificateCovers: serverCertificateCovers });
   const tunnels = createTunnelServer({
     login: policy.login,
