@@ -24,15 +24,13 @@ import {
   RstCode,
   rstCodeName,
 } from "../protocol/frames.ts";
+import type { Clock } from "../clock.ts";
 import { MuxError } from "./errors.ts";
 import { MuxStream } from "./stream.ts";
 import { CloseCode, type Transport } from "./transport.ts";
 
-export interface MuxClock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+/** The session's time source (lib/clock.ts); its keepalive timers run on it. */
+export type MuxClock = Clock;
 
 /** Real time; timers are unref'd (the transport keeps the process alive, not the keepalive). */
 export const systemClock: MuxClock = {

@@ -2,14 +2,17 @@
 // server (reconnecting forever with backoff and jitter), announces the rules of the
 // configuration, serves the streams the server opens by piping them to upstreams, grows
 // a pool of data connections under load, runs the mesh listeners (ports map, local
-// SOCKS) and the upstream monitor. Everything it needs comes in as options.
+// SOCKS) and the upstream monitor. Everything it needs comes in as options, including
+// how a connection to the server is made (a WebSocket by default; an in-memory transport
+// in tests) and the clock its timers run on.
 import { dialTcp } from "../../net/dial-tcp.ts";
 import { pipe } from "../../net/pipe.ts";
 import { BunSocketConnection, type DuplexConnection } from "../../net/connection.ts";
 import { createMuxSession, type KeepaliveOptions, type MuxSession } from "../../mux/session.ts";
 import type { MuxStream } from "../../mux/stream.ts";
 import { createMuxPool, type MuxPool } from "../../mux/pool.ts";
-import { WebSocketTransport } from "../../mux/transport.ts";
+import { WebSocketTransport, type Transport } from "../../mux/transport.ts";
+import { every, realClock, type Clock } from "../../clock.ts";
 import type { ClientConfig, HttpRule } from "../../client-config/types.ts";
 import { createFeatureServer, needsFeatureServer, ruleTerminatesTls, type FeatureServer } from "./http-features.ts";
 import { dialTls } from "../../net/dial-tls.ts";
@@ -28,6 +31,16 @@ import { TUNNEL_CONTROL_PATH, TUNNEL_DATA_PATH } from "../../client-api/paths.ts
 
 export type TunnelClientState = "connecting" | "online" | "offline" | "stopped";
 
+/** Which of the server's tunnel endpoints a connection is for. */
+export type TunnelEndpoint = { kind: "control" } | { kind: "data"; session: string };
+
+/**
+ * Opens one connection to the server: resolves with its transport once it is open,
+ * rejects with why it could not be opened. `signal` aborts a connection still opening
+ * (the client stopped, or the control connection it belonged to closed).
+ */
+export type TunnelConnector = (endpoint: TunnelEndpoint, signal: AbortSignal) => Promise<Transport>;
+
 export interface TunnelClientOptions {
   /** `wss://host:port` of the server. */
   serverUrl: string;
@@ -43,6 +56,10 @@ export interface TunnelClientOptions {
   applyRemoteChange?(change: unknown): Promise<ClientConfig>;
   /** Backoff bounds (tests shorten them). */
   backoff?: { minMs: number; maxMs: number };
+  /** How connections are made; default: a WebSocket to `serverUrl` with the key as bearer token. */
+  connect?: TunnelConnector;
+  /** Time for reconnect backoff, pool checks, the monitor and the mux keepalive (tests inject a fake). */
+  clock?: Clock;
   /** Heartbeat of the tunnel connections (mux PING); default 10 s interval, dead after 30 s. */
   keepalive?: Partial<KeepaliveOptions>;
   /** Streams per pool connection before another data connection is opened. */
@@ -95,15 +112,17 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
   let tunnelId = config.tunnelID;
   let stopped = false;
   let attempt = 0;
-  let retryTimer: ReturnType<typeof setTimeout> | undefined;
-  let monitorTimer: ReturnType<typeof setInterval> | undefined;
+  let retryTimer: unknown;
+  let stopMonitor: (() => void) | undefined;
   let control: MuxSession | undefined;
-  let controlWs: WebSocket | undefined;
+  // Aborts the connections of the current control connection still opening.
+  let connection = new AbortController();
   let pool: MuxPool | undefined;
   let sessionId = "";
   let poolSize = 1;
   let pendingData = 0;
-  const dataSockets = new Set<WebSocket>();
+  const clock = opts.clock ?? realClock;
+  const openConnection: TunnelConnector = opts.connect ?? webSocketConnector(opts);
   // The server answers each `rules` message with one `rulesResult`, in order.
   const rulesAcks: (() => void)[] = [];
   const settleRulesAcks = () => {
@@ -191,46 +210,28 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
 
   // ---- connections ------------------------------------------------------------------
 
-  const wsUrl = (path: string, query = "") => `${opts.serverUrl.replace(/\/$/, "")}${path}${query}`;
-
-  const openWs = async (path: string, query = ""): Promise<WebSocket> => {
-    const tls = await opts.tls();
-    const ws = new WebSocket(wsUrl(path, query), { headers: { Authorization: `Bearer ${opts.key}` }, tls } as unknown as string[]);
-    ws.binaryType = "arraybuffer";
-    return ws;
-  };
-
   const maybeGrowPool = () => {
     if (!pool || !sessionId || pendingData > 0) return;
     if (pool.size + pendingData >= poolSize) return;
     if (pool.streamCount < pool.size * perConnection) return;
     pendingData++;
-    void openWs(TUNNEL_DATA_PATH, `?session=${sessionId}`)
-      .then((ws) => {
-        dataSockets.add(ws);
-        let started = false;
-        ws.addEventListener("open", () => {
-          started = true;
-          pendingData--;
-          const session = createMuxSession({
-            transport: new WebSocketTransport(ws),
-            side: "client",
-            keepalive: opts.keepalive,
-            onStream: onServerStream,
-            onClose: () => {
-              dataSockets.delete(ws);
-              pool?.remove(session);
-            },
-          });
-          if (pool) {
-            pool.add(session);
-            opts.log.info(`data connection ${pool.size}/${poolSize} open (${pool.streamCount} streams)`);
-          } else session.close();
+    const forPool = pool;
+    const { signal } = connection;
+    void openConnection({ kind: "data", session: sessionId }, signal)
+      .then((transport) => {
+        pendingData--;
+        const session = createMuxSession({
+          transport,
+          side: "client",
+          keepalive: opts.keepalive,
+          clock: opts.clock,
+          onStream: onServerStream,
+          onClose: () => forPool.remove(session),
         });
-        ws.addEventListener("close", () => {
-          dataSockets.delete(ws);
-          if (!started) pendingData--;
-        });
+        // The control connection it belonged to closed (or a new one replaced it) while it opened.
+        if (signal.aborted || pool !== forPool) return session.close();
+        pool.add(session);
+        opts.log.info(`data connection ${pool.size}/${poolSize} open (${pool.streamCount} streams)`);
       })
       .catch(() => {
         pendingData--;
@@ -242,7 +243,8 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
   const idleSeen = new WeakSet<MuxSession>();
   const shrinkPool = () => {
     if (!pool) return;
-    for (const session of pool.sessions) {
+    // A copy: closing removes sessions from the pool's list while we walk it.
+    for (const session of [...pool.sessions]) {
       if (session === control || session.streamCount > 0) {
         idleSeen.delete(session);
       } else if (idleSeen.has(session)) {
@@ -252,59 +254,52 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
       } else idleSeen.add(session);
     }
   };
-  const shrinkTimer = setInterval(shrinkPool, opts.poolIdleCheckMs ?? 30_000);
-  (shrinkTimer as { unref?: () => void }).unref?.();
+  const stopShrinking = every(clock, opts.poolIdleCheckMs ?? 30_000, shrinkPool, { unref: true });
 
   const scheduleReconnect = (why: string) => {
     if (stopped) return;
     const delay = backoffDelay(attempt++, minMs, maxMs);
     setState("offline", why);
     opts.log.warn(`disconnected: ${why}; reconnecting in ${(delay / 1000).toFixed(1)}s`);
-    retryTimer = setTimeout(connect, delay);
+    retryTimer = clock.setTimeout(connect, delay);
   };
 
   function connect() {
     if (stopped) return;
     setState("connecting");
-    let connectedAt = Date.now();
     let closedWhy = "connection closed";
-    void openWs(TUNNEL_CONTROL_PATH)
-      .then((ws) => {
-        controlWs = ws;
-        let started = false;
-        ws.addEventListener("open", () => {
-          started = true;
-          connectedAt = Date.now();
-          const session = createMuxSession({
-            transport: new WebSocketTransport(ws),
-            side: "client",
-            keepalive: opts.keepalive,
-            onStream: onServerStream,
-            onMessage: (bytes) => {
-              const msg = decodeJson<ServerMessage>(bytes);
-              if (msg) onServerMessage(msg, (why) => (closedWhy = why));
-            },
-            onClose: (reason) => {
-              if (control === session) {
-                control = undefined;
-                pool?.closeAll();
-                pool = undefined;
-                sessionId = "";
-                for (const d of dataSockets) d.close();
-                dataSockets.clear();
-                clearInterval(monitorTimer);
-                settleRulesAcks();
-              }
-              if (Date.now() - connectedAt > STABLE_MS) attempt = 0;
-              scheduleReconnect(closedWhy === "connection closed" && reason.message ? reason.message : closedWhy);
-            },
-          });
-          control = session;
-          send({ type: "hello", info: opts.info, ...rulesMessage(), config: shareableConfig(config) });
+    connection = new AbortController();
+    const { signal } = connection;
+    void openConnection({ kind: "control" }, signal)
+      .then((transport) => {
+        if (signal.aborted) return transport.close();
+        const connectedAt = clock.now();
+        const session = createMuxSession({
+          transport,
+          side: "client",
+          keepalive: opts.keepalive,
+          clock: opts.clock,
+          onStream: onServerStream,
+          onMessage: (bytes) => {
+            const msg = decodeJson<ServerMessage>(bytes);
+            if (msg) onServerMessage(msg, (why) => (closedWhy = why));
+          },
+          onClose: (reason) => {
+            if (control === session) {
+              control = undefined;
+              connection.abort();
+              pool?.closeAll();
+              pool = undefined;
+              sessionId = "";
+              stopMonitor?.();
+              settleRulesAcks();
+            }
+            if (clock.now() - connectedAt > STABLE_MS) attempt = 0;
+            scheduleReconnect(closedWhy === "connection closed" && reason.message ? reason.message : closedWhy);
+          },
         });
-        ws.addEventListener("close", (ev) => {
-          if (!started) scheduleReconnect(`cannot connect to ${opts.serverUrl}${ev.reason ? `: ${ev.reason}` : ""}`);
-        });
+        control = session;
+        send({ type: "hello", info: opts.info, ...rulesMessage(), config: shareableConfig(config) });
       })
       .catch((err) => scheduleReconnect(err instanceof Error ? err.message : String(err)));
   }
@@ -355,7 +350,8 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
   };
 
   const startMonitor = (seconds: number) => {
-    clearInterval(monitorTimer);
+    stopMonitor?.();
+    stopMonitor = undefined;
     if (!seconds || seconds <= 0) return;
     const check = async () => {
       const services: { kind: "http" | "tcp"; name: string; available: boolean }[] = [];
@@ -371,7 +367,7 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
       send({ type: "monitor", services });
     };
     void check();
-    monitorTimer = setInterval(check, seconds * 1000);
+    stopMonitor = every(clock, seconds * 1000, () => void check());
   };
 
   const client: TunnelClient = {
@@ -396,13 +392,12 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
     },
     async stop() {
       stopped = true;
-      clearTimeout(retryTimer);
-      clearInterval(monitorTimer);
-      clearInterval(shrinkTimer);
+      clock.clearTimeout(retryTimer);
+      stopMonitor?.();
+      stopShrinking();
+      connection.abort();
       control?.close();
-      controlWs?.close();
       settleRulesAcks();
-      for (const d of dataSockets) d.close();
       mesh.closeAll();
       featureServer?.stop();
       setState("stopped");
@@ -410,6 +405,33 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
   };
 
   return client;
+}
+
+/**
+ * The default connector: a WebSocket to the server's tunnel endpoint, the auth token as
+ * bearer token, TLS options computed per connection.
+ */
+export function webSocketConnector(opts: Pick<TunnelClientOptions, "serverUrl" | "key" | "tls">): TunnelConnector {
+  return async (endpoint, signal) => {
+    const path = endpoint.kind === "control" ? TUNNEL_CONTROL_PATH : `${TUNNEL_DATA_PATH}?session=${endpoint.session}`;
+    const tls = await opts.tls();
+    if (signal.aborted) throw new Error("connection aborted");
+    const ws = new WebSocket(`${opts.serverUrl.replace(/\/$/, "")}${path}`, { headers: { Authorization: `Bearer ${opts.key}` }, tls } as unknown as string[]);
+    ws.binaryType = "arraybuffer";
+    return new Promise<Transport>((resolve, reject) => {
+      const abort = () => ws.close();
+      signal.addEventListener("abort", abort, { once: true });
+      ws.addEventListener("open", () => {
+        signal.removeEventListener("abort", abort);
+        resolve(new WebSocketTransport(ws));
+      });
+      ws.addEventListener("close", (ev) => {
+        signal.removeEventListener("abort", abort);
+        // After open the transport reports the close; before it, this is the failure.
+        reject(new Error(`cannot connect to ${opts.serverUrl}${ev.reason ? `: ${ev.reason}` : ""}`));
+      });
+    });
+  };
 }
 
 /**

@@ -1,7 +1,9 @@
 // The server half of the tunnel engine: accepts pktriot's control and data WebSockets,
 // runs a mux session on each, keeps the live tunnels in a routing registry, and opens
 // streams toward clients for public connections. Persistence and policy come in as hooks
-// (commands/serve.ts wires them to the database), so the engine runs in tests without one.
+// (commands/_serve/ wires them to the database), so the engine runs in tests without one;
+// `accept(transport, ...)` runs a connection over any transport (in-memory in tests) and
+// the clock is injectable.
 import type { Logger } from "../../log.ts";
 import type { Server, WebSocketHandler } from "bun";
 import { randomBytes } from "node:crypto";
@@ -9,6 +11,7 @@ import { bearerToken } from "../../http/bearer.ts";
 import { createMuxSession, type KeepaliveOptions, type MuxSession } from "../../mux/session.ts";
 import type { MuxStream } from "../../mux/stream.ts";
 import { createMuxPool, type MuxPool } from "../../mux/pool.ts";
+import { realClock, type Clock } from "../../clock.ts";
 import { ServerWebSocketTransport, type Transport } from "../../mux/transport.ts";
 import {
   decodeJson,
@@ -56,6 +59,8 @@ export interface TunnelServerHooks {
   onWindowStall?(): void;
   /** A tunnel login was refused (metrics). */
   onLoginRefused?(): void;
+  /** Time for the hello and remote-change timeouts and the mux keepalive (tests inject a fake). */
+  clock?: Clock;
   log: Logger;
 }
 
@@ -82,8 +87,11 @@ export class LiveTunnel implements RoutableTunnel {
     readonly key: string,
     readonly address: string,
     readonly control: MuxSession,
+    /** Connections at most, the control one included (the client is told the same). */
+    maxPoolSize: number,
+    private readonly clock: Clock = realClock,
   ) {
-    this.pool = createMuxPool();
+    this.pool = createMuxPool({ maxSize: Math.max(1, maxPoolSize) });
     this.pool.add(control);
   }
 
@@ -115,9 +123,9 @@ export class LiveTunnel implements RoutableTunnel {
     if (!this.online || this.control.closed) return Promise.resolve({ ok: false, error: "tunnel is offline" });
     const requestId = randomBytes(8).toString("hex");
     return new Promise((resolve) => {
-      const timer = setTimeout(() => settle({ ok: false, error: "the client did not answer in time" }), timeoutMs);
+      const timer = this.clock.setTimeout(() => settle({ ok: false, error: "the client did not answer in time" }), timeoutMs);
       const settle = (r: { ok: boolean; error?: string }) => {
-        clearTimeout(timer);
+        this.clock.clearTimeout(timer);
         this.pending.delete(requestId);
         resolve(r);
       };
@@ -152,6 +160,15 @@ export interface TunnelUpgradeRequest {
 /** The outcome of admitting an upgrade: a refusal to send, or a function that runs the tunnel over the upgraded transport. */
 export type TunnelAdmission = { refuse: Response } | { accept(transport: Transport): void };
 
+/** What a tunnel connection presents, whatever carries it: the auth token, and for a data connection its tunnel session. */
+export type TunnelConnectionRequest = { kind: "control"; key: string } | { kind: "data"; key: string; session: string };
+
+/** A refusal before the tunnel protocol runs: an HTTP status for an upgrade, a close code 4000 + status for a transport. */
+interface Refusal {
+  status: number;
+  error: string;
+}
+
 export interface TunnelServer {
   registry: TunnelRegistry<LiveTunnel>;
   /** For Bun.serve's fetch: answers tunnel endpoint requests (upgrade or refusal); undefined for other paths. */
@@ -161,6 +178,12 @@ export interface TunnelServer {
    * front door): undefined for other paths, else a refusal or the acceptor.
    */
   admit(req: TunnelUpgradeRequest, address: string): Promise<TunnelAdmission | undefined>;
+  /**
+   * Runs one tunnel connection over a transport that is already open (in-memory in tests):
+   * the same login and checks as an upgrade. A refused login is answered through the
+   * tunnel protocol; an unknown data session closes the transport with 4000 + HTTP status.
+   */
+  accept(transport: Transport, request: TunnelConnectionRequest, address: string): Promise<void>;
   websocket: WebSocketHandler<WsData>;
   disconnect(tunnelId: string, reason: string): void;
   closeAll(reason: string): Promise<void>;
@@ -169,6 +192,7 @@ export interface TunnelServer {
 export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
   const registry = createTunnelRegistry<LiveTunnel>();
   const bySession = new Map<string, LiveTunnel>();
+  const clock = hooks.clock ?? realClock;
 
   const refuse = (status: number, error: string) => Response.json({ status: false, error }, { status });
 
@@ -221,7 +245,7 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
   const startControl = (transport: Transport, data: Extract<WsData, { kind: "control" }>) => {
     const login = data.login!;
     let tunnel: LiveTunnel | undefined;
-    const helloTimer = setTimeout(() => {
+    const helloTimer = clock.setTimeout(() => {
       if (!tunnel?.online) transport.close(4000, "no hello");
     }, HELLO_TIMEOUT_MS);
 
@@ -229,6 +253,7 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
       transport,
       side: "server",
       keepalive: hooks.keepalive,
+      clock: hooks.clock,
       onWindowStall: hooks.onWindowStall,
       onStream: (stream, meta) => {
         const m = decodeJson<ClientStreamMeta>(meta);
@@ -240,19 +265,19 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
         if (!msg) return;
         if (!tunnel) {
           if (msg.type !== "hello") return;
-          tunnel = new LiveTunnel(login, data.key, data.address, session);
+          tunnel = new LiveTunnel(login, data.key, data.address, session, hooks.poolSize(), clock);
           data.tunnel = tunnel;
           const t = tunnel;
           welcome(t, msg)
             .catch((err) => refuseAfterError(t, err))
-            .finally(() => clearTimeout(helloTimer));
+            .finally(() => clock.clearTimeout(helloTimer));
           return;
         }
         const t = tunnel;
         t.inbox = t.inbox.then(() => onClientMessage(t, msg)).catch((err) => hooks.log.warn(`tunnel ${t.tunnelId}: ${err}`));
       },
       onClose: (reason) => {
-        clearTimeout(helloTimer);
+        clock.clearTimeout(helloTimer);
         if (tunnel) void goOffline(tunnel, reason.message || "connection closed");
       },
     });
@@ -268,7 +293,7 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
     tunnel.send({ type: "refused", reason: LOGIN_ERROR_REASON });
     await goOffline(tunnel, "login failed");
     // Let the refusal reach the client before the close frame.
-    setTimeout(() => tunnel.control.close("login failed"), REFUSAL_CLOSE_DELAY_MS);
+    clock.setTimeout(() => tunnel.control.close("login failed"), REFUSAL_CLOSE_DELAY_MS);
   };
 
   const welcome = async (tunnel: LiveTunnel, hello: Extract<ClientMessage, { type: "hello" }>) => {
@@ -307,7 +332,7 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
         // Refusals go through the tunnel protocol so the client can print the reason.
         const session = createMuxSession({ transport, side: "server", keepalive: false });
         session.sendMessage(encodeJson({ type: "refused", reason: data.refused } satisfies ServerMessage));
-        setTimeout(() => session.close("refused"), REFUSAL_CLOSE_DELAY_MS);
+        clock.setTimeout(() => session.close("refused"), REFUSAL_CLOSE_DELAY_MS);
         return;
       }
       startControl(transport, data);
@@ -317,29 +342,27 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
         transport,
         side: "server",
         keepalive: hooks.keepalive,
+        clock: hooks.clock,
         onWindowStall: hooks.onWindowStall,
         onStream: (stream) => stream.reset(),
         onMessage: () => {},
         onClose: () => tunnel.pool.remove(session),
       });
       if (!tunnel.online) return session.close();
-      tunnel.pool.add(session);
+      // A client asking for more connections than the pool size it was told is refused the extra ones.
+      if (!tunnel.pool.add(session)) session.close("data connection pool is full");
     }
   };
 
-  /** Checks an upgrade request for a tunnel endpoint: a refusal, or the data its connection runs with. */
-  const admitData = async (req: TunnelUpgradeRequest, address: string): Promise<Response | WsData | undefined> => {
-    const url = req.url;
-    if (url.pathname !== TUNNEL_CONTROL_PATH && url.pathname !== TUNNEL_DATA_PATH) return undefined;
-    if (req.header("upgrade")?.toLowerCase() !== "websocket") return refuse(426, "WebSocket upgrade required");
-    const key = bearerToken(req.header("authorization") ?? null);
-    if (!key) return refuse(401, "missing auth token");
-    if (url.pathname === TUNNEL_DATA_PATH) {
-      const tunnel = bySession.get(url.searchParams.get("session") ?? "");
-      if (!tunnel || tunnel.key !== key) return refuse(403, "unknown tunnel session");
+  /** Checks a tunnel connection: a refusal, or the data it runs with. */
+  const admitConnection = async (req: TunnelConnectionRequest, address: string): Promise<Refusal | WsData> => {
+    if (!req.key) return { status: 401, error: "missing auth token" };
+    if (req.kind === "data") {
+      const tunnel = bySession.get(req.session);
+      if (!tunnel || tunnel.key !== req.key) return { status: 403, error: "unknown tunnel session" };
       return { kind: "data", tunnel };
     }
-    const result = await hooks.login(key).catch((err): { ok: false; reason: string } => {
+    const result = await hooks.login(req.key).catch((err): { ok: false; reason: string } => {
       hooks.log.warn(`tunnel login from ${address} failed: ${errorText(err)}`, { remote: address });
       return { ok: false, reason: LOGIN_ERROR_REASON };
     });
@@ -347,7 +370,20 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
       hooks.onLoginRefused?.();
       hooks.log.info(`tunnel login from ${address} refused: ${result.reason}`, { remote: address });
     }
-    return result.ok ? { kind: "control", key, address, login: result.login } : { kind: "control", key, address, refused: result.reason };
+    return result.ok ? { kind: "control", key: req.key, address, login: result.login } : { kind: "control", key: req.key, address, refused: result.reason };
+  };
+
+  /** Checks an upgrade request for a tunnel endpoint: a refusal, or the data its connection runs with. */
+  const admitData = async (req: TunnelUpgradeRequest, address: string): Promise<Response | WsData | undefined> => {
+    const url = req.url;
+    if (url.pathname !== TUNNEL_CONTROL_PATH && url.pathname !== TUNNEL_DATA_PATH) return undefined;
+    if (req.header("upgrade")?.toLowerCase() !== "websocket") return refuse(426, "WebSocket upgrade required");
+    const key = bearerToken(req.header("authorization") ?? null) ?? "";
+    const admitted = await admitConnection(
+      url.pathname === TUNNEL_DATA_PATH ? { kind: "data", key, session: url.searchParams.get("session") ?? "" } : { kind: "control", key },
+      address,
+    );
+    return "error" in admitted ? refuse(admitted.status, admitted.error) : admitted;
   };
 
   const websocket: WebSocketHandler<WsData> = {
@@ -388,6 +424,11 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
       if (admitted === undefined) return undefined;
       if (admitted instanceof Response) return { refuse: admitted };
       return { accept: (transport) => openTransport(admitted, transport) };
+    },
+    async accept(transport, request, address) {
+      const admitted = await admitConnection(request, address);
+      if ("error" in admitted) transport.close(4000 + admitted.status, admitted.error);
+      else openTransport(admitted, transport);
     },
     disconnect(tunnelId, reason) {
       const tunnel = registry.byId(tunnelId);
