@@ -8,7 +8,7 @@
 import { dialTcp } from "../../net/dial-tcp.ts";
 import { pipe } from "../../net/pipe.ts";
 import { BunSocketConnection, type DuplexConnection } from "../../net/connection.ts";
-import { createMuxSession, type KeepaliveOptions, type MuxSession } from "../../mux/session.ts";
+import { createMuxSession, type KeepaliveOptions, type MuxSession, type MuxSessionOptions } from "../../mux/session.ts";
 import type { MuxStream } from "../../mux/stream.ts";
 import { createMuxPool, type MuxPool } from "../../mux/pool.ts";
 import { WebSocketTransport, type Transport } from "../../mux/transport.ts";
@@ -210,6 +210,10 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
 
   // ---- connections ------------------------------------------------------------------
 
+  /** A mux session over a new connection; the server opens streams on any of them. */
+  const openSession = (transport: Transport, handlers: Pick<MuxSessionOptions, "onMessage" | "onClose">): MuxSession =>
+    createMuxSession({ transport, side: "client", keepalive: opts.keepalive, clock: opts.clock, onStream: onServerStream, ...handlers });
+
   const maybeGrowPool = () => {
     if (!pool || !sessionId || pendingData > 0) return;
     if (pool.size + pendingData >= poolSize) return;
@@ -220,14 +224,7 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
     void openConnection({ kind: "data", session: sessionId }, signal)
       .then((transport) => {
         pendingData--;
-        const session = createMuxSession({
-          transport,
-          side: "client",
-          keepalive: opts.keepalive,
-          clock: opts.clock,
-          onStream: onServerStream,
-          onClose: () => forPool.remove(session),
-        });
+        const session = openSession(transport, { onClose: () => forPool.remove(session) });
         // The control connection it belonged to closed (or a new one replaced it) while it opened.
         if (signal.aborted || pool !== forPool) return session.close();
         pool.add(session);
@@ -274,12 +271,7 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
       .then((transport) => {
         if (signal.aborted) return transport.close();
         const connectedAt = clock.now();
-        const session = createMuxSession({
-          transport,
-          side: "client",
-          keepalive: opts.keepalive,
-          clock: opts.clock,
-          onStream: onServerStream,
+        const session = openSession(transport, {
           onMessage: (bytes) => {
             const msg = decodeJson<ServerMessage>(bytes);
             if (msg) onServerMessage(msg, (why) => (closedWhy = why));

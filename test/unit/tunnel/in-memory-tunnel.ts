@@ -6,7 +6,7 @@ import type { KeepaliveOptions } from "../../../lib/mux/session.ts";
 import { createMemoryTransportPair, type MemoryTransport } from "../../../lib/mux/memory-transport.ts";
 import { createTunnelClient, type TunnelClient, type TunnelClientOptions, type TunnelEndpoint } from "../../../lib/tunnel/client/client.ts";
 import type { RuleRefusal } from "../../../lib/tunnel/messages.ts";
-import { createTunnelServer, type LiveTunnel, type TunnelServer, type TunnelServerHooks } from "../../../lib/tunnel/server/server.ts";
+import { createTunnelServer, type LiveTunnel, type TunnelConnectionRequest, type TunnelServer, type TunnelServerHooks } from "../../../lib/tunnel/server/server.ts";
 import { waitFor } from "../../helpers.ts";
 import { FakeClock } from "./fake-clock.ts";
 
@@ -120,3 +120,12 @@ export function startClient(
 
 /** Polls quickly: in-memory deliveries take event-loop turns, not time. */
 export const until = <T>(check: () => T | Promise<T>, what: string) => waitFor(check, what, 5_000, 1);
+
+/** A connection to the server with no client engine behind it: how it was closed, if it was. */
+export async function rawConnection(server: InMemoryServer, request: TunnelConnectionRequest): Promise<{ closed(): [number, string] | undefined }> {
+  const [clientEnd, serverEnd] = createMemoryTransportPair();
+  let closed: [number, string] | undefined;
+  clientEnd.bind({ data: () => {}, drain: () => {}, close: (code, reason) => void (closed = [code, reason]) });
+  await server.engine.accept(serverEnd, request, "192.0.2.66");
+  return { closed: () => closed };
+}

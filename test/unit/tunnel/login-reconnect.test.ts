@@ -3,8 +3,7 @@
 // clock, the server's hello timeout, and a second login of a tunnel replacing the first.
 import { afterEach, describe, expect, test } from "bun:test";
 import { defaultClientConfig, emptyHttpRule } from "../../../lib/client-config/types.ts";
-import { createMemoryTransportPair } from "../../../lib/mux/memory-transport.ts";
-import { KEYS, startClient, startServer, TUNNEL_A, until, type InMemoryClient } from "./in-memory-tunnel.ts";
+import { KEYS, rawConnection, startClient, startServer, TUNNEL_A, until, type InMemoryClient } from "./in-memory-tunnel.ts";
 
 const clients: InMemoryClient[] = [];
 const track = (c: InMemoryClient) => (clients.push(c), c);
@@ -69,16 +68,12 @@ describe("login", () => {
 
   test("a connection that never says hello is closed by the server after 10 s on its clock", async () => {
     const server = startServer();
-    const [clientEnd, serverEnd] = createMemoryTransportPair();
-    let closed: [number, string] | undefined;
-    clientEnd.bind({ data: () => {}, drain: () => {}, close: (code, reason) => void (closed = [code, reason]) });
-    await server.engine.accept(serverEnd, { kind: "control", key: "key-a" }, "192.0.2.10");
+    const conn = await rawConnection(server, { kind: "control", key: "key-a" });
     server.clock.advance(9_999);
     await Bun.sleep(5);
-    expect(closed).toBeUndefined();
+    expect(conn.closed()).toBeUndefined();
     server.clock.advance(1);
-    await until(() => closed, "the close");
-    expect(closed).toEqual([4000, "no hello"]);
+    expect(await until(() => conn.closed(), "the close")).toEqual([4000, "no hello"]);
     expect(server.engine.registry.size).toBe(0);
   });
 
@@ -89,12 +84,8 @@ describe("login", () => {
     await until(() => c.client.state === "online", "online");
     const session = server.tunnel(TUNNEL_A)!.session;
     for (const request of [{ kind: "data", key: "key-a", session: "no-such-session" }, { kind: "data", key: "key-b", session }, { kind: "data", key: "", session }] as const) {
-      const [clientEnd, serverEnd] = createMemoryTransportPair();
-      let closed: [number, string] | undefined;
-      clientEnd.bind({ data: () => {}, drain: () => {}, close: (code, reason) => void (closed = [code, reason]) });
-      await server.engine.accept(serverEnd, request, "192.0.2.66");
-      await until(() => closed, "the close");
-      expect(closed).toEqual(request.key ? [4403, "unknown tunnel session"] : [4401, "missing auth token"]);
+      const conn = await rawConnection(server, request);
+      expect(await until(() => conn.closed(), "the close")).toEqual(request.key ? [4403, "unknown tunnel session"] : [4401, "missing auth token"]);
     }
     expect(server.tunnel(TUNNEL_A)!.pool.size).toBe(1);
   });

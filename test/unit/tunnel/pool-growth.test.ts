@@ -5,9 +5,8 @@
 import { afterEach, expect, test } from "bun:test";
 import type { TCPSocketListener } from "bun";
 import { defaultClientConfig } from "../../../lib/client-config/types.ts";
-import { createMemoryTransportPair } from "../../../lib/mux/memory-transport.ts";
 import type { MuxStream } from "../../../lib/mux/stream.ts";
-import { startClient, startServer, TUNNEL_A, until, type InMemoryClient } from "./in-memory-tunnel.ts";
+import { rawConnection, startClient, startServer, TUNNEL_A, until, type InMemoryClient } from "./in-memory-tunnel.ts";
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -73,11 +72,8 @@ test("the server refuses a data connection beyond the pool size it announced", a
   const tunnel = server.tunnel(TUNNEL_A)!;
   await echoStream(server, "load");
   await until(() => tunnel.pool.size === 2, "the pool full");
-  const [clientEnd, serverEnd] = createMemoryTransportPair();
-  let closed = false;
-  clientEnd.bind({ data: () => {}, drain: () => {}, close: () => void (closed = true) });
-  await server.engine.accept(serverEnd, { kind: "data", key: "key-a", session: tunnel.session }, "192.0.2.10");
-  await until(() => closed, "the extra connection closed");
+  const extra = await rawConnection(server, { kind: "data", key: "key-a", session: tunnel.session });
+  await until(() => extra.closed(), "the extra connection closed");
   expect(tunnel.pool.size).toBe(2);
 });
 
