@@ -88,7 +88,7 @@ describe("validateClientConfig", () => {
 });
 
 function emptyish() {
-  return { secure: false, destination: "127.0.0.1", port: 0, tls: 0, webRoot: "", useLetsEnc: false, ca: "", privateKey: "", redirect: false, password: HASH, basicHttpAuth: `bob:${HASH}`, rewriteHost: "", redirectURL: "", insecureUpstream: false, firewall: [] };
+  return { secure: false, destination: "127.0.0.1", port: 0, tls: 0, httpsUpstream: 0, webRoot: "", useLetsEnc: false, ca: "", privateKey: "", redirect: false, password: HASH, basicHttpAuth: `bob:${HASH}`, rewriteHost: "", redirectURL: "", insecureUpstream: false, firewall: [] };
 }
 
 describe("load and save", () => {
