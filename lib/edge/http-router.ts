@@ -15,7 +15,6 @@ import type { LoopbackRelay } from "./loopback-relay.ts";
 import type { TrafficStats } from "../stats/traffic-stats.ts";
 import type { MuxStream } from "../mux/stream.ts";
 import type { LiveTunnel, TunnelServer } from "../tunnel/server/server.ts";
-import { ACME_CHALLENGE_PREFIX } from "../acme/challenge-store.ts";
 
 export interface HttpRouter {
   handle(conn: DuplexConnection, remote: string, secure: boolean): void;

@@ -8,6 +8,7 @@ import { readFileSync, statSync } from "node:fs";
 import { join, normalize, resolve, sep } from "node:path";
 import type { HttpRule } from "../../client-config/types.ts";
 import { escapeHtml } from "../../http/responses.ts";
+import { createBasicAuthVerifier } from "../../http/basic-auth.ts";
 import { ACME_CHALLENGE_PREFIX } from "../../acme/challenge-store.ts";
 
 export const LOGIN_PATH = "/__pktriot/login";
@@ -72,6 +73,7 @@ export function createFeatureServer(initial: HttpRule[], opts: FeatureServerOpti
   const secret = randomBytes(32);
   const tlsServers = new Map<string, { server: ReturnType<typeof Bun.serve>; key: string }>();
   const remotes = new Map<number, string>();
+  const basicAuth = createBasicAuthVerifier();
 
   const sign = (domain: string, expires: number) => createHmac("sha256", secret).update(`${domain}|${expires}`).digest("base64url");
   const validSession = (domain: string, cookie: string | null): boolean => {
@@ -95,6 +97,11 @@ export function createFeatureServer(initial: HttpRule[], opts: FeatureServerOpti
     if (rule.useLetsEnc && url.pathname.startsWith(ACME_CHALLENGE_PREFIX)) {
       const answer = opts.acmeChallenge?.(url.pathname.slice(ACME_CHALLENGE_PREFIX.length));
       return answer ? new Response(answer, { headers: { "content-type": "application/octet-stream" } }) : new Response("No such challenge", { status: 404 });
+    }
+    // TLS that ended here passed the server encrypted: the server could not check basic
+    // auth on it (it does for plain HTTP and for the TLS it terminates), so this client does.
+    if (visitor !== undefined && rule.basicHttpAuth && !(await basicAuth.verify(rule.basicHttpAuth, req.headers.get("authorization")))) {
+      return new Response("This site requires a user name and password.\n", { status: 401, headers: { "www-authenticate": `Basic realm="${domain}", charset="UTF-8"`, "content-type": "text/plain; charset=utf-8" } });
     }
 
     if (rule.password) {
