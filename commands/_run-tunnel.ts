@@ -3,7 +3,10 @@
 // remote management saved to the file, live reload when the file changes, and a clean
 // stop that first lets quick mode take its temporary rule back.
 import { consola } from "consola";
-import { loadClientConfig, updateClientConfig, watchClientConfig, type ClientConfig } from "../lib/client-config/index.ts";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { LETS_ENCRYPT_DIRECTORY_URL, loadClientConfig, updateClientConfig, watchClientConfig, type ClientConfig } from "../lib/client-config/index.ts";
+import type { RuleCertificatesOptions } from "../lib/tunnel/client/rule-certificates.ts";
 import { verifyPassword } from "../lib/http/basic-auth.ts";
 import { applyRemoteChange, parseRemoteChange } from "../lib/client-config/remote-change.ts";
 import { parseServerHost } from "../lib/client-api/server-host.ts";
@@ -48,6 +51,32 @@ function checkRemotePortMaps(current: ClientConfig, change: unknown): void {
   }
 }
 
+/**
+ * Let's Encrypt on the client: files next to the configuration (`<config dir>/acme/`),
+ * the CA from the file's `acme` object, PKTRIOT_ACME_DIRECTORY_URL / PKTRIOT_ACME_EMAIL
+ * overriding it; PKTRIOT_ACME_CA_FILE and the timing variables are test hooks.
+ */
+function letsEncryptOptions(path: string, config: ClientConfig): RuleCertificatesOptions {
+  const caFile = process.env.PKTRIOT_ACME_CA_FILE?.trim();
+  let caPem: string | undefined;
+  if (caFile) {
+    try {
+      caPem = readFileSync(caFile, "utf8");
+    } catch (err) {
+      throw new UserError(`PKTRIOT_ACME_CA_FILE ${caFile}: ${errorMessage(err)}`);
+    }
+  }
+  return {
+    dir: join(dirname(path), "acme"),
+    directoryUrl: process.env.PKTRIOT_ACME_DIRECTORY_URL?.trim() || config.acme?.directoryUrl || LETS_ENCRYPT_DIRECTORY_URL,
+    email: process.env.PKTRIOT_ACME_EMAIL?.trim() || config.acme?.email || "",
+    caPem,
+    renewBeforeMs: envMs("PKTRIOT_ACME_RENEW_BEFORE_MS"),
+    checkEveryMs: envMs("PKTRIOT_ACME_CHECK_MS"),
+    retryMinMs: envMs("PKTRIOT_ACME_RETRY_MIN_MS"),
+  };
+}
+
 export async function runTunnelInForeground(opts: ForegroundTunnelOptions): Promise<never> {
   const { path } = opts;
   const config = loadClientConfig(path);
@@ -80,6 +109,7 @@ export async function runTunnelInForeground(opts: ForegroundTunnelOptions): Prom
     backoff: backoffMax ? { minMs: Math.min(1000, backoffMax), maxMs: backoffMax } : undefined,
     keepalive: keepaliveMs ? { intervalMs: keepaliveMs, timeoutMs: 3 * keepaliveMs } : undefined,
     poolIdleCheckMs: poolIdleMs,
+    letsEncrypt: letsEncryptOptions(path, config),
     log: { info: (m) => consola.info(m), warn: (m) => consola.warn(m), error: (m) => consola.error(m) },
     onState: (state, detail) => {
       if (state === "connecting") consola.info(`connecting to ${server.hostPort}`);

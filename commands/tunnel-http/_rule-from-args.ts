@@ -13,6 +13,7 @@ export interface HttpAddArgs {
   destination?: string;
   http?: string;
   tls?: string;
+  "https-upstream"?: string;
   webroot?: string;
   redirect?: boolean;
   "rewrite-host"?: string;
@@ -30,11 +31,14 @@ function usage(message: string): never {
 }
 
 function checkCombinations(a: HttpAddArgs): void {
-  if (a.http === undefined && a.tls === undefined && a.webroot === undefined) usage("give at least one of --http, --tls or --webroot");
-  if (a.webroot !== undefined && (a.http !== undefined || a.tls !== undefined)) usage("--webroot serves files itself; it cannot be combined with --http or --tls");
+  const upstreamTls = a["https-upstream"] !== undefined;
+  if (a.http === undefined && a.tls === undefined && !upstreamTls && a.webroot === undefined) usage("give at least one of --http, --tls, --https-upstream or --webroot");
+  if (a.webroot !== undefined && (a.http !== undefined || a.tls !== undefined || upstreamTls)) usage("--webroot serves files itself; it cannot be combined with --http, --tls or --https-upstream");
   if ((a.ca === undefined) !== (a.key === undefined)) usage("--ca and --key go together (the certificate chain and its private key)");
   if (a.letsencrypt && a.ca !== undefined) usage("give either --letsencrypt or --ca/--key, not both");
-  if (a.tls !== undefined && (a.letsencrypt || a.ca !== undefined)) usage("--tls passes TLS through to the destination, which holds the certificate; it cannot be combined with --letsencrypt or --ca/--key");
+  if (a.tls !== undefined && upstreamTls) usage("give either --tls (TLS passed through to the destination) or --https-upstream (TLS re-encrypted to the destination), not both");
+  if (a.tls !== undefined && (a.letsencrypt || a.ca !== undefined)) usage("--tls passes TLS through to the destination, which holds the certificate; it cannot be combined with --letsencrypt or --ca/--key (use --https-upstream PORT to re-encrypt)");
+  if (a.tls !== undefined && (a.password !== undefined || a["basic-user"] !== undefined)) usage("--tls passes the visitor's TLS through untouched, so no password can be checked on it; use --https-upstream PORT with --password/--basic-user");
   if ((a["basic-user"] === undefined) !== (a["basic-password"] === undefined)) usage("--basic-user and --basic-password go together");
 }
 
@@ -64,6 +68,7 @@ export async function httpRuleFromArgs(a: HttpAddArgs, rawArgs: string[]): Promi
   rule.destination = destinationArg(a.destination, "--destination", "127.0.0.1");
   rule.port = optionalPortArg(a.http, "--http");
   rule.tls = optionalPortArg(a.tls, "--tls");
+  rule.httpsUpstream = optionalPortArg(a["https-upstream"], "--https-upstream");
   if (a.webroot !== undefined) rule.webRoot = webRootArg(a.webroot);
   if (a.ca !== undefined && a.key !== undefined) {
     rule.ca = resolve(requireValue(a.ca, "ca"));
@@ -71,7 +76,8 @@ export async function httpRuleFromArgs(a: HttpAddArgs, rawArgs: string[]): Promi
     checkRuleCertificate(rule.ca, rule.privateKey, domain);
   }
   rule.useLetsEnc = Boolean(a.letsencrypt);
-  rule.secure = rule.useLetsEnc || Boolean(rule.ca) || rule.tls > 0;
+  if (rule.useLetsEnc && domain.startsWith("*.")) throw new UserError(`--letsencrypt cannot cover ${domain}: Let's Encrypt proves a wildcard only over DNS-01, the client uses HTTP-01; give a wildcard certificate with --ca/--key`);
+  rule.secure = rule.useLetsEnc || Boolean(rule.ca) || rule.tls > 0 || rule.httpsUpstream > 0;
   rule.redirect = Boolean(a.redirect);
   if (a["rewrite-host"] !== undefined) rule.rewriteHost = rewriteHostArg(a["rewrite-host"]);
   rule.insecureUpstream = Boolean(a["insecure-upstream"]);

@@ -1,6 +1,7 @@
 import type { HttpRule } from "../../lib/client-config/index.ts";
 import { countLine, renderTable } from "../../lib/format/table.ts";
 import { splitStoredBasicAuth } from "../../lib/http/basic-auth.ts";
+import { rulePassesTlsThrough } from "../../lib/tunnel/client/http-features.ts";
 
 const dash = (v: string | number) => (v ? String(v) : "--");
 const yesNo = (v: boolean) => (v ? "yes" : "no");
@@ -10,7 +11,25 @@ function auth(r: HttpRule): string {
   return kinds.length ? kinds.join(", ") : "--";
 }
 
+/** Who holds the certificate visitors see over HTTPS. */
+function certificate(r: HttpRule): string {
+  if (r.useLetsEnc) return "letsencrypt (client)";
+  if (r.ca && r.privateKey) return "custom (client)";
+  if (rulePassesTlsThrough(r)) return "destination's (pass-through)";
+  return r.secure ? "server's" : "--";
+}
+
 export function httpRulesTable(rules: HttpRule[]): string {
-  const rows = rules.map((r) => [r.domain, r.port || r.tls ? r.destination : "--", dash(r.port), dash(r.tls), dash(r.webRoot), yesNo(r.secure), yesNo(r.redirect), auth(r)]);
-  return `${renderTable(["Domain", "Destination", "HTTP", "TLS", "Webroot", "Secure", "Redirect", "Auth"], rows)}\n${countLine(rules.length, "HTTP rule")}`;
+  const rows = rules.map((r) => [
+    r.domain,
+    r.port || r.tls || r.httpsUpstream ? r.destination : "--",
+    dash(r.port),
+    dash(r.tls),
+    dash(r.httpsUpstream),
+    dash(r.webRoot),
+    certificate(r),
+    yesNo(r.redirect),
+    auth(r),
+  ]);
+  return `${renderTable(["Domain", "Destination", "HTTP", "TLS pass-through", "HTTPS re-encrypt", "Webroot", "Certificate", "Redirect", "Auth"], rows)}\n${countLine(rules.length, "HTTP rule")}`;
 }

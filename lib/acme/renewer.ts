@@ -4,17 +4,18 @@
  * `startAcmeRenewer` reuses the certificate stored in `dir` while it covers the domain
  * and has more than `renewBeforeMs` left; otherwise it orders a new one, stores it and
  * hands it to `onCertificate`. Then it checks again every `checkEveryMs` (a day), so a
- * certificate is renewed 30 days before it expires, and a failed order is retried an
- * hour later. The protocol (JWS, account, order, CSR) is acme-client's; this module only
- * decides when to order and where the files live:
+ * certificate is renewed 30 days before it expires; a failed order is retried with an
+ * exponential backoff (5 min doubling to 6 h) that never undercuts the CA's Retry-After.
+ * Used by the server for its own domain and by the client for each `--letsencrypt` rule.
+ * The order itself is ./order.ts; this module decides when to order and where the files live:
  *   <dir>/account.key   the ACME account key (0600)
- *   <dir>/<domain>.crt  the certificate chain, leaf first
+ *   <dir>/<domain>.crt  the certificate chain, leaf first (0600)
  *   <dir>/<domain>.key  its private key (0600)
  */
 import type { Logger } from "../log.ts";
 // First: acme-client and lib/tls share @peculiar/x509 (and its tsyringe registry), which
 // the compiled executable only initialises correctly when acme-client is evaluated first.
-import { createAcmeOrderer } from "./order.ts";
+import { AcmeOrderError, acmeRetryDelay, createAcmeOrderer } from "./order.ts";
 import { existsSync, mkdirSync } from "node:fs";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -25,7 +26,8 @@ import type { ChallengeStore } from "./challenge-store.ts";
 const DAY_MS = 86_400_000;
 export const ACME_RENEW_BEFORE_MS = 30 * DAY_MS;
 const CHECK_EVERY_MS = DAY_MS;
-const RETRY_AFTER_FAILURE_MS = 3_600_000;
+const RETRY_MIN_MS = 5 * 60_000;
+const RETRY_MAX_MS = 6 * 3_600_000;
 
 export interface AcmeRenewerOptions {
   directoryUrl: string;
@@ -42,6 +44,9 @@ export interface AcmeRenewerOptions {
   now?: () => Date;
   renewBeforeMs?: number;
   checkEveryMs?: number;
+  /** Backoff after failed orders: the first retry after `retryMinMs`, doubling up to `retryMaxMs`. */
+  retryMinMs?: number;
+  retryMaxMs?: number;
   /** Each finished certificate order (for metrics). */
   onOrder?(outcome: "success" | "failure"): void;
   log: Logger;
@@ -78,6 +83,8 @@ export function startAcmeRenewer(opts: AcmeRenewerOptions): AcmeRenewer {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let stopped = false;
   let running: Promise<void> | undefined;
+  /** Failed orders in a row (the backoff exponent). */
+  let failures = 0;
 
   const order = createAcmeOrderer(opts);
 
@@ -106,20 +113,25 @@ export function startAcmeRenewer(opts: AcmeRenewerOptions): AcmeRenewer {
         served = stored.fingerprint;
         opts.onCertificate({ certPem: stored.certPem, keyPem: stored.keyPem }, "stored", stored);
       }
+      if (stored) opts.log.info(`the certificate for ${opts.domain} expires ${stored.notAfter.toISOString()}: renewing`);
       opts.log.info(`ordering a certificate for ${opts.domain} from ${opts.directoryUrl}`);
       ordering = true;
       const pair = await order(opts.domain);
       const loaded = checkCertificatePair(pair.certPem, pair.keyPem, opts.domain, { now: now() });
       writeAtomic(paths.key, loaded.keyPem, 0o600);
-      writeAtomic(paths.cert, loaded.certPem, 0o644);
+      writeAtomic(paths.cert, loaded.certPem, 0o600);
       served = loaded.fingerprint;
+      failures = 0;
       opts.log.info(`obtained a certificate for ${opts.domain} (valid until ${loaded.notAfter.toISOString()})`);
       opts.onOrder?.("success");
       if (!stopped) opts.onCertificate({ certPem: loaded.certPem, keyPem: loaded.keyPem }, "obtained", loaded);
     } catch (err) {
       if (ordering) opts.onOrder?.("failure");
-      next = Math.min(next, RETRY_AFTER_FAILURE_MS);
-      opts.log.warn(`certificate order for ${opts.domain} failed (retrying in ${Math.round(next / 60_000)} min): ${errorMessage(err)}`);
+      failures++;
+      next = Math.min(next, acmeRetryDelay(failures, opts.retryMinMs ?? RETRY_MIN_MS, opts.retryMaxMs ?? RETRY_MAX_MS));
+      const retryAfterMs = err instanceof AcmeOrderError ? err.retryAfterMs : undefined;
+      if (retryAfterMs) next = Math.max(next, retryAfterMs);
+      opts.log.warn(`certificate order for ${opts.domain} failed (retrying in ${formatWait(next)}): ${errorMessage(err)}`);
     } finally {
       ordering = false;
       schedule(next);
@@ -141,4 +153,10 @@ export function startAcmeRenewer(opts: AcmeRenewerOptions): AcmeRenewer {
       if (timer) clearTimeout(timer);
     },
   };
+}
+
+function formatWait(ms: number): string {
+  if (ms < 60_000) return `${Math.max(1, Math.round(ms / 1000))} s`;
+  if (ms < 3_600_000) return `${Math.round(ms / 60_000)} min`;
+  return `${(ms / 3_600_000).toFixed(1)} h`;
 }

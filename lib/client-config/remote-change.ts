@@ -84,7 +84,7 @@ export function parseRemoteChange(raw: unknown): RemoteChange {
     case "http/update": {
       const sites = validated("https", list(o, "sites"), "sites");
       sites.forEach((s, i) => {
-        if (!s.port && !s.tls && !s.webRoot && !s.redirectURL) throw new UserError(`sites[${i}] needs a port, a tls port, a webRoot or a redirectURL`);
+        if (!s.port && !s.tls && !s.httpsUpstream && !s.webRoot && !s.redirectURL) throw new UserError(`sites[${i}] needs a port, a tls port, a webRoot or a redirectURL`);
       });
       uniq(sites.map((s) => s.domain), "domain");
       return { kind: "http/update", sites };

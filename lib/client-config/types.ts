@@ -7,13 +7,22 @@ export type { FirewallRule };
 
 export interface HttpRule {
   domain: string;
-  /** Served over HTTPS (Let's Encrypt, a custom certificate or TLS pass-through). */
+  /** Served over HTTPS (Let's Encrypt, a custom certificate, TLS pass-through or the server's certificate). */
   secure: boolean;
   destination: string;
   /** Local HTTP port to proxy to (0: none). */
   port: number;
-  /** Local TLS port for pass-through (0: none). */
+  /**
+   * Local TLS port the visitor's TLS is passed through to untouched (0: none): nobody
+   * between the visitor and this upstream decrypts, the visitor sees its certificate.
+   */
   tls: number;
+  /**
+   * Local HTTPS port requests are re-encrypted to (0: none): TLS ends at the server (or at
+   * this client with `ca`/`useLetsEnc`) and a new TLS connection goes to the upstream,
+   * verified unless `insecureUpstream`. Not in the original client's file; absent means 0.
+   */
+  httpsUpstream: number;
   webRoot: string;
   useLetsEnc: boolean;
   /** Path of the certificate chain PEM this client terminates TLS with. */
@@ -72,7 +81,14 @@ export interface ClientConfig {
   portmaps: PortMap[];
   socks: { listenPort: number };
   monitor: { port: number };
+  /**
+   * The ACME CA the client orders `useLetsEnc` certificates from (absent: Let's Encrypt,
+   * no contact address). Not in the original client's file; kept only when set.
+   */
+  acme?: { directoryUrl: string; email: string };
 }
+
+export const LETS_ENCRYPT_DIRECTORY_URL = "https://acme-v02.api.letsencrypt.org/directory";
 
 export const CLIENT_CONFIG_VERSION = "1.0.0";
 
@@ -104,6 +120,7 @@ export function emptyHttpRule(domain: string): HttpRule {
     destination: "127.0.0.1",
     port: 0,
     tls: 0,
+    httpsUpstream: 0,
     webRoot: "",
     useLetsEnc: false,
     ca: "",

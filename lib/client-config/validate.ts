@@ -118,6 +118,7 @@ function httpRule(f: Fields): HttpRule {
     destination: destination(f, false) || "127.0.0.1",
     port: f.port("port"),
     tls: f.port("tls"),
+    httpsUpstream: f.port("httpsUpstream"),
     webRoot: f.str("webRoot"),
     useLetsEnc: f.bool("useLetsEnc"),
     ca,
@@ -178,6 +179,17 @@ function checkLocalListeners(c: ClientConfig): void {
   claim(c.monitor.port, "monitor.port");
 }
 
+/** `acme: {directoryUrl, email}`, only when the file has it (absent: Let's Encrypt). */
+function acmeSettings(root: Fields): ClientConfig["acme"] {
+  const a = root.object("acme");
+  const directoryUrl = a.str("directoryUrl");
+  const email = a.str("email");
+  if (!directoryUrl && !email) return undefined;
+  if (directoryUrl && !/^https?:\/\/[^\s/]+/.test(directoryUrl)) fail(a.name("directoryUrl"), `(${show(directoryUrl)}) must be an http(s) URL`);
+  if (email && !/^[^\s@]+@[^\s@]+$/.test(email)) fail(a.name("email"), `(${show(email)}) must be an email address`);
+  return { directoryUrl, email };
+}
+
 export function validateClientConfig(raw: unknown): ClientConfig {
   if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw new UserError("config file must hold a JSON object");
   const f = new Fields(raw as Obj, "");
@@ -216,6 +228,8 @@ export function validateClientConfig(raw: unknown): ClientConfig {
     socks: { listenPort: f.object("socks").port("listenPort") },
     monitor: { port: f.object("monitor").port("port") },
   };
+  const acme = acmeSettings(f);
+  if (acme) config.acme = acme;
   checkUnique(config.https, (r) => r.domain, (i) => `https[${i}].domain`, "https");
   checkUnique(config.ports, (r) => r.port, (i) => `ports[${i}].port`, "ports");
   checkLocalListeners(config);

@@ -156,8 +156,6 @@ export function createHttpRouter(opts: HttpRouterOptions): HttpRouter {
         // for another rule (even of the same tunnel) must not ride on this stream.
         if (tunnel && (route.tunnel !== tunnel || host !== service)) return { action: "stop" };
         if (!route.tunnel.online) return { action: "respond", response: tunnelOfflineResponse(host, 502) };
-        if (!firewallFor(route.rule.firewall).allows(remote)) return { action: "reject" };
-        if (!secure && route.rule.redirect) return { action: "respond", response: httpsRedirectResponse(host, head.target, opts.httpsPort()) };
         const forward = (): HeadDecision => {
           if (!stream && !openStream(route.tunnel, host)) return { action: "respond", response: tunnelOfflineResponse(host, 503) };
           return {
@@ -168,6 +166,12 @@ export function createHttpRouter(opts: HttpRouterOptions): HttpRouter {
             host: route.rule.rewriteHost || undefined,
           };
         };
+        // The CA validating a certificate the client orders: from any address, over plain
+        // HTTP, not to be redirected or asked for credentials. The client answers this
+        // path itself and never passes it to its upstream.
+        if (!secure && route.rule.answersAcme && isAcmeChallenge(head.target)) return forward();
+        if (!firewallFor(route.rule.firewall).allows(remote)) return { action: "reject" };
+        if (!secure && route.rule.redirect) return { action: "respond", response: httpsRedirectResponse(host, head.target, opts.httpsPort()) };
         if (route.rule.basicHttpAuth) {
           const unauthorized: HeadDecision = { action: "respond", response: unauthorizedResponse(host) };
           const ok = basicAuth.verify(route.rule.basicHttpAuth, head.get("authorization"));
@@ -235,4 +239,10 @@ export function createHttpRouter(opts: HttpRouterOptions): HttpRouter {
       conn.resume();
     },
   };
+}
+
+/** An HTTP-01 challenge request, in origin form or absolute form (RFC 9112 3.2). */
+function isAcmeChallenge(target: string): boolean {
+  const path = target.startsWith("/") ? target : target.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, "");
+  return path.startsWith(ACME_CHALLENGE_PREFIX);
 }

@@ -29,7 +29,12 @@ if (typeof R.getMetadata !== "function") {
     }
     return { found: false, value: undefined };
   };
+  const ownKeys = (target: Target, prop?: PropertyKey): unknown[] => [...(stores.get(target) ?? new Map()).entries()].filter(([, byProp]) => byProp.has(prop)).map(([key]) => key);
   Object.assign(R, {
+    // The full provider surface: when the real `reflect-metadata` (acme-client's
+    // @peculiar/x509) loads after this shim, it adopts these five as a fallback provider.
+    getOwnMetadataKeys: ownKeys,
+    deleteMetadata: (key: unknown, target: Target, prop?: PropertyKey): boolean => stores.get(target)?.get(key)?.delete(prop) ?? false,
     defineMetadata: define,
     getOwnMetadata: own,
     hasOwnMetadata: hasOwn,

@@ -6,8 +6,17 @@ import type { FirewallRule } from "../http/firewall.ts";
 /** An HTTP rule as the client announces it (SPEC 3.1 `https[]`; secrets stay hashed). */
 export interface HttpRuleAnnounce {
   domain: string;
-  /** The client terminates TLS itself (custom cert or Let's Encrypt on the client): raw TLS is passed through. */
+  /**
+   * Raw TLS for this name goes to the client: it terminates it (custom certificate, Let's
+   * Encrypt on the client) or pipes it untouched to a TLS upstream (`tls` pass-through).
+   */
   ownCertificate: boolean;
+  /**
+   * The client orders this name's certificate itself (Let's Encrypt) and answers HTTP-01:
+   * plain-HTTP requests under `/.well-known/acme-challenge/` go to it past the rule's
+   * redirect, basic auth and firewall (the CA validates from anywhere).
+   */
+  answersAcme?: boolean;
   redirect: boolean;
   rewriteHost: string;
   /** `user:<argon2id hash>` or "". Checked by the server on every request. */

@@ -1,6 +1,7 @@
-// A local ACME CA for the Let's Encrypt tests: Debian's pebble, validating for real
-// through a DNS stub in this process that answers 127.0.0.1 for every name (so pebble
-// fetches HTTP-01 tokens from spokes' public HTTP port, whatever the name).
+// A local ACME CA for the Let's Encrypt tests (server and client): Debian's pebble,
+// validating for real through a DNS stub in this process that answers 127.0.0.1 for every
+// name unless the test says otherwise (so pebble fetches HTTP-01 tokens from spokes'
+// public HTTP port, whatever the name).
 import type { Subprocess } from "bun";
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { writeFileSync } from "node:fs";
@@ -11,13 +12,17 @@ import { spawnLogged, type ProcessLog } from "./_tunnel-harness.ts";
 
 export const PEBBLE = Bun.which("pebble");
 
-/** Answers every A query with 127.0.0.1 and every other query with no records (RFC 1035 4.1). */
-function startDnsStub(): Promise<{ port: number; socket: UdpSocket }> {
+/** Answers A queries with `addressFor(name)` and every other query with no records (RFC 1035 4.1). */
+function startDnsStub(addressFor: (name: string) => string): Promise<{ port: number; socket: UdpSocket }> {
   const socket = createSocket("udp4");
   socket.on("message", (q, peer) => {
     if (q.length < 12) return;
+    const labels: string[] = [];
     let i = 12;
-    while (i < q.length && q[i] !== 0) i += q[i]! + 1;
+    while (i < q.length && q[i] !== 0) {
+      labels.push(q.subarray(i + 1, i + 1 + q[i]!).toString("latin1"));
+      i += q[i]! + 1;
+    }
     const end = i + 5; // the root label, QTYPE, QCLASS
     if (end > q.length) return;
     const isA = q.readUInt16BE(i + 1) === 1;
@@ -26,7 +31,8 @@ function startDnsStub(): Promise<{ port: number; socket: UdpSocket }> {
     head.writeUInt16BE(1, 4);
     head.writeUInt16BE(isA ? 1 : 0, 6);
     head.writeUInt32BE(0, 8);
-    const answer = isA ? Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1]) : Buffer.alloc(0);
+    const ip = addressFor(labels.join(".").toLowerCase()).split(".").map(Number);
+    const answer = isA ? Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, ...ip]) : Buffer.alloc(0);
     socket.send(Buffer.concat([head, answer]), peer.port, peer.address);
   });
   return new Promise((resolve) => socket.bind(0, "127.0.0.1", () => resolve({ port: socket.address().port, socket })));
@@ -45,8 +51,30 @@ export interface Pebble {
   stop(): Promise<void>;
 }
 
+export interface PebbleOptions {
+  /** The A record pebble gets for a name (default 127.0.0.1 for all). */
+  addressFor?(name: string): string;
+  /** Lifetime of issued certificates in seconds (pebble's default is five years). */
+  certificateValiditySeconds?: number;
+}
+
+export interface PreparedPebble {
+  directoryUrl: string;
+  httpsCaPath: string;
+  /** Starts pebble (again) on the prepared ports with the prepared HTTPS certificate. */
+  start(): Promise<Pebble>;
+}
+
 /** Starts pebble validating HTTP-01 on `httpPort` of 127.0.0.1. */
-export async function startPebble(dir: string, httpPort: number): Promise<Pebble> {
+export async function startPebble(dir: string, httpPort: number, opts: PebbleOptions = {}): Promise<Pebble> {
+  return (await preparePebble(dir, httpPort, opts)).start();
+}
+
+/**
+ * Writes pebble's configuration and HTTPS certificate without starting it, so a test can
+ * point a client at a CA that is not up yet.
+ */
+export async function preparePebble(dir: string, httpPort: number, opts: PebbleOptions = {}): Promise<PreparedPebble> {
   const ports = { acme: await freePort(), mgmt: await freePort(), tlsAlpn: await freePort() };
   // Debian's pebble ships no certificate for its own HTTPS listener: a throwaway one.
   const httpsCaPath = join(dir, "pebble-cert.pem");
@@ -66,36 +94,41 @@ export async function startPebble(dir: string, httpPort: number): Promise<Pebble
         tlsPort: ports.tlsAlpn,
         ocspResponderURL: "",
         externalAccountBindingRequired: false,
+        ...(opts.certificateValiditySeconds ? { certificateValidityPeriod: opts.certificateValiditySeconds } : {}),
       },
     }),
   );
-  const dns = await startDnsStub();
-  let stopped = false;
-  const { proc, log } = spawnLogged([PEBBLE!, "-config", config, "-dnsserver", `127.0.0.1:${dns.port}`], { PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0" });
-  await log.waitFor("ACME directory available", { proc });
-  return {
-    proc,
-    log,
-    directoryUrl: `https://127.0.0.1:${ports.acme}/dir`,
-    httpsCaPath,
-    async saveRoot(path) {
-      const r = run("curl", ["-sS", "--fail", "--cacert", httpsCaPath, `https://127.0.0.1:${ports.mgmt}/roots/0`]);
-      if (r.code !== 0) throw new Error(`pebble root: ${r.stderr}`);
-      writeFileSync(path, r.stdout);
-      return path;
-    },
-    orderCount() {
-      const counts = [...log.text.matchAll(/There are now (\d+) orders in the db/g)];
-      return counts.length ? Number(counts.at(-1)![1]) : 0;
-    },
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      proc.kill("SIGKILL");
-      await proc.exited;
-      dns.socket.close();
-    },
+  const directoryUrl = `https://127.0.0.1:${ports.acme}/dir`;
+  const start = async (): Promise<Pebble> => {
+    const dns = await startDnsStub(opts.addressFor ?? (() => "127.0.0.1"));
+    let stopped = false;
+    const { proc, log } = spawnLogged([PEBBLE!, "-config", config, "-dnsserver", `127.0.0.1:${dns.port}`], { PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0" });
+    await log.waitFor("ACME directory available", { proc });
+    return {
+      proc,
+      log,
+      directoryUrl,
+      httpsCaPath,
+      async saveRoot(path) {
+        const r = run("curl", ["-sS", "--fail", "--cacert", httpsCaPath, `https://127.0.0.1:${ports.mgmt}/roots/0`]);
+        if (r.code !== 0) throw new Error(`pebble root: ${r.stderr}`);
+        writeFileSync(path, r.stdout);
+        return path;
+      },
+      orderCount() {
+        const counts = [...log.text.matchAll(/There are now (\d+) orders in the db/g)];
+        return counts.length ? Number(counts.at(-1)![1]) : 0;
+      },
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        proc.kill("SIGKILL");
+        await proc.exited;
+        dns.socket.close();
+      },
+    };
   };
+  return { directoryUrl, httpsCaPath, start };
 }
 
 /** The certificate a TLS server presents for `servername` (not verified). */

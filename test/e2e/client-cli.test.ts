@@ -333,10 +333,11 @@ describe("tunnel http", () => {
 
     const ls = await pk(["tunnel", "http", "ls", "--config", config]);
     expect(ls.code).toBe(0);
-    expect(ls.stdout).toContain("| Domain             | Destination   | HTTP | TLS | Webroot");
-    expect(ls.stdout).toMatch(/\| app\.example\.com +\| 127\.0\.0\.1 +\| 8080 \| -- +\| -- +\| yes +\| yes +\| -- +\|/);
-    expect(ls.stdout).toMatch(/\| pass\.example\.com +\| 192\.168\.1\.101 \| 80 +\| 443 \|/);
+    expect(ls.stdout).toContain("| Domain             | Destination   | HTTP | TLS pass-through | HTTPS re-encrypt | Webroot");
+    expect(ls.stdout).toMatch(/\| app\.example\.com +\| 127\.0\.0\.1 +\| 8080 \| -- +\| -- +\| -- +\| letsencrypt \(client\) +\| yes +\| -- +\|/);
+    expect(ls.stdout).toMatch(/\| pass\.example\.com +\| 192\.168\.1\.101 \| 80 +\| 443 +\| -- +\| -- +\| destination's \(pass-through\) \|/);
     expect(ls.stdout).toEndWith("3 HTTP rules\n");
+
 
     // The same domain again replaces the rule.
     expect((await pk(["tunnel", "http", "add", "--config", config, "--domain", "app.example.com", "--http", "9090"])).stdout).toBe("Updated HTTP rule for app.example.com\n");
@@ -347,6 +348,13 @@ describe("tunnel http", () => {
     expect(await pk(["tunnel", "http", "rm", "--config", config, "--domain", "static.example.com"])).toEqual({ code: 0, stdout: "Removed HTTP rule for static.example.com\n", stderr: "" });
     expect(await pk(["tunnel", "http", "rm", "--config", config, "--domain", "static.example.com"])).toEqual({ code: 1, stdout: "", stderr: "error: no HTTP rule for static.example.com\n" });
     expect((await pk(["tunnel", "http", "ls", "--config", config])).stdout).toEndWith("2 HTTP rules\n");
+  });
+
+  test("--https-upstream re-encrypts (its own field); ls names who holds the certificate", async () => {
+    const config = bareConfig();
+    expect((await pk(["tunnel", "http", "add", "--config", config, "--domain", "reenc.example.com", "--https-upstream", "8443", "--insecure-upstream"])).code).toBe(0);
+    expect(readJson(config).https[0]).toMatchObject({ tls: 0, httpsUpstream: 8443, insecureUpstream: true, secure: true });
+    expect((await pk(["tunnel", "http", "ls", "--config", config])).stdout).toMatch(/\| reenc\.example\.com +\| 127\.0\.0\.1 +\| -- +\| -- +\| 8443 +\| -- +\| server's +\|/);
   });
 
   test("passwords and basic auth are stored hashed, never in plain text", async () => {
@@ -378,9 +386,12 @@ describe("tunnel http", () => {
   });
 
   const bad: [string, string[], number, string][] = [
-    ["no target", ["--domain", "a.example.com"], 2, "error: give at least one of --http, --tls or --webroot\n"],
+    ["no target", ["--domain", "a.example.com"], 2, "error: give at least one of --http, --tls, --https-upstream or --webroot\n"],
+    ["tls with https-upstream", ["--domain", "a.example.com", "--tls", "443", "--https-upstream", "8443"], 2, "error: give either --tls (TLS passed through to the destination) or --https-upstream (TLS re-encrypted to the destination), not both\n"],
+    ["tls with a password", ["--domain", "a.example.com", "--tls", "443", "--password", "p"], 2, "error: --tls passes the visitor's TLS through untouched, so no password can be checked on it; use --https-upstream PORT with --password/--basic-user\n"],
+    ["letsencrypt on a wildcard", ["--domain", "*.example.com", "--http", "80", "--letsencrypt"], 1, "error: --letsencrypt cannot cover *.example.com: Let's Encrypt proves a wildcard only over DNS-01, the client uses HTTP-01; give a wildcard certificate with --ca/--key\n"],
     ["no domain", ["--http", "80"], 2, "error: --domain needs a value\n"],
-    ["webroot with http", ["--domain", "a.example.com", "--http", "80", "--webroot", "/tmp"], 2, "error: --webroot serves files itself; it cannot be combined with --http or --tls\n"],
+    ["webroot with http", ["--domain", "a.example.com", "--http", "80", "--webroot", "/tmp"], 2, "error: --webroot serves files itself; it cannot be combined with --http, --tls or --https-upstream\n"],
     ["ca without key", ["--domain", "a.example.com", "--http", "80", "--ca", "x.pem"], 2, "error: --ca and --key go together (the certificate chain and its private key)\n"],
     ["letsencrypt with ca", ["--domain", "a.example.com", "--http", "80", "--letsencrypt", "--ca", "x", "--key", "y"], 2, "error: give either --letsencrypt or --ca/--key, not both\n"],
     ["basic user alone", ["--domain", "a.example.com", "--http", "80", "--basic-user", "bob"], 2, "error: --basic-user and --basic-password go together\n"],

@@ -11,6 +11,7 @@ import { configureClient, curl, httpUpstream, mustRun, sha256, startServer, stop
 let server: TestServer;
 let client: TestClient;
 let ownCert: TestCert;
+let passCert: TestCert;
 let webroot: string;
 /** Requests the upstream saw, by Host header. */
 const seen = new Map<string, number>();
@@ -82,6 +83,12 @@ beforeAll(async () => {
     tls: { cert: upstreamCert.cert, key: upstreamCert.key },
     fetch: (req) => Response.json({ tlsUpstream: true, host: req.headers.get("host"), xff: req.headers.get("x-forwarded-for"), proto: req.headers.get("x-forwarded-proto") }),
   });
+  // An upstream with its own certificate for its public name (--tls: passed through untouched).
+  passCert = makeSelfSignedCert(certDir, "pass.spokes.test", "pass");
+  const passApp = httpUpstream({
+    tls: { cert: passCert.cert, key: passCert.key },
+    fetch: (req) => Response.json({ passThrough: true, host: req.headers.get("host"), xff: req.headers.get("x-forwarded-for"), proto: req.headers.get("x-forwarded-proto") }),
+  });
 
   client = await configureClient(server);
   const p = String(app.port);
@@ -93,8 +100,9 @@ beforeAll(async () => {
     ["--domain", "pw.spokes.test", "--http", p, "--password", "open sesame"],
     ["--domain", "basic.spokes.test", "--http", p, "--basic-user", "alice", "--basic-password", "wonderland"],
     ["--domain", "fw.spokes.test", "--http", p, "--drop", "127.0.0.1/32"],
-    ["--domain", "tlsup.spokes.test", "--tls", String(tlsApp.port), "--insecure-upstream"],
-    ["--domain", "tlsstrict.spokes.test", "--tls", String(tlsApp.port)],
+    ["--domain", "tlsup.spokes.test", "--https-upstream", String(tlsApp.port), "--insecure-upstream"],
+    ["--domain", "tlsstrict.spokes.test", "--https-upstream", String(tlsApp.port)],
+    ["--domain", "pass.spokes.test", "--tls", String(passApp.port)],
     // Nothing listens there.
     ["--domain", "down.spokes.test", "--http", String(await freePort())],
   ];
@@ -141,7 +149,18 @@ describe("plain routing", () => {
     expect(serverCa.exit).toBe(60);
   });
 
-  test("an upstream that speaks TLS itself (--tls with --insecure-upstream)", async () => {
+  test("--tls passes the visitor's TLS through: curl sees the upstream's own certificate, no proxy headers", async () => {
+    const r = await curl(server, "pass.spokes.test", "/", { https: true, ca: passCert.certPath });
+    expect(r.exit).toBe(0);
+    expect(r.status).toBe(200);
+    // Nobody between curl and the upstream decrypted: no X-Forwarded-* were added.
+    expect(JSON.parse(r.body)).toEqual({ passThrough: true, host: `pass.spokes.test:${server.httpsPort}`, xff: null, proto: null });
+    // The server's certificate (which covers *.spokes.test) is not what curl got.
+    const serverCa = await curl(server, "pass.spokes.test", "/", { https: true });
+    expect(serverCa.exit).toBe(60);
+  });
+
+  test("an upstream that speaks HTTPS itself, re-encrypted (--https-upstream with --insecure-upstream)", async () => {
     const r = await curl(server, "tlsup.spokes.test", "/");
     expect(r.status).toBe(200);
     expect(body(r)).toMatchObject({ tlsUpstream: true, host: "tlsup.spokes.test", xff: "127.0.0.1", proto: "http" });

@@ -183,7 +183,7 @@ export function createTunnelPages(shared: WebShared) {
     };
     if (!domain) errors.domain = "Domain is required.";
     if (!editing && existing) errors.domain = `${domain} already has a rule: edit it instead.`;
-    if (!rule.port && !rule.tls && !rule.webRoot && !rule.redirectURL) errors.rule = "Give an HTTP port, a TLS port or a web root.";
+    if (!rule.port && !rule.tls && !rule.httpsUpstream && !rule.webRoot && !rule.redirectURL) errors.rule = "Give an HTTP port, a TLS port or a web root.";
     if (form.password) rule.password = await hashPassword(form.password);
     const values = { ...rule, password: "" };
     if (Object.keys(errors).length) {

@@ -188,7 +188,7 @@ export function TunnelDetailView(p: TunnelDetailProps) {
             <tr>
               <td>{r.domain}</td>
               <td class="wrap">
-                {[r.port ? `${r.destination}:${r.port}` : "", r.tls ? `tls ${r.destination}:${r.tls}` : "", r.webRoot ? `files ${r.webRoot}` : "", r.redirectURL ? `→ ${r.redirectURL}` : ""]
+                {[r.port ? `${r.destination}:${r.port}` : "", r.tls ? `TLS pass-through ${r.destination}:${r.tls}` : "", r.httpsUpstream ? `HTTPS re-encrypted ${r.destination}:${r.httpsUpstream}` : "", r.webRoot ? `files ${r.webRoot}` : "", r.redirectURL ? `→ ${r.redirectURL}` : ""]
                   .filter(Boolean)
                   .join(", ")}
               </td>
@@ -236,7 +236,7 @@ export function TunnelDetailView(p: TunnelDetailProps) {
               )}
               <Field label="Destination" name="destination" value={str(f.destination) || "127.0.0.1"} errors={p.httpForm?.errors} />
               <Field label="HTTP port" name="port" type="number" min={0} max={65535} value={str(f.port)} errors={p.httpForm?.errors} />
-              <Field label="TLS port" name="tls" type="number" min={0} max={65535} value={str(f.tls)} errors={p.httpForm?.errors} hint="pass-through" />
+              <Field label="TLS port" name="tls" type="number" min={0} max={65535} value={str(f.tls)} errors={p.httpForm?.errors} hint="passed through untouched: visitors see its certificate" />
               <Field label="Web root" name="webRoot" value={str(f.webRoot)} errors={p.httpForm?.errors} hint="serve files" />
               <Field label="Rewrite Host header" name="rewriteHost" value={str(f.rewriteHost)} errors={p.httpForm?.errors} />
               <Field label="Site password" name="password" type="password" errors={p.httpForm?.errors} autocomplete="new-password" hint={p.httpForm?.editing ? "leave empty to keep" : "optional"} />

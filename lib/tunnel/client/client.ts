@@ -14,7 +14,8 @@ import { createMuxPool, type MuxPool } from "../../mux/pool.ts";
 import { WebSocketTransport, type Transport } from "../../mux/transport.ts";
 import { every, realClock, type Clock } from "../../clock.ts";
 import type { ClientConfig, HttpRule } from "../../client-config/types.ts";
-import { createFeatureServer, needsFeatureServer, ruleTerminatesTls, type FeatureServer } from "./http-features.ts";
+import { createFeatureServer, needsFeatureServer, requestUpstream, rulePassesTlsThrough, ruleTerminatesTls, type FeatureServer } from "./http-features.ts";
+import { createRuleCertificates, type RuleCertificates, type RuleCertificatesOptions } from "./rule-certificates.ts";
 import { dialTls } from "../../net/dial-tls.ts";
 import { createMeshListeners, type MeshListeners } from "./mesh-listeners.ts";
 import {
@@ -66,6 +67,8 @@ export interface TunnelClientOptions {
   streamsPerConnection?: number;
   /** How often idle extra data connections are looked for (closed after two idle checks). */
   poolIdleCheckMs?: number;
+  /** Where and from which CA `useLetsEnc` rules get their certificates (no such rule: never used). */
+  letsEncrypt?: RuleCertificatesOptions;
 }
 
 export interface TunnelClient {
@@ -85,7 +88,9 @@ export interface TunnelClient {
 export function announceHttp(rule: HttpRule): HttpRuleAnnounce {
   return {
     domain: rule.domain,
-    ownCertificate: ruleTerminatesTls(rule) || rule.useLetsEnc,
+    // Raw TLS comes here: this client terminates it, or pipes it untouched to a `tls` upstream.
+    ownCertificate: ruleTerminatesTls(rule) || rulePassesTlsThrough(rule),
+    answersAcme: rule.useLetsEnc,
     redirect: rule.redirect,
     rewriteHost: rule.rewriteHost,
     basicHttpAuth: rule.basicHttpAuth,
@@ -133,7 +138,23 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
   const perConnection = opts.streamsPerConnection ?? 32;
   // Started on first use: most tunnels never need it, and a fleet host may run many clients.
   let featureServer: FeatureServer | undefined;
-  const features = (): FeatureServer => (featureServer ??= createFeatureServer(config.https, { verifyPassword: opts.verifyPassword }));
+  // Likewise only once a rule asks for Let's Encrypt.
+  let ruleCertificates: RuleCertificates | undefined;
+  const applyLetsEncrypt = (rules: HttpRule[]) => {
+    if (!ruleCertificates && !rules.some((r) => r.useLetsEnc)) return;
+    if (!ruleCertificates) {
+      if (!opts.letsEncrypt) return opts.log.error("a rule asks for Let's Encrypt but this client has no ACME settings");
+      ruleCertificates = createRuleCertificates(opts.letsEncrypt, opts.log);
+    }
+    ruleCertificates.apply(rules);
+  };
+  const features = (): FeatureServer =>
+    (featureServer ??= createFeatureServer(config.https, {
+      verifyPassword: opts.verifyPassword,
+      acmeChallenge: (token) => ruleCertificates?.challenges.get(token),
+      letsEncryptCertificate: (domain) => ruleCertificates?.current(domain),
+    }));
+  applyLetsEncrypt(config.https);
   const mesh: MeshListeners = createMeshListeners({
     open: (host, port) => openMeshStream(host, port),
     log: opts.log,
@@ -169,20 +190,36 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
       // Password, webroot and own-certificate rules are served by the feature server, never
       // straight from the upstream: the mesh must not bypass the rule's protection.
       if (needsFeatureServer(http)) {
-        if (meta.p === 443) return ruleTerminatesTls(http) ? { host: "127.0.0.1", port: features().tlsPortFor(http) } : undefined;
+        const tlsPort = meta.p === 443 && ruleTerminatesTls(http) ? features().tlsPortFor(http) : undefined;
+        if (meta.p === 443) return tlsPort ? { host: "127.0.0.1", port: tlsPort } : undefined;
         return ruleTerminatesTls(http) ? undefined : { host: "127.0.0.1", port: features().port };
       }
       // A mesh client speaking HTTP(S) to the rule's hostname gets the upstream as it is.
-      if (meta.p === 443 && http.tls) return { host: http.destination, port: http.tls };
+      const tlsPort = http.tls || http.httpsUpstream;
+      if (meta.p === 443 && tlsPort) return { host: http.destination, port: tlsPort };
       return http.port ? { host: http.destination, port: http.port } : undefined;
     }
     const rule = config.https.find((h) => h.domain === meta.d);
     if (!rule) return undefined;
-    if (meta.t === "tls") return ruleTerminatesTls(rule) ? { host: "127.0.0.1", port: features().tlsPortFor(rule) } : undefined;
+    if (meta.t === "tls") {
+      if (ruleTerminatesTls(rule)) {
+        // A Let's Encrypt rule before its first certificate: the visitor's TLS is closed.
+        const port = features().tlsPortFor(rule);
+        return port ? { host: "127.0.0.1", port } : undefined;
+      }
+      // Pass-through: the visitor's TLS bytes go to the upstream as they are.
+      return rulePassesTlsThrough(rule) ? { host: rule.destination, port: rule.tls } : undefined;
+    }
     if (needsFeatureServer(rule)) return { host: "127.0.0.1", port: features().port };
-    if (rule.port) return { host: rule.destination, port: rule.port };
-    if (rule.tls) return { host: rule.destination, port: rule.tls, tls: { rejectUnauthorized: !rule.insecureUpstream, serverName: rule.rewriteHost || rule.domain } };
-    return undefined;
+    const upstream = requestUpstream(rule);
+    if (!upstream) return undefined;
+    if (!upstream.tls) return { host: rule.destination, port: upstream.port };
+    return { host: rule.destination, port: upstream.port, tls: { rejectUnauthorized: !rule.insecureUpstream, serverName: rule.rewriteHost || rule.domain } };
+  };
+
+  const ruleTerminatesTlsFor = (domain: string) => {
+    const rule = config.https.find((h) => h.domain === domain);
+    return rule !== undefined && ruleTerminatesTls(rule);
   };
 
   const onServerStream = (stream: MuxStream, metaBytes: Uint8Array) => {
@@ -194,7 +231,8 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
     void dialUpstream(target).then((upstream) => {
       if (!upstream) return stream.reset();
       // TLS the client terminates: its listener must learn who the visitor is (X-Forwarded-For).
-      const forget = meta!.t === "tls" && upstream instanceof BunSocketConnection ? features().noteRemote(upstream.socket.localPort, meta!.r) : undefined;
+      const terminated = meta!.t === "tls" && upstream instanceof BunSocketConnection && ruleTerminatesTlsFor(meta!.d);
+      const forget = terminated ? features().noteRemote(upstream.socket.localPort, meta!.r) : undefined;
       void pipe(stream, upstream).finally(() => forget?.());
     });
   };
@@ -348,7 +386,7 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
     const check = async () => {
       const services: { kind: "http" | "tcp"; name: string; available: boolean }[] = [];
       for (const h of config.https) {
-        const port = h.port || h.tls;
+        const port = h.port || h.httpsUpstream || h.tls;
         const available = h.webRoot || h.redirectURL ? true : port ? await probe(h.destination, port) : false;
         services.push({ kind: "http", name: h.domain, available });
       }
@@ -375,6 +413,7 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
     },
     setConfig(next) {
       config = next;
+      applyLetsEncrypt(next.https);
       featureServer?.setRules(next.https);
       mesh.apply(next);
       if (state !== "online" || !control || control.closed) return Promise.resolve();
@@ -392,6 +431,7 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
       settleRulesAcks();
       mesh.closeAll();
       featureServer?.stop();
+      ruleCertificates?.stop();
       setState("stopped");
     },
   };

@@ -8,6 +8,8 @@ import { readFileSync, statSync } from "node:fs";
 import { join, normalize, resolve, sep } from "node:path";
 import type { HttpRule } from "../../client-config/types.ts";
 import { escapeHtml } from "../../http/responses.ts";
+import { createBasicAuthVerifier } from "../../http/basic-auth.ts";
+import { ACME_CHALLENGE_PREFIX } from "../../acme/challenge-store.ts";
 
 export const LOGIN_PATH = "/__pktriot/login";
 const COOKIE = "pktriot_session";
@@ -18,16 +20,37 @@ export function needsFeatureServer(rule: HttpRule): boolean {
   return Boolean(rule.webRoot || rule.password || rule.redirectURL || ruleTerminatesTls(rule));
 }
 
-/** The client terminates TLS itself for rules with their own certificate. */
+/** The client terminates TLS itself for rules with their own certificate (files, or Let's Encrypt on the client). */
 export function ruleTerminatesTls(rule: HttpRule): boolean {
-  return Boolean(rule.ca && rule.privateKey);
+  return Boolean((rule.ca && rule.privateKey) || rule.useLetsEnc);
+}
+
+/**
+ * `tls` (SPEC 3.1): the visitor's TLS goes untouched to the upstream's TLS port; nobody
+ * here decrypts it. Not when the rule has a protection that needs the plaintext (password,
+ * basic auth) or serves something else: then TLS ends at the server and requests are
+ * re-encrypted to that port, as with `httpsUpstream`, so the protection is never bypassed.
+ */
+export function rulePassesTlsThrough(rule: HttpRule): boolean {
+  return rule.tls > 0 && !needsFeatureServer(rule) && !rule.basicHttpAuth;
+}
+
+/** The upstream port and whether it speaks TLS, for requests this client (or the server) decrypted. */
+export function requestUpstream(rule: HttpRule): { port: number; tls: boolean } | undefined {
+  if (rule.port) return { port: rule.port, tls: false };
+  // A pass-through (`tls`) upstream still speaks TLS: plain-HTTP visitors are re-encrypted to it.
+  const tlsPort = rule.httpsUpstream || rule.tls;
+  return tlsPort ? { port: tlsPort, tls: true } : undefined;
 }
 
 export interface FeatureServer {
   /** Port of the plain-HTTP feature listener on 127.0.0.1. */
   readonly port: number;
-  /** Port of the TLS listener for a rule with its own certificate (started on demand). */
-  tlsPortFor(rule: HttpRule): number;
+  /**
+   * Port of the TLS listener for a rule with its own certificate (started on demand);
+   * undefined while a Let's Encrypt rule has no certificate yet.
+   */
+  tlsPortFor(rule: HttpRule): number | undefined;
   /**
    * The visitor behind a loopback connection to a TLS listener (its source port): the
    * listener sees only 127.0.0.1, and X-Forwarded-For must name the visitor. Returns forget().
@@ -39,6 +62,10 @@ export interface FeatureServer {
 
 export interface FeatureServerOptions {
   verifyPassword(password: string, storedHash: string): Promise<boolean>;
+  /** The HTTP-01 answer (key authorization) for a token of a pending Let's Encrypt order. */
+  acmeChallenge?(token: string): string | undefined;
+  /** The current certificate of a Let's Encrypt rule (`fingerprint` tells a renewal apart). */
+  letsEncryptCertificate?(domain: string): { certPem: string; keyPem: string; fingerprint: string } | undefined;
 }
 
 export function createFeatureServer(initial: HttpRule[], opts: FeatureServerOptions): FeatureServer {
@@ -46,6 +73,7 @@ export function createFeatureServer(initial: HttpRule[], opts: FeatureServerOpti
   const secret = randomBytes(32);
   const tlsServers = new Map<string, { server: ReturnType<typeof Bun.serve>; key: string }>();
   const remotes = new Map<number, string>();
+  const basicAuth = createBasicAuthVerifier();
 
   const sign = (domain: string, expires: number) => createHmac("sha256", secret).update(`${domain}|${expires}`).digest("base64url");
   const validSession = (domain: string, cookie: string | null): boolean => {
@@ -64,6 +92,17 @@ export function createFeatureServer(initial: HttpRule[], opts: FeatureServerOpti
     const domain = (req.headers.get("host") ?? url.hostname).toLowerCase().replace(/:\d+$/, "");
     const rule = rules.get(domain);
     if (!rule) return new Response("Unknown host", { status: 404 });
+    // The CA's HTTP-01 request: answered here, never by the upstream, whatever the rule's
+    // password, redirect or webroot (the server let it past its own redirect and auth).
+    if (rule.useLetsEnc && url.pathname.startsWith(ACME_CHALLENGE_PREFIX)) {
+      const answer = opts.acmeChallenge?.(url.pathname.slice(ACME_CHALLENGE_PREFIX.length));
+      return answer ? new Response(answer, { headers: { "content-type": "application/octet-stream" } }) : new Response("No such challenge", { status: 404 });
+    }
+    // TLS that ended here passed the server encrypted: the server could not check basic
+    // auth on it (it does for plain HTTP and for the TLS it terminates), so this client does.
+    if (visitor !== undefined && rule.basicHttpAuth && !(await basicAuth.verify(rule.basicHttpAuth, req.headers.get("authorization")))) {
+      return new Response("This site requires a user name and password.\n", { status: 401, headers: { "www-authenticate": `Basic realm="${domain}", charset="UTF-8"`, "content-type": "text/plain; charset=utf-8" } });
+    }
 
     if (rule.password) {
       if (url.pathname === LOGIN_PATH && req.method === "POST") {
@@ -89,14 +128,17 @@ export function createFeatureServer(initial: HttpRule[], opts: FeatureServerOpti
   return {
     port: plain.port!,
     tlsPortFor(rule) {
-      const key = `${rule.ca}|${rule.privateKey}`;
+      const issued = rule.ca && rule.privateKey ? undefined : opts.letsEncryptCertificate?.(rule.domain);
+      if (!(rule.ca && rule.privateKey) && !issued) return undefined;
+      const key = issued ? issued.fingerprint : `${rule.ca}|${rule.privateKey}`;
       const existing = tlsServers.get(rule.domain);
       if (existing && existing.key === key) return existing.server.port!;
-      existing?.server.stop(true);
+      // A renewed certificate: new connections get a new listener; open ones finish on the old.
+      existing?.server.stop();
       const server = Bun.serve({
         hostname: "127.0.0.1",
         port: 0,
-        tls: { cert: readFileSync(rule.ca, "utf8"), key: readFileSync(rule.privateKey, "utf8") },
+        tls: issued ? { cert: issued.certPem, key: issued.keyPem } : { cert: readFileSync(rule.ca, "utf8"), key: readFileSync(rule.privateKey, "utf8") },
         fetch: (req, srv) => {
           const ip = srv.requestIP(req);
           return handle(req, true, (ip && remotes.get(ip.port)) ?? ip?.address ?? "");
@@ -167,9 +209,9 @@ function serveStatic(root: string, pathname: string, method: string): Response {
 const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"];
 
 async function proxyUpstream(req: Request, url: URL, rule: HttpRule, visitor?: string): Promise<Response> {
-  const useTls = !rule.port && rule.tls > 0;
-  const port = rule.port || rule.tls;
-  if (!port) return new Response("No upstream for this site", { status: 502 });
+  const upstream = requestUpstream(rule);
+  if (!upstream) return new Response("No upstream for this site", { status: 502 });
+  const { port, tls: useTls } = upstream;
   const headers = new Headers(req.headers);
   for (const h of HOP_BY_HOP) headers.delete(h);
   if (visitor !== undefined) {

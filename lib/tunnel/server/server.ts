@@ -456,6 +456,7 @@ function sanitizeHttp(list: unknown): HttpRuleAnnounce[] {
     out.push({
       domain: r.domain.trim().toLowerCase().replace(/\.$/, ""),
       ownCertificate: r.ownCertificate === true,
+      answersAcme: r.answersAcme === true,
       redirect: r.redirect === true,
       rewriteHost: typeof r.rewriteHost === "string" ? r.rewriteHost : "",
       basicHttpAuth: typeof r.basicHttpAuth === "string" ? r.basicHttpAuth : "",

@@ -51,7 +51,7 @@ describe("startAcmeRenewer", () => {
     const { served, logs } = await setup(20);
     expect(served).toEqual(["stored:true"]);
     expect(logs.some((l) => l.startsWith(`info ordering a certificate for ${DOMAIN}`))).toBe(true);
-    expect(logs.some((l) => l.startsWith(`warn certificate order for ${DOMAIN} failed (retrying in 60 min)`))).toBe(true);
+    expect(logs.some((l) => l.startsWith(`warn certificate order for ${DOMAIN} failed (retrying in 5 min)`))).toBe(true);
   });
 });
 

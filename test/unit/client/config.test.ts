@@ -88,8 +88,24 @@ describe("validateClientConfig", () => {
 });
 
 function emptyish() {
-  return { secure: false, destination: "127.0.0.1", port: 0, tls: 0, webRoot: "", useLetsEnc: false, ca: "", privateKey: "", redirect: false, password: HASH, basicHttpAuth: `bob:${HASH}`, rewriteHost: "", redirectURL: "", insecureUpstream: false, firewall: [] };
+  return { secure: false, destination: "127.0.0.1", port: 0, tls: 0, httpsUpstream: 0, webRoot: "", useLetsEnc: false, ca: "", privateKey: "", redirect: false, password: HASH, basicHttpAuth: `bob:${HASH}`, rewriteHost: "", redirectURL: "", insecureUpstream: false, firewall: [] };
 }
+
+describe("acme and httpsUpstream (spokes' additions to the original file)", () => {
+  test("absent: no acme object, httpsUpstream 0; present: kept", () => {
+    const bare = validateClientConfig({ https: [{ domain: "a.example.com", tls: 443 }] });
+    expect(bare.acme).toBeUndefined();
+    expect(bare.https[0]).toMatchObject({ tls: 443, httpsUpstream: 0 });
+    const c = validateClientConfig({ acme: { directoryUrl: "https://127.0.0.1:14000/dir", email: "ops@example.com" }, https: [{ domain: "a.example.com", httpsUpstream: 8443 }] });
+    expect(c.acme).toEqual({ directoryUrl: "https://127.0.0.1:14000/dir", email: "ops@example.com" });
+    expect(c.https[0]!.httpsUpstream).toBe(8443);
+  });
+  test("bad values name the field", () => {
+    expect(() => validateClientConfig({ acme: { directoryUrl: "ftp:x" } })).toThrow('config acme.directoryUrl ("ftp:x") must be an http(s) URL');
+    expect(() => validateClientConfig({ acme: { email: "nobody" } })).toThrow('config acme.email ("nobody") must be an email address');
+    expect(() => validateClientConfig({ https: [{ domain: "a.example.com", httpsUpstream: 70000 }] })).toThrow("config https[0].httpsUpstream (70000) must be between 1 and 65535");
+  });
+});
 
 describe("load and save", () => {
   test("save is atomic, 0600, and round-trips", () => {
