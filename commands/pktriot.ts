@@ -17,6 +17,7 @@ export const pktriot = defineCommand({
     http: () => load(import("./quick-http.ts")),
     tcp: () => load(import("./quick-tcp.ts")),
     status: () => load(import("./status.ts")),
+    service: () => load(import("./client-service/index.ts")),
     version: () => load(import("./version.ts")),
   },
 });

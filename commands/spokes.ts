@@ -16,6 +16,7 @@ export const spokes = defineCommand({
     tunnel: () => load(import("./tunnel/index.ts")),
     port: () => load(import("./port/index.ts")),
     clean: () => load(import("./clean.ts")),
+    service: () => load(import("./service/index.ts")),
     serve: () => load(import("./serve.ts")),
     version: () => load(import("./version.ts")),
   },
