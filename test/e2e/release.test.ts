@@ -44,6 +44,19 @@ function head(file: string, n: number): Buffer {
   }
 }
 
+/** The load command types of a 64-bit Mach-O file (header 32 bytes, then ncmds commands). */
+function machoLoadCommands(file: string): number[] {
+  const h = head(file, 32);
+  const sizeofcmds = h.readUInt32LE(20);
+  const cmds = head(file, 32 + sizeofcmds).subarray(32);
+  const out: number[] = [];
+  for (let off = 0, i = 0; i < h.readUInt32LE(16); i++) {
+    out.push(cmds.readUInt32LE(off));
+    off += cmds.readUInt32LE(off + 4);
+  }
+  return out;
+}
+
 test("release/<version>/ holds spokes and pktriot for three platforms and a SHA256SUMS that sha256sum -c accepts", async () => {
   await release();
   const names = PLATFORMS.flatMap((p) => [`spokes-${p}`, `pktriot-${p}`]);
@@ -69,6 +82,8 @@ test("each file is an executable of its platform (ELF x86-64, ELF aarch64, Mach-
         expect(h.readUInt32LE(0)).toBe(0xfeedfacf);
         expect(h.readUInt32LE(4)).toBe(0x0100000c);
         expect(h.readUInt32LE(12)).toBe(2);
+        // Apple silicon refuses unsigned code: Bun adds an ad-hoc signature (LC_CODE_SIGNATURE, 0x1d).
+        expect(machoLoadCommands(path)).toContain(0x1d);
       }
       if (hasFile) {
         const described = Bun.spawnSync(["file", "-b", path]).stdout.toString();
