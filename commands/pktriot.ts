@@ -1,12 +1,13 @@
 #!/usr/bin/env bun
 // Root of the `pktriot` executable: the tunnel client.
-import { defineCommand } from "citty";
+import { defineCommand, type ArgsDef, type CommandDef } from "citty";
 import { VERSION } from "../lib/version.ts";
 import { main } from "./_main.ts";
 
 const load = <T>(p: Promise<{ default: T }>) => p.then((m) => m.default);
 
-export const pktriot = defineCommand({
+// Annotated: the completion command walks this very tree (a self-reference).
+export const pktriot: CommandDef<ArgsDef> = defineCommand({
   meta: { name: "pktriot", version: VERSION, description: "Tunnel client for a Spokes server (global flags: --config PATH, --log-level LEVEL, --log-format text|json)" },
   subCommands: {
     unmanaged: () => load(import("./unmanaged/index.ts")),
@@ -17,7 +18,9 @@ export const pktriot = defineCommand({
     http: () => load(import("./quick-http.ts")),
     tcp: () => load(import("./quick-tcp.ts")),
     status: () => load(import("./status.ts")),
+    service: () => load(import("./client-service/index.ts")),
     version: () => load(import("./version.ts")),
+    completion: () => import("./completion.ts").then((m) => m.completionCommand(() => pktriot)),
   },
 });
 

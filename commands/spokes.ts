@@ -1,12 +1,13 @@
 #!/usr/bin/env bun
 // Root of the `spokes` executable: the edge server and its admin CLI.
-import { defineCommand } from "citty";
+import { defineCommand, type ArgsDef, type CommandDef } from "citty";
 import { VERSION } from "../lib/version.ts";
 import { main } from "./_main.ts";
 
 const load = <T>(p: Promise<{ default: T }>) => p.then((m) => m.default);
 
-export const spokes = defineCommand({
+// Annotated: the completion command walks this very tree (a self-reference).
+export const spokes: CommandDef<ArgsDef> = defineCommand({
   meta: { name: "spokes", version: VERSION, description: "Self-hosted reverse-tunnel edge server (global flags: --config PATH, --log-level LEVEL, --log-format text|json)" },
   subCommands: {
     users: () => load(import("./users/index.ts")),
@@ -16,8 +17,10 @@ export const spokes = defineCommand({
     tunnel: () => load(import("./tunnel/index.ts")),
     port: () => load(import("./port/index.ts")),
     clean: () => load(import("./clean.ts")),
+    service: () => load(import("./service/index.ts")),
     serve: () => load(import("./serve.ts")),
     version: () => load(import("./version.ts")),
+    completion: () => import("./completion.ts").then((m) => m.completionCommand(() => spokes)),
   },
 });
 

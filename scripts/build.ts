@@ -3,13 +3,15 @@
 //   bun scripts/build.ts --target bun-linux-arm64 [--outdir dist/arm64]
 // The libsql native addon is embedded by rewriting libsql's dynamic require (Bun cannot
 // follow `require(`@libsql/${target}`)`, see ../shared/NOTES-stack.md); each extra target
-// needs its own @libsql/<platform> package installed.
+// needs its own @libsql/<platform> package: in node_modules, or fetched into .cache/libsql
+// by scripts/release.ts (scripts/libsql-addon.ts).
 import type { BunPlugin } from "bun";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
+import { findLibsqlAddon } from "./libsql-addon.ts";
 
-const LIBSQL_PLATFORM: Record<string, string> = {
+export const LIBSQL_PLATFORM: Record<string, string> = {
   "bun-linux-x64": "linux-x64-gnu",
   "bun-linux-x64-musl": "linux-x64-musl",
   "bun-linux-arm64": "linux-arm64-gnu",
@@ -19,47 +21,70 @@ const LIBSQL_PLATFORM: Record<string, string> = {
   "bun-windows-x64": "win32-x64-msvc",
 };
 
+export const EXECUTABLES = ["spokes", "pktriot"] as const;
+
+export interface BuildOptions {
+  target: string;
+  outdir: string;
+  version: string;
+  /** Output file name per executable (default: its own name). */
+  fileName?: (name: (typeof EXECUTABLES)[number]) => string;
+}
+
+function embedLibsqlAddon(addonPath: string): BunPlugin {
+  return {
+    name: "embed-libsql-addon",
+    setup(build) {
+      build.onLoad({ filter: /node_modules[\\/]libsql[\\/]index\.js$/ }, async (args) => {
+        const src = await Bun.file(args.path).text();
+        const pattern = "require(`@libsql/${target}`)";
+        if (!src.includes(pattern)) throw new Error(`libsql/index.js no longer contains ${pattern}; update scripts/build.ts`);
+        return { contents: src.replace(pattern, `require(${JSON.stringify(addonPath)})`), loader: "js" };
+      });
+    },
+  };
+}
+
+/** Builds both executables for one target; throws (naming what is missing) instead of producing a broken file. */
+export async function buildExecutables(opts: BuildOptions): Promise<string[]> {
+  const platform = LIBSQL_PLATFORM[opts.target];
+  if (!platform) throw new Error(`unsupported target ${opts.target} (known: ${Object.keys(LIBSQL_PLATFORM).join(", ")})`);
+  const addon = findLibsqlAddon(platform);
+  if (!addon) throw new Error(`@libsql/${platform} is not installed for target ${opts.target}: run \`npm run release\` (fetches it into .cache/libsql) or install it`);
+  mkdirSync(opts.outdir, { recursive: true });
+  const outputs: string[] = [];
+  for (const name of EXECUTABLES) {
+    const outfile = join(opts.outdir, opts.fileName?.(name) ?? name);
+    const result = await Bun.build({
+      entrypoints: [join(import.meta.dir, "..", "commands", `${name}.ts`)],
+      // --smol: the small JavaScriptCore heap collects garbage sooner, which keeps the
+      // server's RSS flat under bulk traffic (every socket read is a fresh buffer).
+      compile: { target: opts.target as Bun.Build.CompileTarget, outfile, execArgv: ["--smol"] },
+      minify: true,
+      sourcemap: "none",
+      define: { SPOKES_BUILD_VERSION: JSON.stringify(opts.version) },
+      plugins: name === "spokes" ? [embedLibsqlAddon(addon)] : [],
+    });
+    if (!result.success) throw new AggregateError(result.logs, `bun build of ${name} for ${opts.target} failed`);
+    outputs.push(outfile);
+  }
+  return outputs;
+}
+
 function argValue(name: string): string | undefined {
   const i = process.argv.indexOf(name);
   return i > 0 ? process.argv[i + 1] : undefined;
 }
 
-const target = argValue("--target") ?? `bun-${process.platform}-${process.arch}`;
-const outdir = argValue("--outdir") ?? join(import.meta.dir, "..", "dist");
-const platform = LIBSQL_PLATFORM[target];
-if (!platform) {
-  console.error(`error: unsupported target ${target} (known: ${Object.keys(LIBSQL_PLATFORM).join(", ")})`);
-  process.exit(1);
-}
-
-const embedLibsqlAddon: BunPlugin = {
-  name: "embed-libsql-addon",
-  setup(build) {
-    build.onLoad({ filter: /node_modules[\\/]libsql[\\/]index\.js$/ }, async (args) => {
-      const src = await Bun.file(args.path).text();
-      const pattern = "require(`@libsql/${target}`)";
-      if (!src.includes(pattern)) throw new Error(`libsql/index.js no longer contains ${pattern}; update scripts/build.ts`);
-      return { contents: src.replace(pattern, `require("@libsql/${platform}")`), loader: "js" };
-    });
-  },
-};
-
-mkdirSync(outdir, { recursive: true });
-const version = process.env.SPOKES_VERSION || pkg.version;
-for (const name of ["spokes", "pktriot"]) {
-  const result = await Bun.build({
-    entrypoints: [join(import.meta.dir, "..", "commands", `${name}.ts`)],
-    // --smol: the small JavaScriptCore heap collects garbage sooner, which keeps the
-    // server's RSS flat under bulk traffic (every socket read is a fresh buffer).
-    compile: { target: target as Bun.Build.CompileTarget, outfile: join(outdir, name), execArgv: ["--smol"] },
-    minify: true,
-    sourcemap: "none",
-    define: { SPOKES_BUILD_VERSION: JSON.stringify(version) },
-    plugins: name === "spokes" ? [embedLibsqlAddon] : [],
-  });
-  if (!result.success) {
-    for (const log of result.logs) console.error(log);
+if (import.meta.main) {
+  const target = argValue("--target") ?? `bun-${process.platform}-${process.arch}`;
+  const outdir = argValue("--outdir") ?? join(import.meta.dir, "..", "dist");
+  const version = process.env.SPOKES_VERSION || pkg.version;
+  try {
+    for (const file of await buildExecutables({ target, outdir, version })) console.log(`built ${file} (${target}, ${version})`);
+  } catch (err) {
+    for (const log of (err as AggregateError).errors ?? []) console.error(log);
+    console.error(`error: ${(err as Error).message}`);
     process.exit(1);
   }
-  console.log(`built ${join(outdir, name)} (${target}, ${version})`);
 }

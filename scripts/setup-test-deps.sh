@@ -5,7 +5,9 @@ need=()
 # chromium: the dashboard's browser tests drive Debian's chromium with playwright-core.
 # pebble: the ACME test CA the Let's Encrypt test orders from (test/e2e/acme.test.ts).
 # prometheus: promtool, the Prometheus text-format parser the /metrics test checks with.
-for pair in curl:curl openssl:openssl redis-server:redis-server redis-cli:redis-tools chromium:chromium pebble:pebble promtool:prometheus; do
+# systemd: systemd-analyze verify/security and systemd-sysusers/-tmpfiles check the service units
+# (nothing is started; systemd need not be running). zsh, fish: the completion scripts load in them.
+for pair in curl:curl openssl:openssl redis-server:redis-server redis-cli:redis-tools chromium:chromium pebble:pebble promtool:prometheus systemd-analyze:systemd zsh:zsh fish:fish; do
   bin=${pair%%:*}; pkg=${pair##*:}
   command -v "$bin" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -1,0 +1,10 @@
+import { defineCommand } from "citty";
+import { PKTRIOT_SERVICE, serviceArgs, uninstallService } from "../_service.ts";
+
+export default defineCommand({
+  meta: { name: "uninstall", description: "Stop and disable the service and remove its unit (keeps configuration, data and user)" },
+  args: { ...serviceArgs },
+  run({ args }) {
+    uninstallService(PKTRIOT_SERVICE, { dryRun: args["dry-run"] });
+  },
+});
