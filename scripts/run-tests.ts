@@ -7,7 +7,8 @@ export {};
 const args = process.argv.slice(2);
 
 async function bunTest(testArgs: string[], env: Record<string, string> = {}): Promise<{ passed: number; failed: number; ok: boolean }> {
-  const proc = Bun.spawn(["bun", "test", ...testArgs], { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
+  // bunfig.toml's [test] timeout is not applied by bun 1.4.5 (5 s default): pass it here.
+  const proc = Bun.spawn(["bun", "test", "--timeout", "60000", ...testArgs], { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
   let tail = "";
   async function pump(stream: ReadableStream<Uint8Array>, out: NodeJS.WriteStream) {
     const dec = new TextDecoder();
