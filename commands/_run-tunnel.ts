@@ -3,7 +3,8 @@
 // remote management saved to the file, live reload when the file changes, and a clean
 // stop that first lets quick mode take its temporary rule back.
 import { consola } from "consola";
-import { loadClientConfig, updateClientConfig, watchClientConfig, type ClientConfig } from "../lib/client-config/index.ts";
+import { clientDataDir, loadClientConfig, updateClientConfig, watchClientConfig, type ClientConfig } from "../lib/client-config/index.ts";
+import { pruneCertificateUploads, storeCertificateUploads } from "../lib/client-config/certificate-upload.ts";
 import { verifyPassword } from "../lib/http/basic-auth.ts";
 import { applyRemoteChange, parseRemoteChange } from "../lib/client-config/remote-change.ts";
 import { parseServerHost } from "../lib/client-api/server-host.ts";
@@ -69,11 +70,15 @@ export async function runTunnelInForeground(opts: ForegroundTunnelOptions): Prom
     verifyPassword,
     // Remote management (SPEC 2.3): apply, validate and save; the engine re-announces.
     applyRemoteChange: async (change) => {
+      const dataDir = clientDataDir(path);
       const { config: next } = await updateClientConfig(path, (current) => {
         checkRemotePortMaps(current, change);
-        const changed = applyRemoteChange(current, change as Parameters<typeof applyRemoteChange>[1]);
+        // Uploaded certificates become files in the data directory; the config keeps their paths.
+        const stored = storeCertificateUploads(parseRemoteChange(change), dataDir, current);
+        const changed = applyRemoteChange(current, stored);
         Object.assign(current, changed);
       });
+      for (const removed of pruneCertificateUploads(dataDir, next)) consola.debug(`removed unused certificate file ${removed}`);
       consola.info("applied a rule change from the server");
       return next;
     },

@@ -7,6 +7,7 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { join, normalize, resolve, sep } from "node:path";
 import type { HttpRule } from "../../client-config/types.ts";
+import { createBasicAuthVerifier } from "../../http/basic-auth.ts";
 import { escapeHtml } from "../../http/responses.ts";
 
 export const LOGIN_PATH = "/__pktriot/login";
@@ -46,6 +47,7 @@ export function createFeatureServer(initial: HttpRule[], opts: FeatureServerOpti
   const secret = randomBytes(32);
   const tlsServers = new Map<string, { server: ReturnType<typeof Bun.serve>; key: string }>();
   const remotes = new Map<number, string>();
+  const basicAuth = createBasicAuthVerifier();
 
   const sign = (domain: string, expires: number) => createHmac("sha256", secret).update(`${domain}|${expires}`).digest("base64url");
   const validSession = (domain: string, cookie: string | null): boolean => {
@@ -65,6 +67,12 @@ export function createFeatureServer(initial: HttpRule[], opts: FeatureServerOpti
     const rule = rules.get(domain);
     if (!rule) return new Response("Unknown host", { status: 404 });
 
+    // Basic auth is the server's job for what it terminates; TLS that ends here never
+    // passed its HTTP router, so the rule's credentials are checked here instead.
+    if (visitor !== undefined && rule.basicHttpAuth) {
+      const ok = await basicAuth.verify(rule.basicHttpAuth, req.headers.get("authorization"));
+      if (!ok) return basicAuthChallenge(domain);
+    }
     if (rule.password) {
       if (url.pathname === LOGIN_PATH && req.method === "POST") {
         const form = await req.formData().catch(() => undefined);
@@ -127,6 +135,13 @@ export function createFeatureServer(initial: HttpRule[], opts: FeatureServerOpti
       tlsServers.clear();
     },
   };
+}
+
+function basicAuthChallenge(domain: string): Response {
+  return new Response("This site requires a user name and password.\n", {
+    status: 401,
+    headers: { "www-authenticate": `Basic realm="${domain}", charset="UTF-8"`, "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
+  });
 }
 
 /** Only same-site relative paths, so the login form cannot be turned into an open redirect. */
