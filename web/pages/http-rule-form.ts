@@ -168,12 +168,13 @@ export async function readHttpRuleForm(c: Context, existing: HttpRule | undefine
     else if (!keyPem) errors.privateKey = "Upload or paste the private key of the certificate.";
     else if (domain) {
       try {
-        const checked = checkRuleCertificatePem(certPem, keyPem, domain, { certLabel: "The certificate", keyLabel: "The private key" });
+        const checked = checkRuleCertificatePem(certPem, keyPem, domain);
         rule.ca = checked.certPem;
         rule.privateKey = checked.keyPem;
       } catch (err) {
         if (!(err instanceof UserError)) throw err;
-        errors[/private key/i.test(err.message) && !/certificate #/.test(err.message) ? "privateKey" : "certificate"] = err.message;
+        const message = err.message.charAt(0).toUpperCase() + err.message.slice(1);
+        errors[/^private key/.test(err.message) ? "privateKey" : "certificate"] = message;
       }
     }
   }
