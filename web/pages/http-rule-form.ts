@@ -112,7 +112,8 @@ export async function readHttpRuleForm(c: Context, existing: HttpRule | undefine
     redirect: values.redirect,
     insecureUpstream: values.insecureUpstream,
     useLetsEnc: values.useLetsEnc,
-    firewall: entries,
+    // A post without the firewall table (a script, an older page) leaves the entries alone.
+    firewall: form.firewallRows === undefined ? base.firewall : entries,
   };
 
   // Site password: kept unless a new one is typed or removal is asked for.

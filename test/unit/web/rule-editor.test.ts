@@ -2,7 +2,7 @@
 // round-trips to the client and back into the form, fields the form does not change are
 // kept, bad input is refused next to its field, certificates are checked on the server
 // (form and Admin API), and port maps are added, edited and removed.
-import { beforeEach, describe, expect, test } from "bun:test";
+import { beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +15,10 @@ import { verifyBasicAuth, verifyPassword } from "../../../lib/http/basic-auth.ts
 import { generateSelfSigned, type CertificatePair } from "../../../lib/tls/certificates.ts";
 import { insertTunnel } from "../../db-fixtures.ts";
 import { addAdmin, Browser, testWeb, type TestWeb } from "./web-helpers.ts";
+
+// Each save hashes passwords (argon2id, slow on purpose): on a busy machine a test here
+// takes longer than bun's default 5 s.
+setDefaultTimeout(60_000);
 
 let w: TestWeb;
 let b: Browser;
@@ -200,6 +204,10 @@ describe("HTTP rule editor", () => {
     await b.post(`/tunnels/${id}/http`, { ...formInputs(b.lastHtml), clearPassword: "on", clearBasicAuth: "on", clearCertificate: "on", basicUser: "" });
     expect(rule()).toMatchObject({ password: "", basicHttpAuth: "", ca: "", privateKey: "" });
     expect(rule()!.firewall).toHaveLength(2);
+    // A post without the firewall table leaves the entries alone.
+    await b.get(`/tunnels/${id}`);
+    await b.post(`/tunnels/${id}/http`, { domain: "app.example.com", editing: "1", destination: "10.0.0.7", port: "8080" });
+    expect(rule()).toMatchObject({ destination: "10.0.0.7", firewall: saved.firewall });
 
     // Let's Encrypt with a web root; a TLS destination port.
     await b.get(`/tunnels/${id}`);

@@ -1,7 +1,7 @@
 // The client's feature server where the client terminates TLS itself (a rule with its own
 // certificate): the server's HTTP router never saw those requests, so basic auth is
 // checked here, before the login page and the upstream.
-import { afterAll, expect, test } from "bun:test";
+import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +9,9 @@ import { emptyHttpRule } from "../../../../lib/client-config/types.ts";
 import { hashBasicAuth, verifyPassword } from "../../../../lib/http/basic-auth.ts";
 import { generateSelfSigned } from "../../../../lib/tls/certificates.ts";
 import { createFeatureServer } from "../../../../lib/tunnel/client/http-features.ts";
+
+// Basic auth costs an argon2id verification per new credential: slow on a busy machine.
+setDefaultTimeout(30_000);
 
 const upstream = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req) => new Response(`upstream ${new URL(req.url).pathname} auth=${req.headers.has("authorization")}`) });
 const dir = mkdtempSync(join(tmpdir(), "features-"));
