@@ -4,9 +4,10 @@
 // stop that first lets quick mode take its temporary rule back.
 import { consola } from "consola";
 import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { LETS_ENCRYPT_DIRECTORY_URL, loadClientConfig, updateClientConfig, watchClientConfig, type ClientConfig } from "../lib/client-config/index.ts";
+import { join } from "node:path";
+import { LETS_ENCRYPT_DIRECTORY_URL, clientDataDir, loadClientConfig, updateClientConfig, watchClientConfig, type ClientConfig } from "../lib/client-config/index.ts";
 import type { RuleCertificatesOptions } from "../lib/tunnel/client/rule-certificates.ts";
+import { pruneCertificateUploads, storeCertificateUploads } from "../lib/client-config/certificate-upload.ts";
 import { verifyPassword } from "../lib/http/basic-auth.ts";
 import { applyRemoteChange, parseRemoteChange } from "../lib/client-config/remote-change.ts";
 import { parseServerHost } from "../lib/client-api/server-host.ts";
@@ -67,7 +68,7 @@ function letsEncryptOptions(path: string, config: ClientConfig): RuleCertificate
     }
   }
   return {
-    dir: join(dirname(path), "acme"),
+    dir: join(clientDataDir(path), "acme"),
     directoryUrl: process.env.PKTRIOT_ACME_DIRECTORY_URL?.trim() || config.acme?.directoryUrl || LETS_ENCRYPT_DIRECTORY_URL,
     email: process.env.PKTRIOT_ACME_EMAIL?.trim() || config.acme?.email || "",
     caPem,
@@ -98,11 +99,15 @@ export async function runTunnelInForeground(opts: ForegroundTunnelOptions): Prom
     verifyPassword,
     // Remote management (SPEC 2.3): apply, validate and save; the engine re-announces.
     applyRemoteChange: async (change) => {
+      const dataDir = clientDataDir(path);
       const { config: next } = await updateClientConfig(path, (current) => {
         checkRemotePortMaps(current, change);
-        const changed = applyRemoteChange(current, change as Parameters<typeof applyRemoteChange>[1]);
+        // Uploaded certificates become files in the data directory; the config keeps their paths.
+        const stored = storeCertificateUploads(parseRemoteChange(change), dataDir, current);
+        const changed = applyRemoteChange(current, stored);
         Object.assign(current, changed);
       });
+      for (const removed of pruneCertificateUploads(dataDir, next)) consola.debug(`removed unused certificate file ${removed}`);
       consola.info("applied a rule change from the server");
       return next;
     },

@@ -6,6 +6,7 @@ import { allocatePort, findDomainOwner, releasePort } from "../db/queries/live.t
 import { listTunnelPorts } from "../db/queries/ports.ts";
 import { getTunnel } from "../db/queries/tunnels.ts";
 import { applyRemoteChange, parseRemoteChange, type RemoteChange } from "../lib/client-config/remote-change.ts";
+import { checkCertificateUploads } from "../lib/client-config/certificate-upload.ts";
 import { validateClientConfig } from "../lib/client-config/validate.ts";
 import { UserError, errorMessage } from "../lib/errors.ts";
 import { isId } from "../db/ids.ts";
@@ -50,7 +51,8 @@ export async function runRemoteChange(deps: WebAppDeps, tunnelId: string, reques
 
   let change: RemoteChange;
   try {
-    change = parseRemoteChange(request);
+    // Uploaded certificates (PEM or base64 PEM in ca/privateKey) are checked here and sent as PEM.
+    change = checkCertificateUploads(parseRemoteChange(request));
     await checkAgainstServer(deps, tunnelId, change);
     checkAgainstLiveConfig(deps, tunnelId, change);
   } catch (err) {

@@ -3,8 +3,8 @@
 export * from "./types.ts";
 export { validateClientConfig } from "./validate.ts";
 export { loadClientConfig, loadClientConfigIfExists, parseClientConfig, saveClientConfig, serializeClientConfig, updateClientConfig } from "./file.ts";
-export { chooseClientConfigPath, clientConfigCandidates, findClientConfigPath, type ChoosePathOptions, type ConfigPathSources } from "./paths.ts";
+export { chooseClientConfigPath, clientConfigCandidates, clientDataDir, findClientConfigPath, type ChoosePathOptions, type ConfigPathSources } from "./paths.ts";
 export { watchClientConfig, type ConfigWatcher, type WatchOptions } from "./watch.ts";
 export * from "./rules.ts";
 export { isDestination, isRuleDomain, normalizeNetwork } from "./names.ts";
-export { checkRuleCertificate, type RuleCertificateInfo } from "./rule-certificate.ts";
+export { checkRuleCertificate, checkRuleCertificatePem, type RuleCertificateInfo } from "./rule-certificate.ts";

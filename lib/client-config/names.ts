@@ -12,6 +12,24 @@ export function isDestination(value: string): boolean {
   return isIP(value) !== 0 || isHostname(value);
 }
 
+/** A Host header value for the upstream: a hostname or address, optionally with `:port`. */
+export function isHostWithPort(value: string): boolean {
+  const m = /^(.+?)(?::(\d{1,5}))?$/.exec(value);
+  if (!m || (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 65535))) return false;
+  const host = m[1]!.startsWith("[") && m[1]!.endsWith("]") ? m[1]!.slice(1, -1) : m[1]!;
+  return isDestination(host);
+}
+
+/** Where a redirect rule sends visitors: an absolute http(s) URL. */
+export function isHttpUrl(value: string): boolean {
+  try {
+    const u = new URL(value);
+    return (u.protocol === "http:" || u.protocol === "https:") && u.hostname !== "";
+  } catch {
+    return false;
+  }
+}
+
 /**
  * `10.0.0.0/8`, `2001:db8::/32`, or a bare address (stored as /32 or /128, the form the
  * server matches on). Strict dotted-quad only: `10.1/16` and `010.0.0.1` are rejected

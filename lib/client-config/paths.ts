@@ -4,7 +4,7 @@
 // where their config goes). Other commands use the first of the three that exists.
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { UserError } from "../errors.ts";
 
 export function clientConfigCandidates(home = homedir()): string[] {
@@ -51,4 +51,12 @@ export async function chooseClientConfigPath(opts: ChoosePathOptions): Promise<s
   if (explicit) return explicit;
   if (!opts.isTTY) throw new UserError("no TTY to ask where to store the configuration; pass --config PATH");
   return resolve(await opts.choose(clientConfigCandidates(opts.home)));
+}
+
+/**
+ * The client's data directory: the directory of its configuration file (as `~/.pktriot/`
+ * holds `config.json`). Uploaded rule certificates live under it (`certs/`).
+ */
+export function clientDataDir(configPath: string): string {
+  return dirname(resolve(configPath));
 }

@@ -5,7 +5,7 @@ import { UserError } from "../errors.ts";
 import { isPasswordHash, isStoredBasicAuth } from "../http/basic-auth.ts";
 import { normalizeFingerprint } from "../client-api/fingerprint.ts";
 import { parseServerHost } from "../client-api/server-host.ts";
-import { isDestination, isRuleDomain, normalizeNetwork } from "./names.ts";
+import { isDestination, isHostWithPort, isHttpUrl, isRuleDomain, normalizeNetwork } from "./names.ts";
 import { CLIENT_CONFIG_VERSION, type ClientConfig, type FirewallRule, type HttpRule, type PortMap, type PortRule } from "./types.ts";
 
 type Obj = Record<string, unknown>;
@@ -109,6 +109,10 @@ function httpRule(f: Fields): HttpRule {
   if (basicHttpAuth && !isStoredBasicAuth(basicHttpAuth)) {
     fail(f.name("basicHttpAuth"), 'must be "user:<salted hash>", not a plain password (set it with pktriot tunnel http add --basic-user/--basic-password)');
   }
+  const rewriteHost = f.str("rewriteHost");
+  if (rewriteHost && !isHostWithPort(rewriteHost)) fail(f.name("rewriteHost"), `(${show(rewriteHost)}) must be a host name, optionally with :port`);
+  const redirectURL = f.str("redirectURL");
+  if (redirectURL && !isHttpUrl(redirectURL)) fail(f.name("redirectURL"), `(${show(redirectURL)}) must be an http:// or https:// URL`);
   const ca = f.str("ca");
   const privateKey = f.str("privateKey");
   if (Boolean(ca) !== Boolean(privateKey)) fail(f.name(ca ? "privateKey" : "ca"), "is required when the other of ca / privateKey is set");
@@ -126,8 +130,8 @@ function httpRule(f: Fields): HttpRule {
     redirect: f.bool("redirect"),
     password: passwordHash(f, "password"),
     basicHttpAuth,
-    rewriteHost: f.str("rewriteHost"),
-    redirectURL: f.str("redirectURL"),
+    rewriteHost,
+    redirectURL,
     insecureUpstream: f.bool("insecureUpstream"),
     firewall: firewall(f),
   };

@@ -378,9 +378,9 @@ describe("tunnel http", () => {
     expect(ok.code).toBe(0);
     expect(readJson(config).https[0]).toMatchObject({ ca: cert.certPath, privateKey: cert.keyPath, secure: true });
     const mismatch = await pk(["tunnel", "http", "add", "--config", config, "--domain", "spokes.test", "--http", "80", "--ca", cert.certPath, "--key", other.keyPath]);
-    expect(mismatch).toEqual({ code: 1, stdout: "", stderr: `error: private key ${other.keyPath} does not belong to certificate ${cert.certPath}\n` });
+    expect(mismatch).toEqual({ code: 1, stdout: "", stderr: `error: private key ${other.keyPath} does not match the certificate ${cert.certPath}\n` });
     const wrongName = await pk(["tunnel", "http", "add", "--config", config, "--domain", "app.example.com", "--http", "80", "--ca", cert.certPath, "--key", cert.keyPath]);
-    expect(wrongName.stderr).toBe(`error: certificate ${cert.certPath} does not cover app.example.com\n`);
+    expect(wrongName.stderr).toStartWith(`error: certificate ${cert.certPath} does not cover app.example.com (it covers: `);
     const missing = await pk(["tunnel", "http", "add", "--config", config, "--domain", "spokes.test", "--http", "80", "--ca", join(dir, "none.pem"), "--key", cert.keyPath]);
     expect(missing.stderr).toBe(`error: cannot read certificate ${join(dir, "none.pem")}: no such file\n`);
   });

@@ -1,19 +1,35 @@
 // The dashboard in a real browser: playwright-core driving Debian's chromium against
 // dist/spokes over HTTPS. First-run setup with 2FA (the passcode computed from the secret
 // on the page), a wrong code refused, token creation, tunnel search, a settings change
-// taking effect in the running server, and remote rule management of a live tunnel.
+// taking effect in the running server, remote rule management of a live tunnel, and the
+// full rule editor (basic auth, firewall, an uploaded certificate, a port map) checked for
+// real with curl, a TLS handshake, a TCP exchange and the client's saved file.
 // A screenshot per step goes to test-artifacts/screenshots/ (gitignored).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { connect as tlsConnect } from "node:tls";
 import { join } from "node:path";
 import * as OTPAuth from "otpauth";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { openDatabase, type OpenDatabase } from "../../db/client.ts";
 import { TUNNEL_STATE, tunnels } from "../../db/schema.ts";
+import { generateSelfSigned, sha256Fingerprint } from "../../lib/tls/certificates.ts";
 import { insertTunnel } from "../db-fixtures.ts";
-import { ROOT, tempDir } from "../helpers.ts";
-import { configureClient, curl, httpUpstream, startServer, waitForStatus, type TestServer } from "./_tunnel-harness.ts";
+import { ROOT, freePort, tempDir, waitFor } from "../helpers.ts";
+import {
+  canConnect,
+  configureClient,
+  curl,
+  echoUpstream,
+  httpUpstream,
+  sha256,
+  startServer,
+  stopAll,
+  tcpExchange,
+  waitForStatus,
+  type TestServer,
+} from "./_tunnel-harness.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/setup-test-deps.sh (installs Debian's chromium)`);
@@ -37,7 +53,8 @@ async function shot(name: string): Promise<void> {
 
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
-  server = await startServer({ env: { ADMIN_SECRET } });
+  // socks.enabled: the mesh that port maps ride on (no public SOCKS port is opened).
+  server = await startServer({ env: { ADMIN_SECRET }, config: { socks: { enabled: true } } });
   db = await openDatabase({ path: join(server.dir, "spokes.db") });
   base = `https://spokes.test:${server.httpsPort}`;
   context = await chromium.launchPersistentContext(tempDir("chromium-profile-"), {
@@ -65,6 +82,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await context?.close();
   db?.close();
+  await stopAll();
 });
 
 const totp = (secret: string) => new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(secret), algorithm: "SHA1", digits: 6, period: 30 });
@@ -208,4 +226,120 @@ describe("dashboard in chromium", () => {
     const r = await waitForStatus(() => curl(server, "remote.spokes.test"), 200, "the remote rule to serve");
     expect(r.body).toBe("hello from the upstream");
   });
+
+  test("the full rule form: basic auth, firewall, an uploaded certificate, a port map; checked with curl, TLS, TCP and the client's file", async () => {
+    const upstream = httpUpstream({ fetch: (req) => new Response(`full form upstream ${new URL(req.url).pathname}`) });
+    const echo = await echoUpstream();
+    const client = await configureClient(server);
+    await client.start();
+    const domain = "full.spokes.test";
+    const pair = await generateSelfSigned(domain);
+    const certDir = tempDir("rule-cert-");
+    const certFile = join(certDir, "full.crt");
+    writeFileSync(certFile, pair.certPem);
+    writeFileSync(join(certDir, "full.key"), pair.keyPem);
+    const form = page.locator("#http-form");
+    const field = (name: string) => form.locator(`[name="${name}"]`);
+
+    await page.goto(`${base}/tunnels/${client.tunnelId}`);
+    await field("domain").fill(domain);
+    await field("port").fill(String(upstream.port));
+    await field("password").fill("site-pass");
+    await field("basicUser").fill("alice");
+    await field("basicPassword").fill("wonderland");
+    await page.getByLabel("Firewall entry 1 action").selectOption("drop");
+    await page.getByLabel("Firewall entry 1 network").fill("127.0.0.1");
+    await page.getByLabel("Firewall entry 2 network").fill("0.0.0.0/0");
+    await field("certificateFile").setInputFiles(certFile);
+    await field("privateKeyFile").setInputFiles(join(certDir, "full.key"));
+    await shot("rule-form-filled");
+    await form.getByRole("button", { name: "Add rule" }).click();
+    await page.getByText("HTTP rule saved on the client.").waitFor();
+    await shot("rule-form-saved");
+    expect(await page.locator("table").first().innerText()).toContain("custom certificate, password, basic auth, firewall (2)");
+
+    // The client's file: hashes, the firewall in order, the certificate as 0600 files in its data directory.
+    const saved = () => JSON.parse(readFileSync(client.configPath, "utf8")).https.find((r: { domain: string }) => r.domain === domain);
+    const first = saved();
+    expect(first.password).toStartWith("$argon2id$");
+    expect(first.basicHttpAuth).toStartWith("alice:$argon2id$");
+    expect(readFileSync(client.configPath, "utf8")).not.toContain("wonderland");
+    expect(first.firewall).toEqual([
+      { sequence: 1, action: "drop", network: "127.0.0.1/32" },
+      { sequence: 2, action: "allow", network: "0.0.0.0/0" },
+    ]);
+    expect(first.ca).toStartWith(join(client.dir, "certs", `${domain}-`));
+    expect(statSync(first.ca).mode & 0o777).toBe(0o600);
+    expect(statSync(first.privateKey).mode & 0o777).toBe(0o600);
+    expect(readFileSync(first.ca, "utf8")).toBe(pair.certPem);
+
+    // 127.0.0.1 is dropped, before any byte reaches the tunnel, over HTTP and HTTPS.
+    const dropped = await curl(server, domain, "/", { args: ["-u", "alice:wonderland"] });
+    expect(dropped.status).toBe(0);
+    expect((await curl(server, domain, "/", { https: true, ca: certFile })).status).toBe(0);
+
+    // Edit: allow 127.0.0.1, remove the site password; everything else stays as it was.
+    await page.locator(`a[href$="?edit=${domain}#http-form"]`).click();
+    await page.getByRole("heading", { name: `Edit ${domain}` }).waitFor();
+    await page.getByLabel("Firewall entry 1 action").selectOption("allow");
+    await page.getByLabel("Remove the site password").check();
+    await shot("rule-form-edit");
+    await form.getByRole("button", { name: "Save rule" }).click();
+    await page.getByText("HTTP rule saved on the client.").waitFor();
+    const second = saved();
+    expect(second).toEqual({ ...first, password: "", firewall: [{ ...first.firewall[0], action: "allow" }, first.firewall[1]] });
+
+    // Basic auth over HTTP (checked by the server) and HTTPS (terminated by the client with the uploaded certificate).
+    expect((await waitForStatus(() => curl(server, domain), 401, "basic auth over HTTP")).headers.get("www-authenticate")).toContain("Basic");
+    const http200 = await curl(server, domain, "/x", { args: ["-u", "alice:wonderland"] });
+    expect([http200.status, http200.body]).toEqual([200, "full form upstream /x"]);
+    expect((await curl(server, domain, "/", { args: ["-u", "alice:wrong"] })).status).toBe(401);
+    const https401 = await curl(server, domain, "/", { https: true, ca: certFile });
+    expect([https401.status, https401.stderr]).toEqual([401, ""]);
+    const https200 = await curl(server, domain, "/y", { https: true, ca: certFile, args: ["-u", "alice:wonderland"] });
+    expect([https200.status, https200.body]).toEqual([200, "full form upstream /y"]);
+    // The certificate presented for the name is the uploaded one, not the server's.
+    const presented = await new Promise<string>((resolve, reject) => {
+      const s = tlsConnect({ host: "127.0.0.1", port: server.httpsPort, servername: domain, rejectUnauthorized: false }, () => {
+        resolve(`sha256:${s.getPeerCertificate().fingerprint256.replaceAll(":", "").toLowerCase()}`);
+        s.destroy();
+      });
+      s.on("error", reject);
+    });
+    expect(presented).toBe(sha256Fingerprint(pair.certPem));
+    expect(presented).not.toBe(sha256Fingerprint(readFileSync(server.caPath, "utf8")));
+
+    // A port map: a TCP port of this tunnel forwarded to an echo service, reached from
+    // 127.0.0.1:<local> on the client's side through the server's mesh.
+    await page.getByRole("button", { name: "Allocate a port" }).click();
+    await page.getByText("Port allocated.").waitFor();
+    const action = await page.locator('form[action$="/release"]').first().getAttribute("action");
+    const tcpPort = Number(/\/ports\/(\d+)\/release$/.exec(action!)![1]);
+    await page.getByText("Set forward").click();
+    await page.locator(`form[action$="/ports/${tcpPort}/forward"] input[name=dstPort]`).fill(String(echo.port));
+    await page.locator(`form[action$="/ports/${tcpPort}/forward"] button`).click();
+    await page.getByText("Port forward saved on the client.").waitFor();
+    const local = await freePort();
+    const mapForm = page.locator("#portmap-form");
+    await mapForm.locator("[name=listenPort]").fill(String(local));
+    await mapForm.locator("[name=destination]").fill("spokes.test");
+    await mapForm.locator("[name=dstPort]").fill(String(tcpPort));
+    await mapForm.locator("[name=label]").fill("echo");
+    await mapForm.getByRole("button", { name: "Add port map" }).click();
+    await page.getByText("Port map saved on the client.").waitFor();
+    await shot("rule-form-port-map");
+    expect(await page.locator("#portmaps + p + .table-wrap").innerText()).toContain(`127.0.0.1:${local}`);
+    await waitFor(() => canConnect(local), `the client's listener on ${local}`);
+    const data = new TextEncoder().encode("through the mesh ".repeat(1000));
+    const back = await tcpExchange(local, data);
+    expect(back.sha256).toBe(sha256(data));
+    expect(JSON.parse(readFileSync(client.configPath, "utf8")).portmaps).toEqual([
+      { listenPort: local, dstPort: tcpPort, destination: "spokes.test", transport: "tcp", label: "echo", http: false },
+    ]);
+    // Removed live: the listener goes away.
+    page.once("dialog", (d) => void d.accept());
+    await page.locator(`form[action$="/portmaps/${local}/remove"] button`).click();
+    await page.getByText("Port map removed.").waitFor();
+    await waitFor(async () => !(await canConnect(local)), `the listener on ${local} to close`);
+  }, 120_000);
 });

@@ -15,14 +15,15 @@ import {
 } from "../../db/queries/tunnel-details.ts";
 import { getTunnel, shutdownTunnel } from "../../db/queries/tunnels.ts";
 import { findUserById } from "../../db/queries/users.ts";
-import { hashPassword } from "../../lib/http/basic-auth.ts";
-import { emptyHttpRule, type HttpRule, type PortRule } from "../../lib/client-config/types.ts";
+import { emptyHttpRule, type HttpRule, type PortMap, type PortRule } from "../../lib/client-config/types.ts";
 import type { WebEnv, WebShared } from "../context.ts";
 import { runRemoteChange, type RemoteRequest } from "../remote.ts";
-import type { FieldErrors } from "../views/components.tsx";
 import { MessageView } from "../views/auth.tsx";
 import { ShutdownConfirmView, TunnelDetailView, TunnelListView, type TunnelDetailProps, type TunnelQuery } from "../views/tunnels.tsx";
 import { formOf } from "./form.ts";
+import { httpRuleFormError, readHttpRuleForm } from "./http-rule-form.ts";
+import { readPortMapForm } from "./port-map-form.ts";
+import { httpRuleFormValues } from "../views/http-rule-form.tsx";
 
 export const TUNNELS_PER_PAGE = 25;
 
@@ -33,16 +34,21 @@ const DONE: Record<string, string> = {
   released: "Port released.",
   forwarded: "Port forward saved on the client.",
   cleared: "Port forward cleared.",
+  "portmap-saved": "Port map saved on the client.",
+  "portmap-removed": "Port map removed.",
 };
 
 type Ctx = Context<WebEnv>;
 
 /** Reads whatever shape the client announced, keeping only well-formed rules. */
-function rulesOf(config: unknown): { https: HttpRule[]; ports: PortRule[] } {
-  const c = (config && typeof config === "object" ? config : {}) as { https?: unknown; ports?: unknown };
+function rulesOf(config: unknown): { https: HttpRule[]; ports: PortRule[]; portmaps: PortMap[] } {
+  const c = (config && typeof config === "object" ? config : {}) as { https?: unknown; ports?: unknown; portmaps?: unknown };
+  const portmaps = Array.isArray(c.portmaps)
+    ? c.portmaps.filter((m): m is PortMap => Boolean(m && typeof m === "object" && typeof (m as PortMap).listenPort === "number" && typeof (m as PortMap).dstPort === "number"))
+    : [];
   const https = Array.isArray(c.https) ? c.https.filter((r): r is HttpRule => Boolean(r && typeof r === "object" && typeof (r as HttpRule).domain === "string")) : [];
   const ports = Array.isArray(c.ports) ? c.ports.filter((r): r is PortRule => Boolean(r && typeof r === "object" && typeof (r as PortRule).port === "number")) : [];
-  return { https: https.map((r) => ({ ...emptyHttpRule(r.domain), ...r })), ports: ports.map((p) => ({ ...p, destination: p.destination ?? "", dstPort: p.dstPort ?? 0, firewall: p.firewall ?? [] })) };
+  return { https: https.map((r) => ({ ...emptyHttpRule(r.domain), ...r })), ports: ports.map((p) => ({ ...p, destination: p.destination ?? "", dstPort: p.dstPort ?? 0, firewall: p.firewall ?? [] })), portmaps: portmaps.map((m) => ({ ...m, destination: String(m.destination ?? ""), transport: "tcp", label: String(m.label ?? ""), http: Boolean(m.http) })) };
 }
 
 export function createTunnelPages(shared: WebShared) {
@@ -110,7 +116,7 @@ export function createTunnelPages(shared: WebShared) {
     const editing = c.req.query("edit");
     if (!httpForm && editing) {
       const rule = rules.https.find((r) => r.domain === editing);
-      if (rule) httpForm = { values: { ...rule, password: "" }, errors: {}, editing: true };
+      if (rule) httpForm = { values: httpRuleFormValues(rule), errors: {}, editing: true };
     }
     return c.render(
       <TunnelDetailView
@@ -121,6 +127,7 @@ export function createTunnelPages(shared: WebShared) {
         https={rules.https}
         ports={ports}
         bandwidth={(s) => bw.get(serviceKey(id, s)) ?? { daily: 0, monthly: 0 }}
+        portmaps={rules.portmaps}
         connections={await listConnections(db, id, 50)}
         ok={DONE[c.req.query("done") ?? ""]}
         {...extra}
@@ -158,41 +165,14 @@ export function createTunnelPages(shared: WebShared) {
 
   app.post("/:id/http", async (c) => {
     const id = c.req.param("id");
-    const form = await formOf(c);
-    const domain = (form.domain ?? "").trim().toLowerCase();
-    const editing = form.editing === "1";
-    const errors: FieldErrors = {};
-    const num = (k: "port" | "tls") => {
-      const raw = (form[k] ?? "").trim();
-      if (!raw) return 0;
-      const n = Number(raw);
-      if (!Number.isInteger(n) || n < 0 || n > 65535) errors[k] = "Enter a port between 1 and 65535.";
-      return n;
-    };
+    const domain = ((await formOf(c)).domain ?? "").trim().toLowerCase();
     const existing = (await currentRules(id)).https.find((r) => r.domain === domain);
-    const rule: HttpRule = {
-      ...(existing ?? emptyHttpRule(domain)),
-      domain,
-      destination: (form.destination ?? "").trim() || "127.0.0.1",
-      port: num("port"),
-      tls: num("tls"),
-      webRoot: (form.webRoot ?? "").trim(),
-      rewriteHost: (form.rewriteHost ?? "").trim(),
-      secure: form.secure === "on",
-      redirect: form.redirect === "on",
-    };
-    if (!domain) errors.domain = "Domain is required.";
-    if (!editing && existing) errors.domain = `${domain} already has a rule: edit it instead.`;
-    if (!rule.port && !rule.tls && !rule.httpsUpstream && !rule.webRoot && !rule.redirectURL) errors.rule = "Give an HTTP port, a TLS port or a web root.";
-    if (form.password) rule.password = await hashPassword(form.password);
-    const values = { ...rule, password: "" };
-    if (Object.keys(errors).length) {
+    const { rule, state } = await readHttpRuleForm(c, existing);
+    if (!rule) {
       c.status(422);
-      return detail(c, id, { httpForm: { values, errors, editing } });
+      return detail(c, id, { httpForm: state });
     }
-    return remote(c, { kind: "http/update", sites: [rule] }, "http-saved", (error) => ({
-      httpForm: { values, errors: /domain/.test(error) && !editing ? { domain: error } : { rule: error }, editing },
-    }));
+    return remote(c, { kind: "http/update", sites: [rule] }, "http-saved", (error) => ({ httpForm: httpRuleFormError(state, error) }));
   });
 
   app.post("/:id/http/remove", async (c) => remote(c, { kind: "http/remove", domains: [(await formOf(c)).domain ?? ""] }, "http-removed"));
@@ -204,5 +184,15 @@ export function createTunnelPages(shared: WebShared) {
     const port: PortRule = { port: Number(c.req.param("port")), destination: (form.destination ?? "").trim(), dstPort: Number(form.dstPort), firewall: [] };
     return remote(c, { kind: "tcp/update", ports: [port] }, "forwarded");
   });
+  app.post("/:id/portmaps", async (c) => {
+    const id = c.req.param("id");
+    const { map, state } = readPortMapForm(await formOf(c), (await currentRules(id)).portmaps);
+    if (!map) {
+      c.status(422);
+      return detail(c, id, { portMapForm: state });
+    }
+    return remote(c, { kind: "portmap/update", portmaps: [map] }, "portmap-saved", (error) => ({ portMapForm: { ...state, errors: { ...state.errors, portmap: error } } }));
+  });
+  app.post("/:id/portmaps/:listenPort/remove", (c) => remote(c, { kind: "portmap/remove", listenPorts: [Number(c.req.param("listenPort"))] }, "portmap-removed"));
   return app;
 }

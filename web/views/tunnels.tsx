@@ -3,9 +3,11 @@
 // ports, connections, bandwidth per rule, remote management, shutdown).
 import type { ConnectionRow } from "../../db/queries/tunnel-details.ts";
 import type { TunnelInfo } from "../../db/queries/tunnels.ts";
-import type { HttpRule, PortRule } from "../../lib/client-config/types.ts";
+import type { HttpRule, PortMap, PortRule } from "../../lib/client-config/types.ts";
 import { formatBytes, formatDate, formatUptime } from "../../lib/format/units.ts";
-import { Check, Csrf, Field, Flash, StateBadge, Table, type FieldErrors } from "./components.tsx";
+import { Csrf, Flash, StateBadge, Table } from "./components.tsx";
+import { HttpRuleForm, type HttpRuleFormState } from "./http-rule-form.tsx";
+import { PortMapsSection, type PortMapFormState } from "./port-maps.tsx";
 
 export interface TunnelQuery {
   term: string;
@@ -135,14 +137,16 @@ export interface TunnelDetailProps {
   ok?: string;
   error?: string;
   /** The HTTP rule form: values and errors after a failed submit, or the rule being edited. */
-  httpForm?: { values: Partial<Record<keyof HttpRule, unknown>>; errors: FieldErrors; editing: boolean };
+  httpForm?: HttpRuleFormState;
+  portmaps: PortMap[];
+  /** The port map form after a failed submit. */
+  portMapForm?: PortMapFormState;
 }
 
 export function TunnelDetailView(p: TunnelDetailProps) {
   const t = p.tunnel;
   const base = `/tunnels/${t.id}`;
   const manage = p.online;
-  const f = p.httpForm?.values ?? {};
   return (
     <>
       <p>
@@ -193,7 +197,17 @@ export function TunnelDetailView(p: TunnelDetailProps) {
                   .join(", ")}
               </td>
               <td class="wrap">
-                {[r.secure && "https", r.redirect && "redirect to https", r.useLetsEnc && "Let's Encrypt", r.password && "password", r.basicHttpAuth && "basic auth", r.rewriteHost && `host ${r.rewriteHost}`]
+                {[
+                  r.secure && "https",
+                  r.redirect && "redirect to https",
+                  r.useLetsEnc && "Let's Encrypt",
+                  r.ca && "custom certificate",
+                  r.password && "password",
+                  r.basicHttpAuth && "basic auth",
+                  r.firewall.length > 0 && `firewall (${r.firewall.length})`,
+                  r.rewriteHost && `host ${r.rewriteHost}`,
+                  r.insecureUpstream && "unverified upstream TLS",
+                ]
                   .filter(Boolean)
                   .join(", ") || "-"}
               </td>
@@ -220,37 +234,7 @@ export function TunnelDetailView(p: TunnelDetailProps) {
           );
         })}
       />
-      {manage && (
-        <div class="panel" id="http-form">
-          <h2>{p.httpForm?.editing ? `Edit ${f.domain}` : "Add an HTTP rule"}</h2>
-          <form class="stack" method="post" action={`${base}/http`}>
-            <Csrf token={p.csrf} />
-            <div class="row">
-              {p.httpForm?.editing ? (
-                <>
-                  <input type="hidden" name="domain" value={String(f.domain ?? "")} />
-                  <input type="hidden" name="editing" value="1" />
-                </>
-              ) : (
-                <Field label="Domain" name="domain" value={str(f.domain)} errors={p.httpForm?.errors} required placeholder="app.example.com" />
-              )}
-              <Field label="Destination" name="destination" value={str(f.destination) || "127.0.0.1"} errors={p.httpForm?.errors} />
-              <Field label="HTTP port" name="port" type="number" min={0} max={65535} value={str(f.port)} errors={p.httpForm?.errors} />
-              <Field label="TLS port" name="tls" type="number" min={0} max={65535} value={str(f.tls)} errors={p.httpForm?.errors} hint="passed through untouched: visitors see its certificate" />
-              <Field label="Web root" name="webRoot" value={str(f.webRoot)} errors={p.httpForm?.errors} hint="serve files" />
-              <Field label="Rewrite Host header" name="rewriteHost" value={str(f.rewriteHost)} errors={p.httpForm?.errors} />
-              <Field label="Site password" name="password" type="password" errors={p.httpForm?.errors} autocomplete="new-password" hint={p.httpForm?.editing ? "leave empty to keep" : "optional"} />
-            </div>
-            <Check label="Serve over HTTPS" name="secure" checked={f.secure === undefined ? true : Boolean(f.secure)} />
-            <Check label="Redirect HTTP to HTTPS" name="redirect" checked={Boolean(f.redirect)} />
-            {p.httpForm?.errors?.rule && <p class="field-error">{p.httpForm.errors.rule}</p>}
-            <div class="actions">
-              <button type="submit">{p.httpForm?.editing ? "Save rule" : "Add rule"}</button>
-              {p.httpForm?.editing && <a href={base}>Cancel</a>}
-            </div>
-          </form>
-        </div>
-      )}
+      {manage && <HttpRuleForm csrf={p.csrf} action={`${base}/http`} cancel={base} state={p.httpForm} />}
 
       <h2>TCP ports</h2>
       <Table
@@ -309,6 +293,8 @@ export function TunnelDetailView(p: TunnelDetailProps) {
         </form>
       )}
 
+      <PortMapsSection csrf={p.csrf} base={base} portmaps={p.portmaps} manage={manage} form={p.portMapForm} />
+
       <h2>Recent connections</h2>
       <Table
         head={["Started", "Service", "From", "In / Out", "Duration"]}
@@ -341,10 +327,6 @@ export function TunnelDetailView(p: TunnelDetailProps) {
       )}
     </>
   );
-}
-
-function str(v: unknown): string {
-  return v === undefined || v === null || v === 0 ? "" : String(v);
 }
 
 export function ShutdownConfirmView(p: { csrf: string; tunnel: TunnelInfo }) {

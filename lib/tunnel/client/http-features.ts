@@ -7,8 +7,8 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { join, normalize, resolve, sep } from "node:path";
 import type { HttpRule } from "../../client-config/types.ts";
-import { escapeHtml } from "../../http/responses.ts";
 import { createBasicAuthVerifier } from "../../http/basic-auth.ts";
+import { escapeHtml } from "../../http/responses.ts";
 import { ACME_CHALLENGE_PREFIX } from "../../acme/challenge-store.ts";
 
 export const LOGIN_PATH = "/__pktriot/login";
@@ -98,12 +98,12 @@ export function createFeatureServer(initial: HttpRule[], opts: FeatureServerOpti
       const answer = opts.acmeChallenge?.(url.pathname.slice(ACME_CHALLENGE_PREFIX.length));
       return answer ? new Response(answer, { headers: { "content-type": "application/octet-stream" } }) : new Response("No such challenge", { status: 404 });
     }
-    // TLS that ended here passed the server encrypted: the server could not check basic
-    // auth on it (it does for plain HTTP and for the TLS it terminates), so this client does.
-    if (visitor !== undefined && rule.basicHttpAuth && !(await basicAuth.verify(rule.basicHttpAuth, req.headers.get("authorization")))) {
-      return new Response("This site requires a user name and password.\n", { status: 401, headers: { "www-authenticate": `Basic realm="${domain}", charset="UTF-8"`, "content-type": "text/plain; charset=utf-8" } });
+    // Basic auth is the server's job for what it terminates; TLS that ends here never
+    // passed its HTTP router, so the rule's credentials are checked here instead.
+    if (visitor !== undefined && rule.basicHttpAuth) {
+      const ok = await basicAuth.verify(rule.basicHttpAuth, req.headers.get("authorization"));
+      if (!ok) return basicAuthChallenge(domain);
     }
-
     if (rule.password) {
       if (url.pathname === LOGIN_PATH && req.method === "POST") {
         const form = await req.formData().catch(() => undefined);
@@ -169,6 +169,13 @@ export function createFeatureServer(initial: HttpRule[], opts: FeatureServerOpti
       tlsServers.clear();
     },
   };
+}
+
+function basicAuthChallenge(domain: string): Response {
+  return new Response("This site requires a user name and password.\n", {
+    status: 401,
+    headers: { "www-authenticate": `Basic realm="${domain}", charset="UTF-8"`, "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
+  });
 }
 
 /** Only same-site relative paths, so the login form cannot be turned into an open redirect. */
