@@ -66,7 +66,8 @@ export function createRuleCertificates(opts: RuleCertificatesOptions, log: Logge
     apply(rules) {
       const wanted = new Set<string>();
       for (const rule of rules) {
-        if (!rule.useLetsEnc) continue;
+        // A hand-edited file with both: the given certificate wins (http-features), nothing is ordered.
+        if (!rule.useLetsEnc || (rule.ca && rule.privateKey)) continue;
         if (rule.domain.startsWith("*.")) {
           // HTTP-01 cannot prove a wildcard (RFC 8555 8.3); say so once, order nothing.
           if (!refusedWildcards.has(rule.domain)) log.error(`Let's Encrypt cannot issue ${rule.domain} over HTTP-01 (a wildcard needs DNS-01): give the rule --ca/--key instead`);
