@@ -25,6 +25,9 @@ describe.skipIf(!PEBBLE)("Let's Encrypt wildcard through a DNS-01 hook (pebble)"
       hook,
       `#!/bin/sh
 set -e
+# The domain's and the wildcard's challenges run at once on the same record: one edit at a time.
+exec 9> "${txtDir}/.lock"
+flock 9
 echo "$1 $2 $3" >> "${txtDir}/calls.log"
 case "$1" in
   present) echo "$3" >> "${txtDir}/$2" ;;
