@@ -45,7 +45,7 @@ esac
       env: { SPOKES_ACME_CA_FILE: pebble.httpsCaPath },
     });
     root = await pebble.saveRoot(join(dir, "pebble-root.pem"));
-  });
+  }, 60_000); // pebble and spokes start: slow on a loaded machine
 
   afterAll(async () => {
     await stopAll();
