@@ -103,6 +103,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
       dir: acmeDir,
       challenges,
       caPem: acmeCaPem,
+      dnsHook: config.acme.dnsHook || undefined,
       onCertificate(pair) {
         if (pair.certPem === certSource.current().certPem) return;
         certSource.set(pair); // the TLS listeners follow the source (lib/edge/tls-listeners.ts)

@@ -31,7 +31,8 @@ export function startOnDemandCertificates(w: OnDemandWiring): OnDemandCertificat
   const domain = w.config.domain;
   return createOnDemandCertificates({
     dir: w.dir,
-    handles: (name) => isUnderDomain(name, domain),
+    // With a DNS-01 hook the server's own certificate is a wildcard that covers every tunnel name.
+    handles: (name) => !w.config.acme.dnsHook && isUnderDomain(name, domain),
     admit: createOnDemandAdmission({ domain: () => domain, route: (name) => w.tunnels.registry.http(name) }),
     order: createAcmeOrderer({ directoryUrl: w.config.acme.directoryUrl, email: w.config.acme.email, dir: w.dir, challenges: w.challenges, caPem: w.caPem }),
     limiter: w.limiter,

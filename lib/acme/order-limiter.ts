@@ -4,14 +4,15 @@
  * orders per account per 3 hours, 5 failed validations per name per hour, 50
  * certificates per registered domain per week).
  *
- * - Globally: at most `perHour` orders in any sliding hour.
+ * - Globally: at most `perHour` orders per hour (a window opened by the first order, lib/rate/windowed-counter.ts).
  * - Per name: after a failed order, the next one waits `failureBackoffMs`, doubled
  *   after each further failure up to `maxBackoffMs`; a success clears the name.
  * In-flight orders are the caller's business (one per name, joined by later handshakes).
  */
+import { createWindowedCounter } from "../rate/windowed-counter.ts";
 
 export interface OrderLimiterOptions {
-  /** Orders allowed in any sliding hour (default 20). */
+  /** Orders allowed per hour window (default 20). */
   perHour?: number;
   /** Wait after a name's first failed order (default 5 min), doubled per further failure. */
   failureBackoffMs?: number;
@@ -30,14 +31,14 @@ export interface OrderLimiter {
 }
 
 const HOUR_MS = 3_600_000;
+const ALL_ORDERS = "orders";
 
 export function createOrderLimiter(opts: OrderLimiterOptions = {}): OrderLimiter {
   const perHour = opts.perHour ?? 20;
   const firstBackoff = opts.failureBackoffMs ?? 5 * 60_000;
   const maxBackoff = opts.maxBackoffMs ?? 6 * HOUR_MS;
   const now = opts.now ?? Date.now;
-  /** Start times of the orders of the last hour, oldest first (at most `perHour`). */
-  const starts: number[] = [];
+  const hourly = createWindowedCounter({ windowMs: HOUR_MS, maxKeys: 1, now });
   /** Names whose last order failed: how many times in a row, and when the next may start. */
   const failures = new Map<string, { count: number; notBefore: number }>();
 
@@ -46,9 +47,9 @@ export function createOrderLimiter(opts: OrderLimiterOptions = {}): OrderLimiter
       const t = now();
       const failure = failures.get(name);
       if (failure && t < failure.notBefore) return { ok: false, why: "name_backoff", retryInMs: failure.notBefore - t };
-      while (starts.length > 0 && starts[0]! <= t - HOUR_MS) starts.shift();
-      if (starts.length >= perHour) return { ok: false, why: "hourly_limit", retryInMs: starts[0]! + HOUR_MS - t };
-      starts.push(t);
+      const used = hourly.get(ALL_ORDERS);
+      if (used && used.count >= perHour) return { ok: false, why: "hourly_limit", retryInMs: used.resetAt - t };
+      hourly.add(ALL_ORDERS);
       return { ok: true };
     },
     succeeded(name) {

@@ -1,5 +1,5 @@
 /**
- * One ACME certificate order over HTTP-01 (RFC 8555), shared by the renewer of the
+ * One ACME certificate order over HTTP-01, or DNS-01 through a hook (RFC 8555), shared by the renewer of the
  * server's own domain, the on-demand certificates of tunnel names and the client's
  * `--letsencrypt` rules. The protocol (JWS, account, order, CSR) is acme-client's; this
  * module keeps the account key in `<dir>/account.key` (0600), publishes the challenge
@@ -16,6 +16,7 @@ import { join } from "node:path";
 import type { CertificatePair } from "../tls/certificates.ts";
 import { errorMessage } from "../errors.ts";
 import type { ChallengeStore } from "./challenge-store.ts";
+import { dnsChallengeName, runDnsHook } from "./dns-hook.ts";
 
 export interface AcmeOrdererOptions {
   directoryUrl: string;
@@ -26,10 +27,15 @@ export interface AcmeOrdererOptions {
   challenges: ChallengeStore;
   /** Extra CA certificates (PEM) to trust for the ACME server's own HTTPS (a test CA). */
   caPem?: string;
+  /** DNS-01 through this command (lib/acme/dns-hook.ts), needed for a wildcard; HTTP-01 otherwise. */
+  dnsHook?: string;
 }
 
-/** Orders a certificate for `name`; rejects with an AcmeOrderError (CA unreachable, failed validation, CA refusal). */
-export type AcmeOrder = (name: string) => Promise<CertificatePair>;
+/**
+ * Orders a certificate for `name` (and `altNames`, e.g. its wildcard); rejects with an
+ * AcmeOrderError (CA unreachable, failed validation, CA refusal).
+ */
+export type AcmeOrder = (name: string, altNames?: string[]) => Promise<CertificatePair>;
 
 /** Why an order failed, as far as the caller needs to know. */
 export type AcmeFailureKind = "unreachable" | "validation" | "refused";
@@ -137,26 +143,31 @@ export function createAcmeOrderer(opts: AcmeOrdererOptions): AcmeOrder {
     }
   };
 
-  return async (name) => {
+  const dnsHook = opts.dnsHook;
+  return async (name, altNames = []) => {
     await checkReachable();
     networkErrors.delete(origin);
     let phase: AcmeOrderPhase = "account";
     try {
       const client = new acme.Client({ directoryUrl: opts.directoryUrl, accountKey: await accountKey(), backoffMin: 500, backoffMax: 5_000 });
-      const [key, csr] = await acme.crypto.createCsr({ commonName: name, altNames: [name] }, await acme.crypto.createPrivateEcdsaKey());
+      const [key, csr] = await acme.crypto.createCsr({ commonName: name, altNames: [name, ...altNames] }, await acme.crypto.createPrivateEcdsaKey());
       const certPem = await client.auto({
         csr,
         email: opts.email || undefined,
         termsOfServiceAgreed: true,
-        challengePriority: ["http-01"],
+        challengePriority: dnsHook ? ["dns-01"] : ["http-01"],
         // The CA validates anyway; a self-check would need this host to resolve its own
         // public name, which it often cannot (NAT, split DNS).
         skipChallengeVerification: true,
-        challengeCreateFn: async (_authz, challenge, keyAuthorization) => {
+        challengeCreateFn: async (authz, challenge, keyAuthorization) => {
+          if (challenge.type === "dns-01") await runDnsHook(dnsHook!, "present", dnsChallengeName(authz.identifier.value), keyAuthorization);
+          else opts.challenges.set(challenge.token, keyAuthorization);
           phase = "validation";
-          opts.challenges.set(challenge.token, keyAuthorization);
         },
-        challengeRemoveFn: async (_authz, challenge) => opts.challenges.delete(challenge.token),
+        challengeRemoveFn: async (authz, challenge, keyAuthorization) => {
+          if (challenge.type === "dns-01") await runDnsHook(dnsHook!, "cleanup", dnsChallengeName(authz.identifier.value), keyAuthorization);
+          else opts.challenges.delete(challenge.token);
+        },
       });
       return { certPem, keyPem: key.toString() };
     } catch (err) {

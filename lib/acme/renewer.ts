@@ -37,6 +37,8 @@ export interface AcmeRenewerOptions {
   /** Where the account key and the certificate are kept (`<dataPath>/acme`). */
   dir: string;
   challenges: ChallengeStore;
+  /** With a DNS-01 hook the certificate also names `*.<domain>` (lib/acme/dns-hook.ts). */
+  dnsHook?: string;
   /** Extra CA certificates (PEM) to trust for the ACME server's own HTTPS (a test CA). */
   caPem?: string;
   /** Called with a certificate to serve: the stored one at start, then each new one. */
@@ -87,6 +89,7 @@ export function startAcmeRenewer(opts: AcmeRenewerOptions): AcmeRenewer {
   let failures = 0;
 
   const order = createAcmeOrderer(opts);
+  const wildcard = opts.dnsHook ? [`*.${opts.domain}`] : [];
 
   const schedule = (ms: number) => {
     if (stopped) return;
@@ -99,7 +102,9 @@ export function startAcmeRenewer(opts: AcmeRenewerOptions): AcmeRenewer {
     try {
       mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
       const stored = loadStoredAcmeCertificate(opts.dir, opts.domain, now());
-      const fresh = stored && stored.notAfter.getTime() - now().getTime() > renewBefore;
+      // A stored certificate without the wildcard the configuration now asks for is replaced (and served meanwhile).
+      const complete = stored && wildcard.every((name) => stored.names.includes(name));
+      const fresh = stored && complete && stored.notAfter.getTime() - now().getTime() > renewBefore;
       if (stored && fresh) {
         if (served !== stored.fingerprint) {
           served = stored.fingerprint;
@@ -114,9 +119,9 @@ export function startAcmeRenewer(opts: AcmeRenewerOptions): AcmeRenewer {
         opts.onCertificate({ certPem: stored.certPem, keyPem: stored.keyPem }, "stored", stored);
       }
       if (stored) opts.log.info(`the certificate for ${opts.domain} expires ${stored.notAfter.toISOString()}: renewing`);
-      opts.log.info(`ordering a certificate for ${opts.domain} from ${opts.directoryUrl}`);
+      opts.log.info(`ordering a certificate for ${[opts.domain, ...wildcard].join(" and ")} from ${opts.directoryUrl}${opts.dnsHook ? " (DNS-01)" : ""}`);
       ordering = true;
-      const pair = await order(opts.domain);
+      const pair = await order(opts.domain, wildcard);
       const loaded = checkCertificatePair(pair.certPem, pair.keyPem, opts.domain, { now: now() });
       writeAtomic(paths.key, loaded.keyPem, 0o600);
       writeAtomic(paths.cert, loaded.certPem, 0o600);

@@ -1,6 +1,6 @@
 // The server configuration file (SPEC 2.1): defaults, compatibility with the original
 // Spokes file, and validation whose messages name the offending field.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { UserError, errorMessage } from "../errors.ts";
@@ -37,7 +37,12 @@ export interface ServerConfig {
   };
   socks: { enabled: boolean; port: number; tlsPort: number; allow: string[]; auth: "token" | "none" };
   monitor: { enabled: boolean; intervalSeconds: number };
-  acme: { directoryUrl: string; email: string };
+  /**
+   * `dnsHook` (extension, "" = off): an executable run as `dnsHook present|cleanup <fqdn>
+   * <value>` to publish the DNS-01 TXT record; with it, Let's Encrypt orders one
+   * certificate for the domain and `*.domain` instead of a certificate per tunnel name.
+   */
+  acme: { directoryUrl: string; email: string; dnsHook: string };
 }
 
 export interface LoadedConfig {
@@ -62,7 +67,7 @@ export function defaultServerConfig(domain = ""): ServerConfig {
     listen: { address: "0.0.0.0", http: 80, https: 443, tunnel: 0, metrics: "", metricsToken: "" },
     socks: { enabled: false, port: 0, tlsPort: 0, allow: [], auth: "token" },
     monitor: { enabled: false, intervalSeconds: 60 },
-    acme: { directoryUrl: "https://acme-v02.api.letsencrypt.org/directory", email: "" },
+    acme: { directoryUrl: "https://acme-v02.api.letsencrypt.org/directory", email: "", dnsHook: "" },
   };
 }
 
@@ -283,8 +288,19 @@ export function validateServerConfig(raw: Record<string, unknown>, baseDir: stri
   const acme = {
     directoryUrl: str(a, "acme.directoryUrl", "directoryUrl", d.acme.directoryUrl),
     email: str(a, "acme.email", "email", ""),
+    dnsHook: abs(str(a, "acme.dnsHook", "dnsHook", "")),
   };
   if (!URL.canParse(acme.directoryUrl)) fail("acme.directoryUrl", `(${JSON.stringify(acme.directoryUrl)}) is not a URL`);
+  if (acme.dnsHook && !isExecutable(acme.dnsHook)) fail("acme.dnsHook", `(${acme.dnsHook}) is not an executable file`);
 
   return { domain, dataPath, database, portRange, tunOptions, tls, listen, socks, monitor, acme };
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }

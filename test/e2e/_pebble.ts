@@ -4,7 +4,7 @@
 // public HTTP port, whatever the name).
 import type { Subprocess } from "bun";
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect, type PeerCertificate } from "node:tls";
 import { freePort, run } from "../helpers.ts";
@@ -12,8 +12,11 @@ import { spawnLogged, type ProcessLog } from "./_tunnel-harness.ts";
 
 export const PEBBLE = Bun.which("pebble");
 
-/** Answers A queries with `addressFor(name)` and every other query with no records (RFC 1035 4.1). */
-function startDnsStub(addressFor: (name: string) => string): Promise<{ port: number; socket: UdpSocket }> {
+/**
+ * Answers A queries with `addressFor(name)`, TXT queries from `txtDir/<name>` (one value
+ * a line, as a DNS-01 hook writes them), and every other query with no records (RFC 1035 4.1).
+ */
+function startDnsStub(addressFor: (name: string) => string, txtDir?: string): Promise<{ port: number; socket: UdpSocket }> {
   const socket = createSocket("udp4");
   socket.on("message", (q, peer) => {
     if (q.length < 12) return;
@@ -25,15 +28,24 @@ function startDnsStub(addressFor: (name: string) => string): Promise<{ port: num
     }
     const end = i + 5; // the root label, QTYPE, QCLASS
     if (end > q.length) return;
-    const isA = q.readUInt16BE(i + 1) === 1;
+    const type = q.readUInt16BE(i + 1);
+    const name = labels.join(".").toLowerCase();
+    const answers: Buffer[] = [];
+    if (type === 1) answers.push(Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, ...addressFor(name).split(".").map(Number)]));
+    const txtFile = txtDir && join(txtDir, name);
+    if (type === 16 && txtFile && existsSync(txtFile)) {
+      for (const value of readFileSync(txtFile, "utf8").split("\n").filter(Boolean)) {
+        const rr = Buffer.from([0xc0, 0x0c, 0, 16, 0, 1, 0, 0, 0, 0, 0, 0, 0, value.length]);
+        rr.writeUInt16BE(value.length + 1, 10); // RDLENGTH: one <character-string>
+        answers.push(Buffer.concat([rr, Buffer.from(value, "latin1")]));
+      }
+    }
     const head = Buffer.from(q.subarray(0, end));
     head.writeUInt16BE(0x8580 | (q[2]! & 0x01) << 8, 2); // response, authoritative, RD copied, RA
     head.writeUInt16BE(1, 4);
-    head.writeUInt16BE(isA ? 1 : 0, 6);
+    head.writeUInt16BE(answers.length, 6);
     head.writeUInt32BE(0, 8);
-    const ip = addressFor(labels.join(".").toLowerCase()).split(".").map(Number);
-    const answer = isA ? Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, ...ip]) : Buffer.alloc(0);
-    socket.send(Buffer.concat([head, answer]), peer.port, peer.address);
+    socket.send(Buffer.concat([head, ...answers]), peer.port, peer.address);
   });
   return new Promise((resolve) => socket.bind(0, "127.0.0.1", () => resolve({ port: socket.address().port, socket })));
 }
@@ -56,6 +68,8 @@ export interface PebbleOptions {
   addressFor?(name: string): string;
   /** Lifetime of issued certificates in seconds (pebble's default is five years). */
   certificateValiditySeconds?: number;
+  /** Where the TXT records of DNS-01 challenges are read from (a file per name, a value per line). */
+  txtDir?: string;
 }
 
 export interface PreparedPebble {
@@ -100,7 +114,7 @@ export async function preparePebble(dir: string, httpPort: number, opts: PebbleO
   );
   const directoryUrl = `https://127.0.0.1:${ports.acme}/dir`;
   const start = async (): Promise<Pebble> => {
-    const dns = await startDnsStub(opts.addressFor ?? (() => "127.0.0.1"));
+    const dns = await startDnsStub(opts.addressFor ?? (() => "127.0.0.1"), opts.txtDir);
     let stopped = false;
     const { proc, log } = spawnLogged([PEBBLE!, "-config", config, "-dnsserver", `127.0.0.1:${dns.port}`], { PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0" });
     await log.waitFor("ACME directory available", { proc });

@@ -60,7 +60,7 @@ describe.skipIf(!PEBBLE)("on-demand certificates for tunnel names (Let's Encrypt
       env: { SPOKES_ACME_CA_FILE: pebble.httpsCaPath },
     });
     root = await pebble.saveRoot(join(dir, "pebble-root.pem"));
-  });
+  }, 60_000); // pebble and spokes start: slow on a loaded machine
 
   afterAll(async () => {
     await stopAll();

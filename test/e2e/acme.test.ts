@@ -55,7 +55,7 @@ describe.skipIf(!PEBBLE)("Let's Encrypt (ACME) against pebble", () => {
         listen: { address: "127.0.0.1", http: ports.http, https: ports.https },
       }),
     );
-  });
+  }, 60_000); // pebble and spokes start: slow on a loaded machine
 
   afterAll(async () => {
     await stopSpokes();

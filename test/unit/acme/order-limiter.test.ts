@@ -1,4 +1,4 @@
-// The on-demand order limiter with a fake clock: the hourly budget slides, a failed name
+// The on-demand order limiter with a fake clock: the hourly budget resets with its window, a failed name
 // backs off (doubling, capped), a success clears it, and names do not share a backoff.
 import { expect, test } from "bun:test";
 import { createOrderLimiter } from "../../../lib/acme/order-limiter.ts";
@@ -11,7 +11,7 @@ function clock() {
   return { now: () => t, advance: (ms: number) => void (t += ms) };
 }
 
-test("at most perHour orders in any sliding hour", () => {
+test("at most perHour orders per hour window, opened by the first order", () => {
   const c = clock();
   const limiter = createOrderLimiter({ perHour: 3, now: c.now });
   expect(limiter.tryStart("a.example").ok).toBe(true);
@@ -20,12 +20,14 @@ test("at most perHour orders in any sliding hour", () => {
   expect(limiter.tryStart("c.example").ok).toBe(true);
   const refused = limiter.tryStart("d.example");
   expect(refused).toEqual({ ok: false, why: "hourly_limit", retryInMs: 50 * MIN });
-  // The first order leaves the window an hour after it started, not an hour after the refusal.
+  // The window ends an hour after the first order, not an hour after the refusal.
   c.advance(50 * MIN - 1);
   expect(limiter.tryStart("d.example").ok).toBe(false);
   c.advance(1);
   expect(limiter.tryStart("d.example").ok).toBe(true);
-  expect(limiter.tryStart("e.example").ok).toBe(false);
+  expect(limiter.tryStart("e.example").ok).toBe(true);
+  expect(limiter.tryStart("f.example").ok).toBe(true);
+  expect(limiter.tryStart("g.example").ok).toBe(false);
 });
 
 test("a refused attempt does not use the budget", () => {

@@ -104,6 +104,7 @@ describe("validation: every error names its field", () => {
     ["socks allow wildcard", { socks: { allow: ["*.ok.example", "a.*.example"] } }, 'config socks.allow[1]: invalid allow-list entry "a.*.example"'],
     ["monitor interval", { monitor: { intervalSeconds: 1 } }, "config monitor.intervalSeconds (1) must be between 5 and 86400"],
     ["acme url", { acme: { directoryUrl: "not a url" } }, 'config acme.directoryUrl ("not a url") is not a URL'],
+    ["acme dnsHook", { acme: { dnsHook: "hooks/missing.sh" } }, "config acme.dnsHook (/etc/spokes/hooks/missing.sh) is not an executable file"],
     ["database url", { database: { url: "mysql://x" } }, 'config database.url ("mysql://x") must be a libsql://, http(s)://, ws(s)://, file: or postgres:// URL'],
   ];
   test.each(cases)("%s", (_, raw, message) => {
@@ -123,8 +124,8 @@ describe("validation: every error names its field", () => {
       monitor: { enabled: false, intervalSeconds: 60 },
       acme: { directoryUrl: "https://acme-v02.api.letsencrypt.org/directory", email: "" },
     };
-    // listen.tunnel and listen.metrics are this server's extensions, off unless set.
-    expect(validateServerConfig(raw, "/etc/spokes")).toEqual({ ...raw, listen: { ...raw.listen, tunnel: 0, metrics: "", metricsToken: "" } } as never);
+    // listen.tunnel, listen.metrics and acme.dnsHook are this server's extensions, off unless set.
+    expect(validateServerConfig(raw, "/etc/spokes")).toEqual({ ...raw, listen: { ...raw.listen, tunnel: 0, metrics: "", metricsToken: "" }, acme: { ...raw.acme, dnsHook: "" } } as never);
   });
 });
 
