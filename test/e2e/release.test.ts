@@ -104,15 +104,16 @@ test("the linux-x64 executables run from an empty directory: version, and spokes
     expect(r).toEqual({ code: 0, stdout: `${pkg.version}\n`, stderr: "" });
   }
 
-  const [http, https] = [await freePort(), await freePort()];
-  writeFileSync(
-    join(empty, "config.json"),
-    JSON.stringify({ domain: "release.test", dataPath: empty, portRange: randomPortRange(), tls: { selfSigned: true }, listen: { address: "127.0.0.1", http, https } }),
-  );
   const spokes = join(empty, "spokes-linux-x64");
+  const writeConfig = (listen: { http: number; https: number }) =>
+    writeFileSync(join(empty, "config.json"), JSON.stringify({ domain: "release.test", dataPath: empty, portRange: randomPortRange(), tls: { selfSigned: true }, listen: { address: "127.0.0.1", ...listen } }));
+  writeConfig({ http: 0, https: 0 });
   const added = run(spokes, ["users", "add", "--email", "ops@example.com", "--fullname", "Ops", "--password-stdin", "--config", "config.json"], { cwd: empty, env, stdin: "correct horse battery\n" });
   expect(added.stderr).toBe("");
   expect(added.stdout).toContain("User created!");
+  // Ports picked just before the start: the slow password hash above would widen the race with other processes.
+  const [http, https] = [await freePort(), await freePort()];
+  writeConfig({ http, https });
   // env -C: the server too runs with the empty directory as its working directory.
   const { proc, log } = spawnLogged(["env", "-C", empty, spokes, "serve", "--config", "config.json"]);
   const t0 = performance.now();
