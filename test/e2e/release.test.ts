@@ -126,3 +126,15 @@ test("the linux-x64 executables run from an empty directory: version, and spokes
   expect(JSON.parse(users.stdout).map((u: { email: string }) => u.email)).toEqual(["ops@example.com"]);
   expect(readdirSync(empty)).toContain("spokes.db");
 });
+
+test("a target whose libsql addon is neither installed nor fetched fails the build naming it; an unknown release platform is refused", () => {
+  // linux-arm64-musl is not a release platform, so nothing fetches its addon.
+  const outdir = tempDir("spokes-build-missing-");
+  const build = Bun.spawnSync([process.execPath, join(ROOT, "scripts", "build.ts"), "--target", "bun-linux-arm64-musl", "--outdir", outdir], { cwd: ROOT, stdout: "pipe", stderr: "pipe", env: releaseEnv });
+  expect(build.stderr.toString()).toBe("error: @libsql/linux-arm64-musl is not installed for target bun-linux-arm64-musl: run `npm run release` (fetches it into .cache/libsql) or install it\n");
+  expect(build.exitCode).toBe(1);
+  expect(readdirSync(outdir)).toEqual([]);
+  const release = Bun.spawnSync([process.execPath, join(ROOT, "scripts", "release.ts"), "--platforms", "windows-x64", "--outdir", outdir], { cwd: ROOT, stdout: "pipe", stderr: "pipe", env: releaseEnv });
+  expect(release.stderr.toString()).toBe("error: unknown platform windows-x64 (release platforms: linux-x64, linux-arm64, darwin-arm64)\n");
+  expect(release.exitCode).toBe(1);
+});
