@@ -62,7 +62,9 @@ export async function buildExecutables(opts: BuildOptions): Promise<string[]> {
       compile: { target: opts.target as Bun.Build.CompileTarget, outfile, execArgv: ["--smol"] },
       minify: true,
       sourcemap: "none",
-      define: { SPOKES_BUILD_VERSION: JSON.stringify(opts.version) },
+      // NODE_ENV is fixed at build time: whatever the building shell had (unset means
+      // "development", `bun test` means "test", which silences consola's info lines).
+      define: { SPOKES_BUILD_VERSION: JSON.stringify(opts.version), "process.env.NODE_ENV": JSON.stringify("production") },
       plugins: name === "spokes" ? [embedLibsqlAddon(addon)] : [],
     });
     if (!result.success) throw new AggregateError(result.logs, `bun build of ${name} for ${opts.target} failed`);
