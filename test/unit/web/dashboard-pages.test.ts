@@ -134,7 +134,7 @@ describe("tunnels", () => {
     await b.get(`/tunnels/${id}`);
     const t = text(b.lastHtml);
     expect(t).toContain("HTTP rules cached");
-    expect(t).toContain("shop.example.com 127.0.0.1:8080 https 2.00 KB / 2.00 KB");
+    expect(t).toContain("shop.example.com 127.0.0.1:8080 https - 2.00 KB / 2.00 KB"); // "-": no monitoring state stored for it
     expect(t).toContain("30003 127.0.0.1:22");
     expect(t).toContain("192.0.2.44");
     expect(t).toContain("1.5 s");
