@@ -5,9 +5,10 @@
 // migrations come from the SPOKES_TEST_MIGRATION hook; the copies are opened with libsql.
 import { afterAll, expect, test } from "bun:test";
 import { createClient } from "@libsql/client";
-import { existsSync, readdirSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { SPOKES_BIN, run, tempDir, writeServerConfig } from "../helpers.ts";
+import { ROOT, SPOKES_BIN, run, tempDir, writeServerConfig } from "../helpers.ts";
 import { spawnLogged, startServer, stopAll, type TestServer } from "./_tunnel-harness.ts";
 
 afterAll(stopAll);
@@ -62,6 +63,36 @@ test("a pending migration on an existing database is preceded by a copy in dataP
   expect(backupsIn(server.dir)).toEqual([copy!]);
   again.proc.kill("SIGTERM");
   await again.proc.exited;
+});
+
+test("a database of the previous release (before migration 0001) is copied, then upgraded", async () => {
+  const dir = tempDir();
+  const config = writeServerConfig(dir);
+  const token = run(SPOKES_BIN, ["token", "create", "--config", config]).stdout.trim().split("\n").at(-1)!;
+  // Undo 0001 by hand, as the previous release left the file: its columns and its record.
+  const sql = readFileSync(join(ROOT, "db", "migrations", "0001_service_last_check.sql"), "utf8");
+  const db = createClient({ url: `file:${join(dir, "spokes.db")}` });
+  await db.batch(["ALTER TABLE ports DROP COLUMN last_check", "ALTER TABLE http_services DROP COLUMN last_check", { sql: "DELETE FROM __drizzle_migrations WHERE hash = ?", args: [createHash("sha256").update(sql).digest("hex")] }]);
+  db.close();
+  const columns = async (file: string) => {
+    const c = createClient({ url: `file:${file}` });
+    try {
+      return (await c.execute("SELECT name FROM pragma_table_info('ports')")).rows.map((r) => String(r[0]));
+    } finally {
+      c.close();
+    }
+  };
+  expect(await columns(join(dir, "spokes.db"))).not.toContain("last_check");
+
+  const ls = run(SPOKES_BIN, ["token", "ls", "--json", "--config", config]);
+  expect(ls.code).toBe(0);
+  expect(ls.stderr).toBe("");
+  expect((JSON.parse(ls.stdout) as { value: string }[]).map((t) => t.value)).toEqual([token]);
+  expect(await columns(join(dir, "spokes.db"))).toContain("last_check");
+  const [copy, ...more] = backupsIn(dir);
+  expect(more).toEqual([]);
+  expect(await columns(join(dir, "backups", copy!))).not.toContain("last_check");
+  expect((await inspect(join(dir, "backups", copy!))).tokens).toEqual([token]);
 });
 
 test("every command that migrates copies first, and the five newest copies are kept", () => {
