@@ -230,7 +230,8 @@ describe("dashboard in chromium", () => {
     // The traffic reaches today's bar of both charts once the server flushes its counters
     // (every 5 s), and the client's next check marks the rule online.
     const todayBar = async () => Number((await page.locator("figure.chart svg rect.bar").last().getAttribute("data-bytes")) ?? 0);
-    const ruleRow = () => page.locator("tr", { hasText: "remote.spokes.test" });
+    // The rule's row (its first cell is the domain), not the recent connections naming it.
+    const ruleRow = () => page.locator("tr").filter({ has: page.locator("td:first-child", { hasText: /^remote\.spokes\.test$/ }) });
     await waitFor(async () => {
       await page.goto(`${base}/tunnels/${client.tunnelId}`);
       return (await todayBar()) > 0 && /Online checked/.test(await ruleRow().innerText());
