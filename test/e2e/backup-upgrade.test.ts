@@ -8,12 +8,14 @@ import { createClient } from "@libsql/client";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import pkg from "../../package.json" with { type: "json" };
 import { ROOT, SPOKES_BIN, run, tempDir, writeServerConfig } from "../helpers.ts";
 import { spawnLogged, startServer, stopAll, type TestServer } from "./_tunnel-harness.ts";
 
 afterAll(stopAll);
 
-const BACKUP_NAME = /^spokes-0\.1\.0-\d{8}T\d{6}\.\d{3}Z\.db$/;
+const VERSION = pkg.version.replace(/\./g, "\\.");
+const BACKUP_NAME = new RegExp(`^spokes-${VERSION}-\\d{8}T\\d{6}\\.\\d{3}Z\\.db$`);
 
 /** Reads a SQLite file the way an operator restoring it would need to: integrity, tables, tokens. */
 async function inspect(file: string): Promise<{ integrity: string; tables: string[]; tokens: string[] }> {
@@ -63,7 +65,7 @@ test("a pending migration on an existing database is preceded by a copy in dataP
   expect(backupsIn(server.dir)).toEqual([copy!]);
   again.proc.kill("SIGTERM");
   await again.proc.exited;
-});
+}, 60_000);
 
 test("a database of the previous release (before migration 0001) is copied, then upgraded", async () => {
   const dir = tempDir();
@@ -93,7 +95,7 @@ test("a database of the previous release (before migration 0001) is copied, then
   expect(more).toEqual([]);
   expect(await columns(join(dir, "backups", copy!))).not.toContain("last_check");
   expect((await inspect(join(dir, "backups", copy!))).tokens).toEqual([token]);
-});
+}, 60_000);
 
 test("every command that migrates copies first, and the five newest copies are kept", () => {
   const dir = tempDir();
@@ -109,7 +111,7 @@ test("every command that migrates copies first, and the five newest copies are k
   }
   expect(made.every((n) => BACKUP_NAME.test(n))).toBe(true);
   expect(backupsIn(dir)).toEqual(made.slice(-5));
-});
+}, 60_000);
 
 test("a failing migration stops the start with one line; the file and its copy stay usable", async () => {
   const dir = tempDir();
@@ -137,7 +139,7 @@ test("a failing migration stops the start with one line; the file and its copy s
   const ls = run(SPOKES_BIN, ["token", "ls", "--json", "--config", config]);
   expect(ls.code).toBe(0);
   expect((JSON.parse(ls.stdout) as { value: string }[]).map((t) => t.value)).toEqual([token]);
-});
+}, 60_000);
 
 test("spokes backup copies the database while the server writes to it", async () => {
   const server = await startServer();
@@ -164,7 +166,7 @@ test("spokes backup copies the database while the server writes to it", async ()
   // Without --out: into dataPath/backups, next to the automatic copies.
   const auto = run(SPOKES_BIN, ["backup", "--config", server.configPath]);
   expect(auto.code).toBe(0);
-  expect(auto.stdout.trim()).toMatch(new RegExp(`^${join(server.dir, "backups")}/spokes-0\\.1\\.0-\\d{8}T\\d{6}\\.\\d{3}Z\\.db$`));
+  expect(auto.stdout.trim()).toMatch(new RegExp(`^${join(server.dir, "backups")}/spokes-${VERSION}-\\d{8}T\\d{6}\\.\\d{3}Z\\.db$`));
   expect((await inspect(auto.stdout.trim())).tokens.length).toBe(8);
 }, 60_000);
 
@@ -182,4 +184,4 @@ test("spokes backup on PostgreSQL points to pg_dump; a missing SQLite file is no
   expect(m.code).toBe(1);
   expect(m.stderr.trim()).toBe(`error: no database at ${missing}`);
   expect(existsSync(missing)).toBe(false);
-});
+}, 60_000);

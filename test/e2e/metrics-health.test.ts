@@ -163,4 +163,4 @@ test("/healthz turns 503 while the database file is unreadable, and 200 again on
   }
   expect((await health()).status).toBe(200);
   expect(proc.exitCode).toBeNull();
-});
+}, 60_000);
