@@ -523,7 +523,7 @@ describe("backup", () => {
     expect(json(spokes(["token", "ls", "--json", "--config", restored]))).toEqual(json(s.cli("token ls", ["--json"])));
     fails(s.cli("backup", ["--out", out]), 1, `${out} already exists: choose another file or remove it`);
     fails(s.cli("backup", ["--out="]), 2, "--out needs a file name");
-  });
+  }, 60_000);
 });
 
 // Runs last: every leaf of the spokes command tree (but the server itself) was exercised.
