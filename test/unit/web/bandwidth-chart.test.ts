@@ -8,7 +8,7 @@ import { TUNNEL_STATE } from "../../../db/schema.ts";
 import { defaultClientConfig, emptyHttpRule } from "../../../lib/client-config/types.ts";
 import { BandwidthChart } from "../../../web/views/bandwidth-chart.tsx";
 import { insertPort, insertTunnel } from "../../db-fixtures.ts";
-import { addAdmin, Browser, testWeb, type TestWeb } from "./web-helpers.ts";
+import { Browser, signedIn, type TestWeb } from "./web-helpers.ts";
 
 interface Bar {
   day: string;
@@ -80,10 +80,7 @@ describe("pages", () => {
   let w: TestWeb;
   let b: Browser;
   beforeEach(async () => {
-    w = await testWeb();
-    await addAdmin(w.db);
-    b = new Browser(w);
-    await b.login();
+    ({ w, b } = await signedIn());
   });
 
   test("the overview charts every tunnel's daily totals over the last 30 days", async () => {

@@ -10,15 +10,12 @@ import { findUserByEmail, findOrCreateTunnelUser, verifyPassword } from "../../.
 import { TUNNEL_STATE, tunnels } from "../../../db/schema.ts";
 import { generateSelfSigned } from "../../../lib/tls/certificates.ts";
 import { insertPort, insertTunnel } from "../../db-fixtures.ts";
-import { addAdmin, Browser, testWeb, type TestWeb } from "./web-helpers.ts";
+import { Browser, signedIn, type TestWeb } from "./web-helpers.ts";
 
 let w: TestWeb;
 let b: Browser;
 beforeEach(async () => {
-  w = await testWeb();
-  await addAdmin(w.db);
-  b = new Browser(w);
-  await b.login();
+  ({ w, b } = await signedIn());
 });
 
 const text = (html: string) => html.replace(/<[^>]+>/g, " ").replace(/\s+/g, " ");
