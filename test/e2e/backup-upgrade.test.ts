@@ -6,7 +6,7 @@
 import { afterAll, expect, test } from "bun:test";
 import { createClient } from "@libsql/client";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import { ROOT, SPOKES_BIN, run, tempDir, writeServerConfig } from "../helpers.ts";
@@ -139,6 +139,18 @@ test("a failing migration stops the start with one line; the file and its copy s
   const ls = run(SPOKES_BIN, ["token", "ls", "--json", "--config", config]);
   expect(ls.code).toBe(0);
   expect((JSON.parse(ls.stdout) as { value: string }[]).map((t) => t.value)).toEqual([token]);
+}, 60_000);
+
+test("no copy, no migration: when the backup cannot be written the start fails and the file is left as it was", async () => {
+  const dir = tempDir();
+  const config = writeServerConfig(dir);
+  expect(run(SPOKES_BIN, ["token", "create", "--config", config]).code).toBe(0);
+  writeFileSync(join(dir, "backups"), "a file where the backup directory should be");
+  const r = run(SPOKES_BIN, ["serve", "--config", config], { env: { SPOKES_TEST_MIGRATION: "CREATE TABLE not_without_a_copy (x integer)" } });
+  expect(r.code).toBe(1);
+  expect(r.stdout).toBe("");
+  expect(r.stderr).toMatch(new RegExp(`^error: cannot open database file:${join(dir, "spokes.db")}: cannot create the backup directory ${join(dir, "backups")}: .+\n$`));
+  expect((await inspect(join(dir, "spokes.db"))).tables).not.toContain("not_without_a_copy");
 }, 60_000);
 
 test("spokes backup copies the database while the server writes to it", async () => {
