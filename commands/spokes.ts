@@ -18,6 +18,7 @@ export const spokes: CommandDef<ArgsDef> = defineCommand({
     port: () => load(import("./port/index.ts")),
     clean: () => load(import("./clean.ts")),
     service: () => load(import("./service/index.ts")),
+    backup: () => load(import("./backup.ts")),
     serve: () => load(import("./serve.ts")),
     version: () => load(import("./version.ts")),
     completion: () => import("./completion.ts").then((m) => m.completionCommand(() => spokes)),

@@ -3,9 +3,11 @@
 import { createClient, type Client } from "@libsql/client";
 import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
 import { createHash } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { UserError, errorMessage } from "../lib/errors.ts";
+import { VERSION } from "../lib/version.ts";
+import { backupToDirectory, vacuumInto } from "./backup.ts";
 import { migrations } from "./migrations/index.ts";
 import { isPostgresUrl, openPostgres } from "./postgres.ts";
 import { engineTables, useEngineTables, type Engine } from "./schema.ts";
@@ -23,6 +25,11 @@ export interface DatabaseOptions {
   /** A libSQL server URL (libsql://, http://, https://, ws://) or postgres://; wins over `path`. */
   url?: string;
   authToken?: string;
+  /**
+   * Where a copy of an existing SQLite file goes before pending migrations change it
+   * (`dataPath/backups`). Without it, migrations run without a copy (tests, `:memory:`).
+   */
+  backupDir?: string;
 }
 
 export interface OpenDatabase {
@@ -38,7 +45,7 @@ export async function openDatabase(opts: DatabaseOptions): Promise<OpenDatabase>
   const engine: Engine = isPostgresUrl(url) ? "postgres" : "sqlite";
   const release = claimEngine(engine);
   try {
-    const opened = engine === "postgres" ? await openPostgresDatabase(url) : await openSqlite(url, opts.authToken);
+    const opened = engine === "postgres" ? await openPostgresDatabase(url) : await openSqlite(url, opts.authToken, opts.backupDir);
     let closed = false;
     return {
       db: opened.db,
@@ -82,14 +89,18 @@ async function openPostgresDatabase(url: string): Promise<{ db: Database; close(
   }
 }
 
-async function openSqlite(url: string, authToken: string | undefined): Promise<{ db: Database; close(): void }> {
-  let client: Client;
+function createSqliteClient(url: string, authToken: string | undefined): Client {
   try {
-    client = createClient({ url, authToken: authToken || undefined, timeout: BUSY_TIMEOUT_MS, concurrency: 4 } as Parameters<typeof createClient>[0]);
+    return createClient({ url, authToken: authToken || undefined, timeout: BUSY_TIMEOUT_MS, concurrency: 4 } as Parameters<typeof createClient>[0]);
   } catch (err) {
     throw new UserError(`cannot open database ${redact(url)}: ${explainOpenError(err)}`);
   }
+}
+
+async function openSqlite(url: string, authToken: string | undefined, backupDir: string | undefined): Promise<{ db: Database; close(): void }> {
+  const client = createSqliteClient(url, authToken);
   try {
+    const isFile = url.startsWith("file:") && url !== "file::memory:";
     if (url.startsWith("file:")) {
       // WAL lets the admin CLI write while the server runs; the busy timeout makes a
       // writer wait for the other process's lock instead of failing at once.
@@ -97,11 +108,10 @@ async function openSqlite(url: string, authToken: string | undefined): Promise<{
       await client.execute(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
       await client.execute("PRAGMA foreign_keys = ON");
     }
-    await applyMigrations(client);
+    await applyMigrations(client, isFile ? backupDir : undefined);
   } catch (err) {
     client.close();
-    if (err instanceof UserError) throw err;
-    throw new UserError(`cannot open database ${redact(url)}: ${explainOpenError(err)}`);
+    throw new UserError(`cannot open database ${redact(url)}: ${err instanceof UserError ? err.message : explainOpenError(err)}`);
   }
   const db = drizzle(client, { schema: engineTables("sqlite") });
   return { db, close: () => client.close() };
@@ -131,27 +141,79 @@ function explainOpenError(err: unknown): string {
 }
 
 /**
- * Applies embedded migrations in order, each in its own transaction, recording them in
- * drizzle's own `__drizzle_migrations` table so drizzle-kit tooling agrees with us.
+ * Copies the SQLite file at `path` to `out` (or, without `out`, into `backupDir` with the
+ * rotation of automatic backups) while other processes may be using it. Opens the file
+ * without migrating it: a backup must be of the data as it is.
  */
-async function applyMigrations(client: Client): Promise<void> {
+export async function backupSqliteFile(path: string, target: { out: string } | { backupDir: string }): Promise<string> {
+  const abs = resolve(path);
+  if (!existsSync(abs)) throw new UserError(`no database at ${abs}`);
+  const client = createSqliteClient(`file:${abs}`, undefined);
+  try {
+    await client.execute(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    if ("out" in target) {
+      await vacuumInto(client, resolve(target.out));
+      return resolve(target.out);
+    }
+    return await backupToDirectory(client, target.backupDir, VERSION);
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    throw new UserError(`cannot back up ${abs}: ${explainOpenError(err)}`);
+  } finally {
+    client.close();
+  }
+}
+
+type Migration = (typeof migrations)[number];
+
+/**
+ * Test hook: SPOKES_TEST_MIGRATION=<sql> adds one more migration after the embedded ones,
+ * so the e2e tests can upgrade a database, and make an upgrade fail, through the real
+ * executable. Each distinct SQL text is a distinct migration (recorded by its hash).
+ */
+function migrationsToApply(): Migration[] {
+  const extra = process.env.SPOKES_TEST_MIGRATION;
+  return extra ? [...migrations, { tag: "9999_test_hook", when: 0, sql: extra }] : migrations;
+}
+
+const migrationHash = (m: Migration) => createHash("sha256").update(m.sql).digest("hex");
+
+async function appliedHashes(client: Pick<Client, "execute">): Promise<Set<string>> {
+  const applied = await client.execute("SELECT hash FROM __drizzle_migrations");
+  return new Set(applied.rows.map((r) => String(r.hash)));
+}
+
+/**
+ * Applies the pending embedded migrations in one transaction, recorded in drizzle's own
+ * `__drizzle_migrations` table so drizzle-kit tooling agrees with us. When the file
+ * already holds data (some migration applied before), it is copied to `backupDir` first.
+ * A failing migration rolls everything back: the file stays as the previous version left
+ * it, and the error says where the copy is.
+ */
+async function applyMigrations(client: Client, backupDir: string | undefined): Promise<void> {
   await client.execute(
     "CREATE TABLE IF NOT EXISTS __drizzle_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, hash text NOT NULL, created_at numeric)",
   );
-  const applied = await client.execute("SELECT hash FROM __drizzle_migrations");
-  const done = new Set(applied.rows.map((r) => String(r.hash)));
-  for (const m of migrations) {
-    const hash = createHash("sha256").update(m.sql).digest("hex");
-    if (done.has(hash)) continue;
-    const statements = m.sql.split("--> statement-breakpoint").map((s) => s.trim()).filter(Boolean);
-    const tx = await client.transaction("write");
-    try {
-      for (const stmt of statements) await tx.execute(stmt);
+  const all = migrationsToApply();
+  const before = await appliedHashes(client);
+  if (all.every((m) => before.has(migrationHash(m)))) return;
+  const backup = backupDir && before.size > 0 ? await backupToDirectory(client, backupDir, VERSION) : undefined;
+  const tx = await client.transaction("write");
+  let current: Migration | undefined;
+  try {
+    // Read again under the write lock: another process may have migrated meanwhile.
+    const done = await appliedHashes(tx);
+    for (const m of all) {
+      const hash = migrationHash(m);
+      if (done.has(hash)) continue;
+      current = m;
+      for (const stmt of m.sql.split("--> statement-breakpoint").map((s) => s.trim()).filter(Boolean)) await tx.execute(stmt);
       await tx.execute({ sql: "INSERT INTO __drizzle_migrations (hash, created_at) VALUES (?, ?)", args: [hash, m.when] });
-      await tx.commit();
-    } catch (err) {
-      await tx.rollback().catch(() => {});
-      throw new Error(`migration ${m.tag} failed: ${errorMessage(err)}`);
     }
+    await tx.commit();
+  } catch (err) {
+    await tx.rollback().catch(() => {});
+    const copy = backup ? `; a copy taken before it is ${backup}` : "";
+    throw new UserError(`migration ${current?.tag ?? "(none)"} failed, nothing was changed: ${errorMessage(err)}${copy}`);
   }
 }

@@ -31,6 +31,7 @@ import { createMeshResolver } from "../../lib/tunnel/server/mesh-resolver.ts";
 import { createTunnelServer } from "../../lib/tunnel/server/server.ts";
 import { VERSION } from "../../lib/version.ts";
 import { createWebApp } from "../../web/app.ts";
+import { databaseOptionsOf } from "../_server-context.ts";
 import { startMemoryGovernor } from "./memory-governor.ts";
 import { createLoginPolicy } from "./login-policy.ts";
 import { startPeriodicJobs } from "./periodic-jobs.ts";
@@ -55,7 +56,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   const config: ServerConfig = loaded.config;
   const node = newId();
   const started = Date.now();
-  const { db, close: closeDb } = await openDatabase({ path: config.database.path, url: config.database.url, authToken: config.database.authToken });
+  const { db, close: closeDb } = await openDatabase(databaseOptionsOf(config));
   const dbFile = config.database.url ? undefined : watchDatabaseFile(config.database.path);
   let stopping = false;
 

@@ -73,3 +73,36 @@ export async function bandwidthByTunnel(db: Db, opts: { now?: Date | number; ser
 export function bandwidthOf(map: Map<string, Bandwidth>, tunnelId: string): Bandwidth {
   return map.get(tunnelId) ?? { daily: 0, monthly: 0 };
 }
+
+export interface DayBandwidth {
+  /** `YYYY-MM-DD` (UTC). */
+  day: string;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Bytes per UTC day over the last `days` days up to today (oldest first, days without
+ * traffic as zeros), from the tunnel-total rows: of one tunnel, or of all tunnels.
+ */
+export async function dailyBandwidth(db: Db, opts: { tunnelId?: string; days?: number; now?: Date | number } = {}): Promise<DayBandwidth[]> {
+  const now = new Date(opts.now ?? Date.now()).getTime();
+  const count = opts.days ?? 30;
+  const days = Array.from({ length: count }, (_, i) => dayKey(now - (count - 1 - i) * DAY_MS));
+  const rows = await db
+    .select({ day: bandwidthDaily.day, bytesIn: sum(bandwidthDaily.bytesIn), bytesOut: sum(bandwidthDaily.bytesOut) })
+    .from(bandwidthDaily)
+    .where(
+      and(
+        eq(bandwidthDaily.service, ""),
+        gte(bandwidthDaily.day, days[0]!),
+        lte(bandwidthDaily.day, days.at(-1)!),
+        opts.tunnelId ? eq(bandwidthDaily.tunnelId, opts.tunnelId) : undefined,
+      ),
+    )
+    .groupBy(bandwidthDaily.day);
+  const byDay = new Map(rows.map((r) => [r.day, r]));
+  return days.map((day) => ({ day, bytesIn: Number(byDay.get(day)?.bytesIn ?? 0), bytesOut: Number(byDay.get(day)?.bytesOut ?? 0) }));
+}

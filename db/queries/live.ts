@@ -185,13 +185,14 @@ export async function saveServiceAvailability(
   db: Database,
   tunnelId: string,
   services: { kind: "http" | "tcp"; name: string; available: boolean }[],
+  at: Date = new Date(),
 ): Promise<void> {
   await db.transaction(async (tx) => {
     for (const s of services) {
       if (s.kind === "http") {
-        await tx.update(httpServices).set({ available: s.available }).where(and(eq(httpServices.tunnelId, tunnelId), eq(httpServices.domain, s.name)));
+        await tx.update(httpServices).set({ available: s.available, lastCheck: at }).where(and(eq(httpServices.tunnelId, tunnelId), eq(httpServices.domain, s.name)));
       } else if (/^\d+$/.test(s.name)) {
-        await tx.update(ports).set({ available: s.available }).where(and(eq(ports.tunnelId, tunnelId), eq(ports.port, Number(s.name))));
+        await tx.update(ports).set({ available: s.available, lastCheck: at }).where(and(eq(ports.tunnelId, tunnelId), eq(ports.port, Number(s.name))));
       }
     }
   });

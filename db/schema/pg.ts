@@ -85,6 +85,8 @@ export const ports = pgTable("ports", {
   label: text("label").notNull().default(""),
   active: boolean("active").notNull().default(false),
   available: boolean("available").notNull().default(false),
+  /** When the client last reported a monitoring check of this service (null: never, monitoring off). */
+  lastCheck: msTime("last_check"),
   created: created(),
 }, (t) => [index("ports_tunnel_idx").on(t.tunnelId)]);
 export const httpServices = pgTable("http_services", {
@@ -95,6 +97,8 @@ export const httpServices = pgTable("http_services", {
   secure: boolean("secure").notNull().default(false),
   active: boolean("active").notNull().default(false),
   available: boolean("available").notNull().default(false),
+  /** When the client last reported a monitoring check of this service (null: never, monitoring off). */
+  lastCheck: msTime("last_check"),
   created: created(),
   modified: modified(),
 }, (t) => [uniqueIndex("http_services_domain_unique").on(t.domain), index("http_services_tunnel_idx").on(t.tunnelId)]);

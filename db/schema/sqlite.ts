@@ -89,6 +89,8 @@ export const ports = sqliteTable("ports", {
   label: text("label").notNull().default(""),
   active: integer("active", { mode: "boolean" }).notNull().default(false),
   available: integer("available", { mode: "boolean" }).notNull().default(false),
+  /** When the client last reported a monitoring check of this service (null: never, monitoring off). */
+  lastCheck: integer("last_check", { mode: "timestamp_ms" }),
   created: created(),
 }, (t) => [index("ports_tunnel_idx").on(t.tunnelId)]);
 
@@ -101,6 +103,8 @@ export const httpServices = sqliteTable("http_services", {
   secure: integer("secure", { mode: "boolean" }).notNull().default(false),
   active: integer("active", { mode: "boolean" }).notNull().default(false),
   available: integer("available", { mode: "boolean" }).notNull().default(false),
+  /** When the client last reported a monitoring check of this service (null: never, monitoring off). */
+  lastCheck: integer("last_check", { mode: "timestamp_ms" }),
   created: created(),
   modified: modified(),
 }, (t) => [uniqueIndex("http_services_domain_unique").on(t.domain), index("http_services_tunnel_idx").on(t.tunnelId)]);

@@ -512,6 +512,20 @@ describe("tunnels, ports and housekeeping on rows the server would write", () =>
   });
 });
 
+describe("backup", () => {
+  test("--out copies the database to a new file that the CLI can use; bad --out is an error", async () => {
+    const s = await newServer();
+    ok(s.cli("token create"));
+    const copyDir = tempDir();
+    const out = join(copyDir, "copy.db");
+    expect(ok(s.cli("backup", ["--out", out]))).toBe(`${out}\n`);
+    const restored = writeServerConfig(copyDir, { database: { path: out } });
+    expect(json(spokes(["token", "ls", "--json", "--config", restored]))).toEqual(json(s.cli("token ls", ["--json"])));
+    fails(s.cli("backup", ["--out", out]), 1, `${out} already exists: choose another file or remove it`);
+    fails(s.cli("backup", ["--out="]), 2, "--out needs a file name");
+  }, 60_000);
+});
+
 // Runs last: every leaf of the spokes command tree (but the server itself) was exercised.
 test("every admin command is covered by this file", async () => {
   type Cmd = { subCommands?: unknown };

@@ -54,7 +54,8 @@ async function shot(name: string): Promise<void> {
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   // socks.enabled: the mesh that port maps ride on (no public SOCKS port is opened).
-  server = await startServer({ env: { ADMIN_SECRET }, config: { socks: { enabled: true } } });
+  // Monitoring every 5 s (the minimum): the tunnel details show each service's check.
+  server = await startServer({ env: { ADMIN_SECRET }, config: { socks: { enabled: true }, monitor: { enabled: true, intervalSeconds: 5 } } });
   db = await openDatabase({ path: join(server.dir, "spokes.db") });
   base = `https://spokes.test:${server.httpsPort}`;
   context = await chromium.launchPersistentContext(tempDir("chromium-profile-"), {
@@ -225,7 +226,30 @@ describe("dashboard in chromium", () => {
     await shot("remote-rule-added");
     const r = await waitForStatus(() => curl(server, "remote.spokes.test"), 200, "the remote rule to serve");
     expect(r.body).toBe("hello from the upstream");
-  });
+
+    // The traffic reaches today's bar of both charts once the server flushes its counters
+    // (every 5 s), and the client's next check marks the rule online.
+    const todayBar = async () => Number((await page.locator("figure.chart svg rect.bar").last().getAttribute("data-bytes")) ?? 0);
+    // The rule's row (its first cell is the domain), not the recent connections naming it.
+    const ruleRow = () => page.locator("tr").filter({ has: page.locator("td:first-child", { hasText: /^remote\.spokes\.test$/ }) });
+    await waitFor(async () => {
+      await page.goto(`${base}/tunnels/${client.tunnelId}`);
+      return (await todayBar()) > 0 && /Online checked/.test(await ruleRow().innerText());
+    }, "the tunnel's chart to show the traffic and the rule to be checked", 30_000, 500);
+    expect(await page.locator("figure.chart svg rect.bar").count()).toBe(30);
+    await shot("tunnel-chart-and-monitoring");
+    await page.goto(`${base}/`);
+    expect(await page.locator("figure.chart svg rect.bar").count()).toBe(30);
+    expect(await todayBar()).toBeGreaterThan(0);
+    await shot("overview-chart");
+
+    // The upstream goes away: the next check marks the rule unavailable.
+    upstream.stop(true);
+    await waitFor(async () => {
+      await page.goto(`${base}/tunnels/${client.tunnelId}`);
+      return /Unavailable checked/.test(await ruleRow().innerText());
+    }, "the rule to be reported unavailable", 30_000, 500);
+  }, 90_000);
 
   test("the full rule form: basic auth, firewall, an uploaded certificate, a port map; checked with curl, TLS, TCP and the client's file", async () => {
     const upstream = httpUpstream({ fetch: (req) => new Response(`full form upstream ${new URL(req.url).pathname}`) });

@@ -2,10 +2,10 @@
 // (`promtool check metrics`) reads the exposition, counters move after curl traffic
 // through a real tunnel, and /healthz turns 503 when the database file is taken away.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { copyFileSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, closeSync, copyFileSync, mkdirSync, openSync, readSync, renameSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { freePort, run, tempDir, waitFor } from "../helpers.ts";
-import { configureClient, curl, httpUpstream, mustRun, runAsync, startServer, stopAll, type TestServer } from "./_tunnel-harness.ts";
+import { SPOKES_BIN, freePort, run, tempDir, waitFor, writeServerConfig } from "../helpers.ts";
+import { configureClient, curl, httpUpstream, mustRun, runAsync, spawnLogged, startServer, stopAll, type TestServer } from "./_tunnel-harness.ts";
 
 const TOKEN = "metrics-secret";
 let server: TestServer;
@@ -88,6 +88,22 @@ test("counters move after curl traffic and refused connections", async () => {
   expect(sample(after, 'spokes_traffic_bytes_total{kind="http",direction="in"}')).toBeGreaterThan(sample(before, 'spokes_traffic_bytes_total{kind="http",direction="in"}'));
 });
 
+test("/healthz turns 503 when the database file's header is overwritten in place", async () => {
+  const db = join(server.dir, "spokes.db");
+  const original = Buffer.alloc(16);
+  const fd = openSync(db, "r+");
+  try {
+    readSync(fd, original, 0, 16, 0);
+    writeSync(fd, Buffer.alloc(16, 0x58), 0, 16, 0);
+    const r = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
+    expect(r.status).toBe(503);
+    expect(((await r.json()) as { database: string }).database).toBe(`database file ${db} is not an SQLite database any more (its header was overwritten)`);
+  } finally {
+    writeSync(fd, original, 0, 16, 0);
+    closeSync(fd);
+  }
+});
+
 test("/healthz answers without auth on the public HTTP port and the metrics port, 503 once the database file is gone", async () => {
   const viaHttp = () => curl(server, "spokes.test", "/healthz");
   const viaMetrics = async () => {
@@ -121,3 +137,30 @@ test("/healthz answers without auth on the public HTTP port and the metrics port
   expect(replaced.status).toBe(503);
   expect(JSON.parse(replaced.body).database).toBe(`database file ${db} was replaced since the server opened it`);
 });
+
+test("/healthz turns 503 while the database file is unreadable, and 200 again once it is readable", async () => {
+  // Root reads any file whatever its mode: run this server as nobody, in a directory it owns.
+  const dir = tempDir();
+  const [port, healthPort] = [await freePort(), await freePort()];
+  const config = writeServerConfig(dir, { listen: { address: "127.0.0.1", http: port, https: 0, metrics: `127.0.0.1:${healthPort}` } });
+  mkdirSync(join(dir, "tmp"));
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) for (const p of [dir, join(dir, "tmp"), config]) chownSync(p, 65534, 65534);
+  const cmd = [...(asRoot ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : []), SPOKES_BIN, "serve", "--config", config];
+  const { proc, log } = spawnLogged(cmd, { TMPDIR: join(dir, "tmp") });
+  await log.waitFor(`serving spokes.test: http 127.0.0.1:${port}`, { proc });
+  const health = async () => {
+    const r = await fetch(`http://127.0.0.1:${healthPort}/healthz`);
+    return { status: r.status, body: (await r.json()) as { status: string; database: string } };
+  };
+  expect((await health()).status).toBe(200);
+  const db = join(dir, "spokes.db");
+  chmodSync(db, 0o000);
+  try {
+    expect(await health()).toEqual({ status: 503, body: { status: "unavailable", database: `database file ${db} cannot be opened: EACCES`, listeners: "ok" } as never });
+  } finally {
+    chmodSync(db, 0o644);
+  }
+  expect((await health()).status).toBe(200);
+  expect(proc.exitCode).toBeNull();
+}, 60_000);

@@ -1,6 +1,7 @@
 /** @jsxImportSource hono/jsx */
 // GET / — the overview.
 import { Hono } from "hono";
+import { dailyBandwidth } from "../../db/queries/bandwidth.ts";
 import { listTunnels } from "../../db/queries/tunnels.ts";
 import type { WebEnv, WebShared } from "../context.ts";
 import { OverviewView } from "../views/overview.tsx";
@@ -30,6 +31,7 @@ export function createOverviewPages(shared: WebShared) {
         monthly={active.reduce((n, t) => n + t.bandwidth.monthly, 0)}
         platforms={[...platforms.values()].sort((a, b) => b.count - a.count)}
         versions={[...versions].map(([version, count]) => ({ version, count })).sort((a, b) => b.count - a.count)}
+        days={await dailyBandwidth(shared.deps.db, { now: shared.now() })}
       />,
       { title: "Overview" },
     );

@@ -3,11 +3,13 @@
 // shutdown with confirmation, and remote rule management (through web/remote.ts).
 import { Hono, type Context } from "hono";
 import { isId } from "../../db/ids.ts";
+import { dailyBandwidth } from "../../db/queries/bandwidth.ts";
 import { listTunnelPorts } from "../../db/queries/ports.ts";
 import {
   bandwidthByService,
   cachedTunnelConfig,
   listConnections,
+  listHttpServices,
   listTunnelUsers,
   searchTunnels,
   serviceKey,
@@ -19,7 +21,7 @@ import { emptyHttpRule, type HttpRule, type PortMap, type PortRule } from "../..
 import type { WebEnv, WebShared } from "../context.ts";
 import { runRemoteChange, type RemoteRequest } from "../remote.ts";
 import { MessageView } from "../views/auth.tsx";
-import { ShutdownConfirmView, TunnelDetailView, TunnelListView, type TunnelDetailProps, type TunnelQuery } from "../views/tunnels.tsx";
+import { ShutdownConfirmView, TunnelDetailView, TunnelListView, type ServiceMonitoring, type TunnelDetailProps, type TunnelQuery } from "../views/tunnels.tsx";
 import { formOf } from "./form.ts";
 import { httpRuleFormError, readHttpRuleForm } from "./http-rule-form.ts";
 import { readPortMapForm } from "./port-map-form.ts";
@@ -111,6 +113,11 @@ export function createTunnelPages(shared: WebShared) {
       return rule ? { ...rule, allocated: true } : { port: a.port, destination: a.destination, dstPort: a.dstPort, firewall: [], allocated: true };
     });
     const bw = await bandwidthByService(db, { tunnelIds: [id], now: shared.now() });
+    // Monitoring state as the server stored it: what the client last announced, updated by its checks.
+    const monitored = new Map<string, ServiceMonitoring>([
+      ...(await listHttpServices(db, [id])).map((s) => [s.domain, { available: s.available, lastCheck: s.lastCheck }] as const),
+      ...allocated.filter((a) => a.active).map((a) => [String(a.port), { available: a.available, lastCheck: a.lastCheck }] as const),
+    ]);
     const online = tunnel.state === 2 && deps.live.isOnline(id);
     let httpForm = extra.httpForm;
     const editing = c.req.query("edit");
@@ -128,6 +135,8 @@ export function createTunnelPages(shared: WebShared) {
         ports={ports}
         bandwidth={(s) => bw.get(serviceKey(id, s)) ?? { daily: 0, monthly: 0 }}
         portmaps={rules.portmaps}
+        days={await dailyBandwidth(db, { tunnelId: id, now: shared.now() })}
+        monitoring={(s) => monitored.get(String(s))}
         connections={await listConnections(db, id, 50)}
         ok={DONE[c.req.query("done") ?? ""]}
         {...extra}

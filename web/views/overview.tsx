@@ -1,6 +1,8 @@
 /** @jsxImportSource hono/jsx */
-// The overview page: tunnel counts, bandwidth, client platforms and versions.
+// The overview page: tunnel counts, bandwidth (with a 30-day chart), client platforms and versions.
+import type { DayBandwidth } from "../../db/queries/bandwidth.ts";
 import { formatBytes } from "../../lib/format/units.ts";
+import { BandwidthChart } from "./bandwidth-chart.tsx";
 import { Table } from "./components.tsx";
 
 export interface OverviewProps {
@@ -13,6 +15,8 @@ export interface OverviewProps {
   platforms: { os: string; arch: string; count: number }[];
   versions: { version: string; count: number }[];
   domain: string;
+  /** Bytes per day of every tunnel, the last 30 days. */
+  days: DayBandwidth[];
 }
 
 export function OverviewView(p: OverviewProps) {
@@ -30,6 +34,7 @@ export function OverviewView(p: OverviewProps) {
         <Card label="Bandwidth today" value={formatBytes(p.daily)} />
         <Card label="Bandwidth this month" value={formatBytes(p.monthly)} />
       </div>
+      <BandwidthChart days={p.days} label="Bandwidth, last 30 days" />
       <div class="row">
         <section>
           <h2>Client platforms</h2>

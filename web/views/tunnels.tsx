@@ -1,10 +1,13 @@
 /** @jsxImportSource hono/jsx */
-// Tunnel list (search, pagination, per-user browsing) and tunnel details (rules,
-// ports, connections, bandwidth per rule, remote management, shutdown).
+// Tunnel list (search, pagination, per-user browsing) and tunnel details (rules and
+// ports with their monitoring state, connections, bandwidth per rule and a 30-day chart,
+// remote management, shutdown).
+import type { DayBandwidth } from "../../db/queries/bandwidth.ts";
 import type { ConnectionRow } from "../../db/queries/tunnel-details.ts";
 import type { TunnelInfo } from "../../db/queries/tunnels.ts";
 import type { HttpRule, PortMap, PortRule } from "../../lib/client-config/types.ts";
 import { formatBytes, formatDate, formatUptime } from "../../lib/format/units.ts";
+import { BandwidthChart } from "./bandwidth-chart.tsx";
 import { Csrf, Flash, StateBadge, Table } from "./components.tsx";
 import { HttpRuleForm, type HttpRuleFormState } from "./http-rule-form.tsx";
 import { PortMapsSection, type PortMapFormState } from "./port-maps.tsx";
@@ -124,6 +127,29 @@ function Select(p: { label: string; name: string; value: string; options: string
   );
 }
 
+export interface ServiceMonitoring {
+  available: boolean;
+  /** The client's last report of a check; null when it never reported one (monitoring off). */
+  lastCheck: Date | null;
+}
+
+/**
+ * Online / Unavailable as last announced or checked, and when it was checked. Offline
+ * tunnels keep their last state, marked as such: nothing checks them any more.
+ */
+function MonitoringCell(p: { state: ServiceMonitoring | undefined; online: boolean }) {
+  if (!p.state) return <span class="muted">-</span>;
+  return (
+    <span class="monitoring" data-available={String(p.state.available)}>
+      <span class={`badge ${p.state.available ? "ok" : "bad"}`}>{p.state.available ? "Online" : "Unavailable"}</span>{" "}
+      <span class="muted">
+        {p.state.lastCheck ? `checked ${formatDate(p.state.lastCheck)}` : "not checked"}
+        {!p.online && ", tunnel offline"}
+      </span>
+    </span>
+  );
+}
+
 export interface TunnelDetailProps {
   csrf: string;
   tunnel: TunnelInfo;
@@ -133,6 +159,10 @@ export interface TunnelDetailProps {
   https: HttpRule[];
   ports: (PortRule & { allocated: boolean })[];
   bandwidth: (service: string | number) => { daily: number; monthly: number };
+  /** The tunnel's bytes per day, the last 30 days. */
+  days: DayBandwidth[];
+  /** A service's stored monitoring state (a domain or a port); undefined when the server has none. */
+  monitoring: (service: string | number) => ServiceMonitoring | undefined;
   connections: ConnectionRow[];
   ok?: string;
   error?: string;
@@ -178,13 +208,14 @@ export function TunnelDetailView(p: TunnelDetailProps) {
           <dd>{formatDate(t.lastActive)}</dd>
         </dl>
       </div>
+      <BandwidthChart days={p.days} label="Bandwidth of this tunnel, last 30 days" />
 
       <h2>
         HTTP rules <span class="badge">{p.rulesSource === "live" ? "live" : "cached"}</span>
       </h2>
       {!manage && t.state !== 4 && <p class="muted">The tunnel is offline: these are the rules it last announced. Rules can be changed while it is online.</p>}
       <Table
-        head={["Domain", "Forward to", "Options", "Today / Month", ""]}
+        head={["Domain", "Forward to", "Options", "Monitoring", "Today / Month", ""]}
         empty="No HTTP rules."
         rows={p.https.map((r) => {
           const bw = p.bandwidth(r.domain);
@@ -210,6 +241,9 @@ export function TunnelDetailView(p: TunnelDetailProps) {
                 ]
                   .filter(Boolean)
                   .join(", ") || "-"}
+              </td>
+              <td>
+                <MonitoringCell state={p.monitoring(r.domain)} online={p.online} />
               </td>
               <td>
                 {formatBytes(bw.daily)} / {formatBytes(bw.monthly)}
@@ -238,7 +272,7 @@ export function TunnelDetailView(p: TunnelDetailProps) {
 
       <h2>TCP ports</h2>
       <Table
-        head={["Port", "Forward to", "Today / Month", ""]}
+        head={["Port", "Forward to", "Monitoring", "Today / Month", ""]}
         empty="No ports allocated."
         rows={p.ports.map((r) => {
           const bw = p.bandwidth(r.port);
@@ -246,6 +280,9 @@ export function TunnelDetailView(p: TunnelDetailProps) {
             <tr>
               <td>{r.port}</td>
               <td>{r.destination ? `${r.destination}:${r.dstPort}` : <span class="muted">not forwarded</span>}</td>
+              <td>
+                <MonitoringCell state={p.monitoring(r.port)} online={p.online} />
+              </td>
               <td>
                 {formatBytes(bw.daily)} / {formatBytes(bw.monthly)}
               </td>

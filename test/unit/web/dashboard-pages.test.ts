@@ -10,15 +10,12 @@ import { findUserByEmail, findOrCreateTunnelUser, verifyPassword } from "../../.
 import { TUNNEL_STATE, tunnels } from "../../../db/schema.ts";
 import { generateSelfSigned } from "../../../lib/tls/certificates.ts";
 import { insertPort, insertTunnel } from "../../db-fixtures.ts";
-import { addAdmin, Browser, testWeb, type TestWeb } from "./web-helpers.ts";
+import { Browser, signedIn, type TestWeb } from "./web-helpers.ts";
 
 let w: TestWeb;
 let b: Browser;
 beforeEach(async () => {
-  w = await testWeb();
-  await addAdmin(w.db);
-  b = new Browser(w);
-  await b.login();
+  ({ w, b } = await signedIn());
 });
 
 const text = (html: string) => html.replace(/<[^>]+>/g, " ").replace(/\s+/g, " ");
@@ -134,7 +131,7 @@ describe("tunnels", () => {
     await b.get(`/tunnels/${id}`);
     const t = text(b.lastHtml);
     expect(t).toContain("HTTP rules cached");
-    expect(t).toContain("shop.example.com 127.0.0.1:8080 https 2.00 KB / 2.00 KB");
+    expect(t).toContain("shop.example.com 127.0.0.1:8080 https - 2.00 KB / 2.00 KB"); // "-": no monitoring state stored for it
     expect(t).toContain("30003 127.0.0.1:22");
     expect(t).toContain("192.0.2.44");
     expect(t).toContain("1.5 s");

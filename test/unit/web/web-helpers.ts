@@ -144,3 +144,12 @@ export class Browser {
     await this.get("/");
   }
 }
+
+/** A fresh web app with an admin, and a browser signed in as that admin (the pages' tests start here). */
+export async function signedIn(): Promise<{ w: TestWeb; b: Browser }> {
+  const w = await testWeb();
+  await addAdmin(w.db);
+  const b = new Browser(w);
+  await b.login();
+  return { w, b };
+}
