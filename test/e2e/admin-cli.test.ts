@@ -397,7 +397,8 @@ describe("tunnels, ports and housekeeping on rows the server would write", () =>
       hostname: "dev.example.com",
       address: "203.0.113.9",
       serverNode: "node-a",
-      connectedAt: new Date(now - 190_000),
+      // Two hours and a minute: the printed uptime stays "2 hours" however long the file runs.
+      connectedAt: new Date(now - 7_260_000),
       created: new Date("2020-03-20T17:28:00Z"),
     });
     await insertTunnel(s.db, { id: T2, state: TUNNEL_STATE.offline, created: new Date("2020-03-21T09:05:00Z") });
@@ -411,7 +412,7 @@ describe("tunnels, ports and housekeeping on rows the server would write", () =>
 
   const t1Bandwidth = () => (firstOfMonth ? "1.20 MB / 1.20 MB" : "1.20 MB / 35.00 MB");
   const tunnelHeader = ["ID", "User", "Hostname", "Online", "Address", "Uptime", "Daily / Monthly", "Created"];
-  const t1Row = () => [T1, "ann@example.com", "dev.example.com", "true", "203.0.113.9", "3 mins", t1Bandwidth(), "Mar 20, 2020 17:28"];
+  const t1Row = () => [T1, "ann@example.com", "dev.example.com", "true", "203.0.113.9", "2 hours", t1Bandwidth(), "Mar 20, 2020 17:28"];
   const t2Row = [T2, "-", "-", "false", "-", "-", "0 B / 0 B", "Mar 21, 2020 09:05"];
   const t3Row = [T3, "-", "-", "false", "-", "-", "0 B / 0 B", "Mar 22, 2020 10:00"];
 
@@ -442,8 +443,8 @@ describe("tunnels, ports and housekeeping on rows the server would write", () =>
       user: "ann@example.com",
     });
     expect(t1!.userID).toMatch(/^[0-9a-f]{32}$/);
-    expect(t1!.uptime as number).toBeGreaterThanOrEqual(190);
-    expect(t1!.uptime as number).toBeLessThan(240);
+    expect(t1!.uptime as number).toBeGreaterThanOrEqual(7260);
+    expect(t1!.uptime as number).toBeLessThan(7260 + 3000);
     expect(json(s.cli("tunnel ls", ["--all", "--json"])).map((t) => [t.id, t.state, t.online])).toEqual([
       [T1, 2, true],
       [T2, 3, false],
@@ -454,7 +455,7 @@ describe("tunnels, ports and housekeeping on rows the server would write", () =>
   test("port ls with each tunnel's online state, uptime and bandwidth", () => {
     const header = ["Port No.", "User", "Tunnel ID", "Tunnel Online", "Tunnel Uptime", "Daily / Monthly"];
     const rows = [
-      ["30001", "ann@example.com", T1, "true", "3 mins", t1Bandwidth()],
+      ["30001", "ann@example.com", T1, "true", "2 hours", t1Bandwidth()],
       ["30002", "-", T2, "false", "-", "0 B / 0 B"],
     ];
     expect(ok(s.cli("port ls"))).toBe(`${renderTable(header, rows)}\n2 port allocations\n`);
