@@ -82,6 +82,11 @@ export interface RequestStream {
   readonly state: RequestStreamState;
   /** Request heads parsed so far. */
   readonly requests: number;
+  /**
+   * Client bytes held: a partial head (at most maxHeadBytes) plus what was pushed while
+   * an async decision was pending. Body bytes are never held.
+   */
+  readonly buffered: number;
   /** Drops buffers and ignores further input (connection closed). */
   close(): void;
 }
@@ -167,6 +172,12 @@ class RequestStreamImpl implements RequestStream {
     return this.count;
   }
 
+  get buffered(): number {
+    let n = this.headLen;
+    for (const c of this.pending) n += c.length;
+    return n;
+  }
+
   push(chunk: Uint8Array): boolean {
     if (this.s === S_ENDED) return false;
     if (chunk.length > 0) this.pending.push(chunk);
@@ -179,6 +190,7 @@ class RequestStreamImpl implements RequestStream {
   close(): void {
     this.s = S_ENDED;
     this.headBuf = null;
+    this.headLen = 0;
     this.pending = [];
     this.waitingHead = null;
     this.waitingRaw = null;
@@ -255,7 +267,7 @@ class RequestStreamImpl implements RequestStream {
         this.headLen = 0;
         return pos + n;
       }
-      if (hs > 0 && TOKEN[hb[hs]] === 0 && !(hb[hs] === CR && hs + 1 === old + n)) {
+      if (TOKEN[hb[hs]] === 0 && !(hb[hs] === CR && hs + 1 === old + n)) {
         return this.fail(new RequestParseError(this.count === 0 ? "notHttp" : "badRequest", 400, "not an HTTP request"));
       }
       const i = hb.subarray(0, old + n).indexOf(CRLFCRLF, Math.max(hs, old - 3));

@@ -102,6 +102,8 @@ export interface SocksHandshake {
   /** The client went away (or the caller gives up): fail now; a dial still under way is reset when it lands. */
   abort(reason: string): void;
   readonly state: HandshakeState;
+  /** Client bytes held (not yet parsed, or early data): at most the three messages' maxima plus maxEarlyDataBytes. */
+  readonly buffered: number;
 }
 
 /** BND.ADDR is informational for CONNECT; an address that cannot be encoded is sent as 0.0.0.0:0. */
@@ -207,6 +209,12 @@ export function createSocksHandshake(opts: SocksHandshakeOptions): SocksHandshak
       failRequest(Reply.COMMAND_NOT_SUPPORTED, `${name} is not supported`);
       return;
     }
+    // Bytes that came in the same read as the request are early data too: hold them to
+    // the same cap as those arriving while dialling.
+    if (buf.length > maxEarly) {
+      fail("too much data before the connect reply");
+      return;
+    }
     clearTimeout(handshakeTimer);
     setState("dialing");
     let settled = false;
@@ -278,6 +286,9 @@ export function createSocksHandshake(opts: SocksHandshakeOptions): SocksHandshak
   return {
     get state() {
       return state;
+    },
+    get buffered() {
+      return buf.length;
     },
     feed(bytes: Uint8Array): void {
       if (state === "done" || bytes.length === 0) return;

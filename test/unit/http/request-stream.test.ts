@@ -248,6 +248,29 @@ describe("request smuggling and malformed input", () => {
     expectError("SSH-2.0-OpenSSH_9.6\r\n\r\n", "notHttp", 400);
   });
 
+  test("a lone CR in one read and garbage in the next is refused at once (found by npm run fuzz)", () => {
+    // Before the fix the garbage after a held CR was kept as a partial head until the
+    // head cap or the idle timeout, while the same bytes in one read were refused.
+    for (const cuts of [[], [1], [1, 2]]) {
+      const r = run("\r\x81\xe3\xed0z", cuts);
+      expect({ cuts, ends: r.ends.map((e) => e.reason === "error" && e.code) }).toEqual({ cuts, ends: ["notHttp"] });
+    }
+    // A CR that does begin an empty line before the request still works, however it is cut.
+    for (const cuts of [[1], [1, 2]]) expect(run("\r\n" + REQ_GET, cuts).heads.length).toBe(1);
+  });
+
+  test("buffered counts a partial head and drops to 0 at the end", () => {
+    const stream = createRequestStream({ onHead: () => EDITS, onForward: () => {}, onEnd: () => {} });
+    stream.push(enc("GET / HTTP/1.1\r\nHost: a.te"));
+    expect(stream.buffered).toBe(26);
+    stream.push(enc("st\r\n\r\n"));
+    expect(stream.buffered).toBe(0);
+    stream.push(enc("GET /x HTT"));
+    expect(stream.buffered).toBe(10);
+    stream.close();
+    expect(stream.buffered).toBe(0);
+  });
+
   test("garbage as a second request is badRequest", () => {
     const r = run(REQ_GET + "\x16\x03\x01");
     expect(r.heads.length).toBe(1);

@@ -30,6 +30,7 @@ interface Harness {
   dials: SocksTarget[];
   states: HandshakeState[];
   readonly state: HandshakeState;
+  readonly buffered: number;
 }
 
 function harness(opts: {
@@ -74,6 +75,9 @@ function harness(opts: {
     states,
     get state() {
       return hs.state;
+    },
+    get buffered() {
+      return hs.buffered;
     },
   };
 }
@@ -268,6 +272,21 @@ describe("handshake", () => {
     expect(h.outcome()).toBeUndefined();
     h.feed(new Uint8Array(600));
     expect(h.outcome()).toMatchObject({ kind: "failed", reason: "too much data before the connect reply" });
+  });
+
+  test("early data beyond the cap in the same read as the request fails too (found by npm run fuzz)", async () => {
+    // Before the fix the handshake-size limit (about 1 KiB more than the cap) applied to
+    // bytes arriving with the request, and they all came out as early data.
+    const h = harness({ maxEarlyDataBytes: 16, dial: () => new Promise(() => {}) });
+    h.feed(concat(buildGreeting([0]), buildRequest(1, "x.test", 80), new Uint8Array(17)));
+    expect(h.outcome()).toMatchObject({ kind: "failed", reason: "too much data before the connect reply" });
+    expect(h.dials).toHaveLength(0);
+    expect(h.buffered).toBe(0);
+    const ok = harness({ maxEarlyDataBytes: 16, dial: () => new Promise(() => {}) });
+    ok.feed(concat(buildGreeting([0]), buildRequest(1, "x.test", 80), new Uint8Array(16)));
+    expect(ok.outcome()).toBeUndefined();
+    expect(ok.buffered).toBe(16);
+    ok.abort("test over");
   });
 
   test("bytes after the outcome are ignored", async () => {
