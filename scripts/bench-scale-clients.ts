@@ -9,7 +9,9 @@ const [httpsPort, caFile, keysFile, fromS, toS] = process.argv.slice(2);
 const ca = readFileSync(caFile!, "utf8");
 const keys = JSON.parse(readFileSync(keysFile!, "utf8")) as string[];
 const upstream = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("ok") });
-const quiet = { info() {}, warn() {}, error(m: string) { console.error(m); } };
+// BENCH_CLIENT_WARN=1 also prints warnings (disconnect reasons), to see why a fleet is slow.
+const warn = process.env.BENCH_CLIENT_WARN ? (m: string) => console.error(`warn: ${m}`) : () => {};
+const quiet = { info() {}, warn, error(m: string) { console.error(m); } };
 
 for (let i = Number(fromS); i < Number(toS); i++) {
   const config = defaultClientConfig();

@@ -113,18 +113,16 @@ for (let p = 0; p < PROCS; p++) {
   })();
 }
 
+// One read-only use of the database for the polls (WAL: readers never block the server).
+const poll = await openDatabase({ path: join(dir, "spokes.db") });
+
 /** Tunnels online whose session started after `since` (ms). */
 async function onlineSince(since: number): Promise<number> {
-  const { db, close } = await openDatabase({ path: join(dir, "spokes.db") });
-  try {
-    const [row] = await db
-      .select({ n: count() })
-      .from(tunnels)
-      .where(and(eq(tunnels.state, TUNNEL_STATE.online), gt(tunnels.connectedAt, new Date(since))));
-    return row?.n ?? 0;
-  } finally {
-    close();
-  }
+  const [row] = await poll.db
+    .select({ n: count() })
+    .from(tunnels)
+    .where(and(eq(tunnels.state, TUNNEL_STATE.online), gt(tunnels.connectedAt, new Date(since))));
+  return row?.n ?? 0;
 }
 
 async function waitAllOnline(since: number, limitMs: number, marks: Record<string, number>, t0: number): Promise<number> {
@@ -144,7 +142,10 @@ const tFirst = performance.now();
 const firstMarks: Record<string, number> = {};
 const firstOnline = await waitAllOnline(0, 180_000, firstMarks, tFirst);
 say(`${firstOnline}/${N} tunnels online after ${((performance.now() - tFirst) / 1000).toFixed(1)} s (first connect, staggered)`);
-if (firstOnline < N) throw new Error("not every tunnel came online before the kill");
+if (firstOnline < N) {
+  say(`server log (last lines):\n${server.log().split("\n").slice(-30).join("\n")}\nclient errors:\n${clientErrors.split("\n").slice(-10).join("\n")}`);
+  throw new Error("not every tunnel came online before the kill");
+}
 const rssBeforeKiB = procStatus(server.proc.pid, "VmRSS");
 
 // ---- the crash --------------------------------------------------------------------

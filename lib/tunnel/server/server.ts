@@ -61,10 +61,15 @@ export interface TunnelServerHooks {
   onLoginRefused?(): void;
   /** Time for the hello and remote-change timeouts and the mux keepalive (tests inject a fake). */
   clock?: Clock;
+  /** Time a new control connection has to send its hello (default 10 s). */
+  helloTimeoutMs?: number;
+  /** Time the server's own welcome work (rules check, database writes) may take once the hello is in (default 60 s). */
+  welcomeTimeoutMs?: number;
   log: Logger;
 }
 
 const HELLO_TIMEOUT_MS = 10_000;
+const WELCOME_TIMEOUT_MS = 60_000;
 const REFUSAL_CLOSE_DELAY_MS = 100;
 /** What a client is told when the server failed (not the token): it retries with backoff. */
 export const LOGIN_ERROR_REASON = "internal server error during login; retrying later";
@@ -245,9 +250,13 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
   const startControl = (transport: Transport, data: Extract<WsData, { kind: "control" }>) => {
     const login = data.login!;
     let tunnel: LiveTunnel | undefined;
-    const helloTimer = clock.setTimeout(() => {
-      if (!tunnel?.online) transport.close(4000, "no hello");
-    }, HELLO_TIMEOUT_MS);
+    // The hello deadline is the client's; once the hello is in, the server's own work
+    // (queued database writes during a reconnect storm) gets a longer one of its own.
+    // Cutting a slow welcome at the hello deadline threw that work away and sent the
+    // client into backoff, which made a fleet reconnecting at once take longer and longer.
+    let helloTimer = clock.setTimeout(() => {
+      if (!tunnel) transport.close(4000, "no hello");
+    }, hooks.helloTimeoutMs ?? HELLO_TIMEOUT_MS);
 
     const session = createMuxSession({
       transport,
@@ -268,6 +277,10 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
           tunnel = new LiveTunnel(login, data.key, data.address, session, hooks.poolSize(), clock);
           data.tunnel = tunnel;
           const t = tunnel;
+          clock.clearTimeout(helloTimer);
+          helloTimer = clock.setTimeout(() => {
+            if (!t.online) transport.close(4000, "welcome timed out");
+          }, hooks.welcomeTimeoutMs ?? WELCOME_TIMEOUT_MS);
           welcome(t, msg)
             .catch((err) => refuseAfterError(t, err))
             .finally(() => clock.clearTimeout(helloTimer));
