@@ -6,6 +6,7 @@
 // kill, read from the database), against a bound (default 60 s). Clients keep pktriot's
 // default backoff (1 s doubling to 60 s, ±30 % jitter). Every process is killed by PID;
 // a hard timeout ends the run.
+// BENCH_CLIENT_WARN=1 counts the clients' disconnect reasons.
 //   bun scripts/soak-reconnect.ts [--clients 1000] [--procs 4] [--bound-s 60] [--max-rss-mib 1024] [--timeout-s 300] [--json]
 import { and, count, eq, gt } from "drizzle-orm";
 import { openDatabase } from "../db/client.ts";
@@ -189,7 +190,13 @@ const result = {
 say(`${back}/${N} tunnels back online; restart → 50 % ${result.restartToHalfS} s, 90 % ${result.restartTo90S} s, all ${result.restartToAllS ?? `not within ${BOUND_MS / 1000}`} s`);
 say(`restarted server: ${alive ? "alive" : "DEAD"}, peak RSS (VmHWM) ${result.serverPeakRssMiB} MiB, RSS now ${result.serverRssAfterMiB} MiB (before the kill: ${result.serverRssBeforeKillMiB} MiB)`);
 say(`login refusals / rate-limit lines in the server log: ${refusals}; client error lines: ${result.clientErrorLines}`);
-if (result.clientErrorLines) say(clientErrors.split("\n").slice(0, 5).join("\n"));
+// Why clients were disconnected (BENCH_CLIENT_WARN=1 makes them say), most frequent first.
+const reasons = new Map<string, number>();
+for (const line of clientErrors.split("\n").filter(Boolean)) {
+  const why = line.replace(/^warn: disconnected: /, "").replace(/; reconnecting in .*$/, "");
+  reasons.set(why, (reasons.get(why) ?? 0) + 1);
+}
+for (const [why, n] of [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 8)) say(`  ${n} x ${why}`);
 console.log(JSON.stringify(result));
 const ok = alive && back >= N && hwmKiB <= MAX_RSS_KIB;
 if (!ok) say("FAIL: " + [!alive && "the server died", back < N && `${N - back} tunnels not back within ${BOUND_MS / 1000} s`, hwmKiB > MAX_RSS_KIB && "peak RSS above the bound"].filter(Boolean).join(", "));
