@@ -103,7 +103,7 @@ for (let p = 0; p < PROCS; p++) {
   const from = p * per;
   const to = Math.min(N, from + per);
   if (from >= to) break;
-  const c = Bun.spawn(["bun", join(root, "scripts", "bench-scale-clients.ts"), String(https), join(dir, "tls", "self-signed.crt"), join(dir, "keys.json"), String(from), String(to)], {
+  const c = Bun.spawn([process.execPath, join(root, "scripts", "bench-scale-clients.ts"), String(https), join(dir, "tls", "self-signed.crt"), join(dir, "keys.json"), String(from), String(to)], {
     stdin: "ignore",
     stdout: "ignore",
     stderr: "pipe",
