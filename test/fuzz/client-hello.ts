@@ -2,7 +2,7 @@
 // depend on how they were cut, `bytes()` replays exactly what was pushed, a reported
 // SNI is a normalised host name, and an incomplete hello never holds more than the cap.
 import { type ClientHelloReaderOptions, type ClientHelloResult, createClientHelloReader, readClientHello } from "../../lib/tls/client-hello.ts";
-import { normalizeHostname } from "../../lib/tls/hostname.ts";
+import { normalizeSniHostname } from "../../lib/net/hostname.ts";
 import { chunks, concat } from "./mutate.ts";
 import { int, pick, randomBytes, type Rng } from "./rng.ts";
 import { check, type FuzzTarget } from "./target.ts";
@@ -98,7 +98,7 @@ export const clientHelloTarget: FuzzTarget = {
     // hello in tiny records can pass the buffer cap when it arrives in one read).
     const sameVerdict = r.status === "error" ? whole.status === "error" || r.reason.startsWith("no complete ClientHello within") : final(r) === final(whole);
     check(sameVerdict, `chunked reading ended "${final(r)}", whole "${final(whole)}"`);
-    if (r.status === "hello" && r.sni !== null) check(normalizeHostname(r.sni) === r.sni && r.sni.length <= 253, `SNI ${JSON.stringify(r.sni)} is not a normalised host name`);
+    if (r.status === "hello" && r.sni !== null) check(normalizeSniHostname(r.sni) === r.sni && r.sni.length <= 253, `SNI ${JSON.stringify(r.sni)} is not a normalised host name`);
     return r.status === "hello" ? (r.sni === null ? "hello:noSni" : "hello:sni") : r.status === "error" ? `error:${r.reason.replace(/\d+/g, "N")}` : r.status;
   },
 };
