@@ -118,6 +118,8 @@ export interface ServerOptions {
   env?: Record<string, string>;
   /** The public HTTP and HTTPS ports, when they must be known before the start (an ACME CA validates on the HTTP one). */
   ports?: { http: number; https: number };
+  /** How long a (re)start may take to log "serving" (default 15 s). */
+  startTimeoutMs?: number;
 }
 
 export async function startServer(opts: ServerOptions = {}): Promise<TestServer> {
@@ -139,7 +141,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<TestServer>
   );
   const launch = async () => {
     const { proc, log } = spawnLogged([SPOKES_BIN, "serve", "--config", configPath], opts.env);
-    await log.waitFor(`serving ${DOMAIN}: http 127.0.0.1:${httpPort}, https 127.0.0.1:${httpsPort}`, { proc });
+    await log.waitFor(`serving ${DOMAIN}: http 127.0.0.1:${httpPort}, https 127.0.0.1:${httpsPort}`, { proc, timeoutMs: opts.startTimeoutMs });
     return { proc, log };
   };
   const first = await launch();

@@ -20,7 +20,8 @@ let db: Client;
 const clients: TestClient[] = [];
 
 beforeAll(async () => {
-  server = await startServer({ env: SERVER_ENV });
+  // The restart after the crash runs beside a stream of CLI processes: give it time on a busy machine.
+  server = await startServer({ env: SERVER_ENV, startTimeoutMs: 45_000 });
   const upstream = httpUpstream({ fetch: () => new Response("x".repeat(4096)) });
   for (const name of ["survivor", "gone-a", "gone-b"]) {
     const c = await configureClient(server);
@@ -157,5 +158,5 @@ describe("kill -9 during traffic and CLI writes", () => {
     expect({ code: again.code, out: again.stdout.trim() }).toEqual({ code: 0, out: "Issues Found (tunnels + ports): 0" });
     for (const id of goneIds) expect(server.tunnel(id)).toMatchObject({ online: false, state: 3 });
     expect(server.tunnel(survivor.tunnelId)).toMatchObject({ online: true, state: 2 });
-  }, 120_000);
+  }, 150_000);
 });
