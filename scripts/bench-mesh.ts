@@ -9,10 +9,10 @@
 // The upstreams run in a child process (this file with --upstream) so the measuring side
 // and the services do not share one event loop.
 import type { Socket, Subprocess } from "bun";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { scratchRun } from "./_scratch.ts";
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
@@ -57,18 +57,7 @@ const PKTRIOT = join(ROOT, "dist", "pktriot");
 const BYTES = arg("--bytes", 1024 ** 3);
 const CONNS = arg("--conns", 500);
 
-const children: Subprocess[] = [];
-const dir = mkdtempSync(join(tmpdir(), "spokes-bench-mesh-"));
-const cleanup = () => {
-  for (const c of children) {
-    try {
-      process.kill(c.pid, "SIGKILL");
-    } catch {}
-  }
-  rmSync(dir, { recursive: true, force: true });
-};
-process.on("exit", cleanup);
-process.on("SIGINT", () => process.exit(130));
+const { dir, children } = scratchRun("spokes-bench-mesh-");
 
 function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -84,7 +73,7 @@ function freePort(): Promise<number> {
 /** Starts a process, collects its output, resolves once `ready` appears in it. */
 async function start(cmd: string[], ready: string | RegExp, timeoutMs = 20_000): Promise<{ proc: Subprocess; out: () => string }> {
   const proc = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", stdin: "ignore", env: { ...process.env, NO_COLOR: "1" } });
-  children.push(proc);
+  children.add(proc);
   let text = "";
   const pump = async (s: ReadableStream<Uint8Array>) => {
     const dec = new TextDecoder();

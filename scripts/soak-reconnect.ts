@@ -12,10 +12,11 @@ import { and, count, eq, gt } from "drizzle-orm";
 import { openDatabase } from "../db/client.ts";
 import { createAuthToken } from "../db/queries/auth-tokens.ts";
 import { TUNNEL_STATE, tunnels } from "../db/schema.ts";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { loadavg, tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
+import { scratchRun } from "./_scratch.ts";
 
 const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -35,19 +36,7 @@ const JSON_ONLY = process.argv.includes("--json");
 const say = (line: string) => (JSON_ONLY ? console.error(line) : console.log(line));
 
 const root = resolve(import.meta.dir, "..");
-const dir = mkdtempSync(join(tmpdir(), "spokes-soak-"));
-const children = new Set<Subprocess>();
-const cleanup = () => {
-  for (const c of children) {
-    try {
-      process.kill(c.pid, "SIGKILL");
-    } catch {}
-  }
-  rmSync(dir, { recursive: true, force: true });
-};
-process.on("exit", cleanup);
-process.on("SIGINT", () => process.exit(130));
-process.on("SIGTERM", () => process.exit(143));
+const { dir, children } = scratchRun("spokes-soak-");
 const hardStop = setTimeout(() => {
   console.error(`error: soak did not finish within ${TIMEOUT_MS / 1000} s`);
   process.exit(3);

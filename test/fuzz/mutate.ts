@@ -6,15 +6,8 @@ import { int, pick, randomBytes, type Rng } from "./rng.ts";
 
 const EXTREMES = [0x00, 0x01, 0x7f, 0x80, 0xfe, 0xff];
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+/** A fresh array (never a Buffer view: mutations copy seeds with slice()). */
+const concat = (...parts: Uint8Array[]): Uint8Array => Uint8Array.from(Buffer.concat(parts));
 
 export type MutationName = "asIs" | "bitFlip" | "truncate" | "lengthExtreme" | "byteSet" | "insert" | "delete" | "repeat" | "splice" | "random";
 

@@ -6,6 +6,7 @@ import { defaultClientConfig } from "../../../../lib/client-config/types.ts";
 import { createTunnelClient, type TunnelClient } from "../../../../lib/tunnel/client/client.ts";
 import { createTunnelServer, LOGIN_ERROR_REASON, type TunnelServerHooks } from "../../../../lib/tunnel/server/server.ts";
 import { waitFor } from "../../../helpers.ts";
+import { serveTunnelEngine } from "./serve-engine.ts";
 
 const TUNNEL_ID = "a".repeat(32);
 const cleanups: (() => unknown)[] = [];
@@ -33,16 +34,8 @@ function harness(fail: { login?: number[]; checkRules?: number[]; online?: numbe
     monitorSeconds: () => 0,
     log: { info: () => {}, warn: (m) => void warnings.push(m) },
   };
-  const engine = createTunnelServer(hooks);
-  const http = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    fetch: async (req, server) => (await engine.handle(req, server as never, "127.0.0.1")) ?? new Response("not found", { status: 404 }),
-    websocket: engine.websocket as never,
-  });
-  cleanups.push(() => http.stop(true));
-  cleanups.push(() => engine.closeAll("test over"));
-  return { engine, calls, warnings, port: http.port! };
+  const { engine, port } = serveTunnelEngine(createTunnelServer(hooks), cleanups);
+  return { engine, calls, warnings, port };
 }
 
 function client(port: number) {

@@ -9,6 +9,7 @@ import { defaultClientConfig } from "../../../../lib/client-config/types.ts";
 import { createTunnelClient } from "../../../../lib/tunnel/client/client.ts";
 import { createTunnelServer, type TunnelServerHooks } from "../../../../lib/tunnel/server/server.ts";
 import { waitFor } from "../../../helpers.ts";
+import { serveTunnelEngine } from "./serve-engine.ts";
 
 const TUNNEL_ID = "b".repeat(32);
 const cleanups: (() => unknown)[] = [];
@@ -34,16 +35,8 @@ function serve(opts: { checkRulesMs: number | null; helloTimeoutMs: number; welc
     welcomeTimeoutMs: opts.welcomeTimeoutMs,
     log: { info: () => {}, warn: () => {} },
   };
-  const engine = createTunnelServer(hooks);
-  const http = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    fetch: async (req, server) => (await engine.handle(req, server as never, "127.0.0.1")) ?? new Response("not found", { status: 404 }),
-    websocket: engine.websocket as never,
-  });
-  cleanups.push(() => http.stop(true));
-  cleanups.push(() => engine.closeAll("test over"));
-  return { engine, calls, port: http.port! };
+  const { engine, port } = serveTunnelEngine(createTunnelServer(hooks), cleanups);
+  return { engine, calls, port };
 }
 
 /** A control connection that says nothing: resolves with its close code and reason. */
@@ -53,23 +46,29 @@ function silentControl(port: number): Promise<{ code: number; reason: string }> 
   return new Promise((resolve) => ws.addEventListener("close", (e) => resolve({ code: e.code, reason: e.reason })));
 }
 
-test("a welcome slower than the hello deadline still brings the tunnel online on the first attempt", async () => {
-  const s = serve({ checkRulesMs: 600, helloTimeoutMs: 150 });
+/** A started tunnel client (the real engine) with its warnings and states recorded. */
+function startClient(port: number, backoffMs: number) {
   const states: string[] = [];
   const warnings: string[] = [];
   const c = createTunnelClient({
-    serverUrl: `ws://127.0.0.1:${s.port}`,
+    serverUrl: `ws://127.0.0.1:${port}`,
     key: "k",
     tls: async () => undefined,
     info: { os: "linux", arch: "x64", version: "test" },
-    config: { ...defaultClientConfig(), key: "k", serverHost: `127.0.0.1:${s.port}` },
+    config: { ...defaultClientConfig(), key: "k", serverHost: `127.0.0.1:${port}` },
     verifyPassword: async () => false,
     log: { info: () => {}, warn: (m) => void warnings.push(m), error: () => {} },
     onState: (st) => void states.push(st),
-    backoff: { minMs: 20, maxMs: 50 },
+    backoff: { minMs: backoffMs, maxMs: backoffMs },
   });
   cleanups.push(() => c.stop());
   c.start();
+  return { c, states, warnings };
+}
+
+test("a welcome slower than the hello deadline still brings the tunnel online on the first attempt", async () => {
+  const s = serve({ checkRulesMs: 600, helloTimeoutMs: 150 });
+  const { c, states, warnings } = startClient(s.port, 20);
   await waitFor(() => c.state === "online", "the client online", 5000);
   expect(warnings).toEqual([]);
   expect(states).toEqual(["connecting", "online"]);
@@ -87,19 +86,7 @@ test("a connection that never says hello is still closed at the hello deadline",
 
 test("a welcome that never finishes is cut at the welcome deadline, nothing routed", async () => {
   const s = serve({ checkRulesMs: null, helloTimeoutMs: 100, welcomeTimeoutMs: 400 });
-  const warnings: string[] = [];
-  const c = createTunnelClient({
-    serverUrl: `ws://127.0.0.1:${s.port}`,
-    key: "k",
-    tls: async () => undefined,
-    info: { os: "linux", arch: "x64", version: "test" },
-    config: { ...defaultClientConfig(), key: "k", serverHost: `127.0.0.1:${s.port}` },
-    verifyPassword: async () => false,
-    log: { info: () => {}, warn: (m) => void warnings.push(m), error: () => {} },
-    backoff: { minMs: 5000, maxMs: 5000 },
-  });
-  cleanups.push(() => c.stop());
-  c.start();
+  const { warnings } = startClient(s.port, 5000);
   await waitFor(() => warnings.length > 0, "the client disconnected", 5000);
   expect(warnings[0]).toContain("4000 welcome timed out");
   expect([...s.engine.registry.all()]).toEqual([]);
