@@ -31,7 +31,8 @@ beforeAll(async () => {
   }
   db = createClient({ url: `file:${join(server.dir, "spokes.db")}` });
   await db.execute("PRAGMA busy_timeout = 10000");
-});
+  // Hooks get bun's 5 s default when several files run at once; three clients take longer.
+}, 90_000);
 
 afterAll(async () => {
   db?.close();
