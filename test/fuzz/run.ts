@@ -33,6 +33,8 @@ export interface FuzzReport {
   seed: number;
   targets: TargetReport[];
   crashes: FuzzCrash[];
+  /** RSS when the run started (in a shared process, such as the test runner, most of it is not ours). */
+  startRssBytes: number;
   peakRssBytes: number;
 }
 
@@ -57,7 +59,8 @@ export interface FuzzOptions {
 }
 
 export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
-  const report: FuzzReport = { seed: opts.seed, targets: [], crashes: [], peakRssBytes: process.memoryUsage().rss };
+  const startRssBytes = process.memoryUsage().rss;
+  const report: FuzzReport = { seed: opts.seed, targets: [], crashes: [], startRssBytes, peakRssBytes: startRssBytes };
   for (const target of opts.targets ?? FUZZ_TARGETS) {
     const t: TargetReport = { name: target.name, inputs: 0, bytes: 0, ms: 0, outcomes: new Map(), mutations: new Map() };
     report.targets.push(t);

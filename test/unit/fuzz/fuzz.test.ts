@@ -20,7 +20,8 @@ describe("fuzz slice", () => {
     expect(outcomes.some((o) => /^(error|failed|notTls)/.test(o))).toBe(true);
     expect(outcomes.some((o) => /^(ok|connected|hello|head|passThrough|body)/.test(o))).toBe(true);
     expect(outcomes.length).toBeGreaterThanOrEqual(5);
-    expect(report.peakRssBytes).toBeLessThan(512 * 1024 * 1024);
+    // The test runner's process holds every other test file too: bound the growth only.
+    expect(report.peakRssBytes - report.startRssBytes).toBeLessThan(256 * 1024 * 1024);
   }, 60_000);
 
   test("every mutation kind is used", () => {
