@@ -13,11 +13,12 @@
  * reused across restarts, and renewed below `renewBeforeMs` (30 days): on the first
  * handshake that finds one due, and by a daily check over every stored name still admitted.
  */
+// First, as in renewer.ts: acme-client before lib/tls (they share @peculiar/x509).
+import { AcmeOrderError, type AcmeOrder } from "./order.ts";
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import type { Logger } from "../log.ts";
 import { errorMessage } from "../errors.ts";
 import { checkCertificatePair, writeAtomic, type CertificatePair, type LoadedCertificate } from "../tls/certificates.ts";
-import type { AcmeOrder } from "./order.ts";
 import type { OrderLimiter } from "./order-limiter.ts";
 import { ACME_RENEW_BEFORE_MS, acmePaths, loadStoredAcmeCertificate } from "./renewer.ts";
 
@@ -109,7 +110,7 @@ export function createOnDemandCertificates(opts: OnDemandCertificatesOptions): O
       opts.log.info(`obtained a certificate for ${name} (valid until ${loaded.notAfter.toISOString()})`);
       if (!stopped) serve(name, loaded);
     } catch (err) {
-      opts.limiter.failed(name);
+      opts.limiter.failed(name, err instanceof AcmeOrderError ? err.retryAfterMs : undefined);
       opts.onOrder?.("failure");
       opts.log.warn(`certificate order for ${name} failed: ${errorMessage(err)}`);
     }

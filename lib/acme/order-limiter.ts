@@ -6,7 +6,8 @@
  *
  * - Globally: at most `perHour` orders per hour (a window opened by the first order, lib/rate/windowed-counter.ts).
  * - Per name: after a failed order, the next one waits `failureBackoffMs`, doubled
- *   after each further failure up to `maxBackoffMs`; a success clears the name.
+ *   after each further failure up to `maxBackoffMs`, or longer when the CA's Retry-After
+ *   says so; a success clears the name.
  * In-flight orders are the caller's business (one per name, joined by later handshakes).
  */
 import { createWindowedCounter } from "../rate/windowed-counter.ts";
@@ -27,7 +28,8 @@ export interface OrderLimiter {
   /** Whether an order for `name` may start now; when it may, the order is counted. */
   tryStart(name: string): OrderDecision;
   succeeded(name: string): void;
-  failed(name: string): void;
+  /** A failed order; `retryAfterMs` is how long the CA asked us to wait (never undercut). */
+  failed(name: string, retryAfterMs?: number): void;
 }
 
 const HOUR_MS = 3_600_000;
@@ -55,9 +57,9 @@ export function createOrderLimiter(opts: OrderLimiterOptions = {}): OrderLimiter
     succeeded(name) {
       failures.delete(name);
     },
-    failed(name) {
+    failed(name, retryAfterMs = 0) {
       const count = (failures.get(name)?.count ?? 0) + 1;
-      const wait = Math.min(firstBackoff * 2 ** (count - 1), maxBackoff);
+      const wait = Math.max(Math.min(firstBackoff * 2 ** (count - 1), maxBackoff), retryAfterMs);
       failures.set(name, { count, notBefore: now() + wait });
     },
   };

@@ -171,7 +171,7 @@ export function createAcmeOrderer(opts: AcmeOrdererOptions): AcmeOrder {
       });
       return { certPem, keyPem: key.toString() };
     } catch (err) {
-      throw describeAcmeFailure(err, opts.directoryUrl, name, phase, new Date());
+      throw describeAcmeFailure(err, opts.directoryUrl, name, phase, new Date(), dnsHook ? "dns-01" : "http-01");
     }
   };
 }
@@ -187,7 +187,7 @@ function retryAfterFor(origin: string, now: Date, detail = ""): number | undefin
 }
 
 /** The one-line reason of a failed order, and how long the CA asked us to wait. */
-export function describeAcmeFailure(err: unknown, directoryUrl: string, name: string, phase: AcmeOrderPhase, now: Date): AcmeOrderError {
+export function describeAcmeFailure(err: unknown, directoryUrl: string, name: string, phase: AcmeOrderPhase, now: Date, challenge: "http-01" | "dns-01" = "http-01"): AcmeOrderError {
   if (err instanceof AcmeOrderError) return err;
   const e = err as { code?: string; response?: unknown; isAxiosError?: boolean };
   const detail = errorMessage(err).replace(/\s+/g, " ").trim();
@@ -195,6 +195,9 @@ export function describeAcmeFailure(err: unknown, directoryUrl: string, name: st
   const retryAfterMs = retryAfterFor(origin, now, detail);
   const networkCode = e.code && NETWORK_CODES.has(e.code) ? e.code : e.isAxiosError && !e.response ? (e.code ?? detail) : networkErrors.get(origin);
   if (networkCode) return new AcmeOrderError(`cannot reach the ACME server at ${directoryUrl}: ${networkCode}`, "unreachable", retryAfterMs);
+  if (phase === "validation" && challenge === "dns-01") {
+    return new AcmeOrderError(`the CA could not validate ${name} over DNS-01 (did acme.dnsHook publish the TXT record where the CA looks?): ${detail}`, "validation", retryAfterMs);
+  }
   if (phase === "validation") {
     return new AcmeOrderError(`the CA could not validate ${name} over HTTP-01 (does its DNS point at the server, and is the server's HTTP port reachable as port 80?): ${detail}`, "validation", retryAfterMs);
   }

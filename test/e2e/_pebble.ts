@@ -35,7 +35,7 @@ function startDnsStub(addressFor: (name: string) => string, txtDir?: string): Pr
     const txtFile = txtDir && join(txtDir, name);
     if (type === 16 && txtFile && existsSync(txtFile)) {
       for (const value of readFileSync(txtFile, "utf8").split("\n").filter(Boolean)) {
-        const rr = Buffer.from([0xc0, 0x0c, 0, 16, 0, 1, 0, 0, 0, 0, 0, 0, 0, value.length]);
+        const rr = Buffer.from([0xc0, 0x0c, 0, 16, 0, 1, 0, 0, 0, 0, 0, 0, value.length]); // name, TXT, IN, TTL 0, RDLENGTH, string length
         rr.writeUInt16BE(value.length + 1, 10); // RDLENGTH: one <character-string>
         answers.push(Buffer.concat([rr, Buffer.from(value, "latin1")]));
       }

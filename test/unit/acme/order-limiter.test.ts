@@ -75,3 +75,16 @@ test("defaults: 20 an hour, 5 minutes after a first failure", () => {
   const refused = limiter.tryStart("n0.example");
   expect(refused.ok === false && refused.retryInMs).toBe(5 * MIN);
 });
+
+test("the CA's Retry-After is never undercut by the backoff", () => {
+  const c = clock();
+  const limiter = createOrderLimiter({ failureBackoffMs: 5 * MIN, now: c.now });
+  expect(limiter.tryStart("t1.example").ok).toBe(true);
+  limiter.failed("t1.example", 3 * HOUR);
+  const refused = limiter.tryStart("t1.example");
+  expect(refused.ok === false && refused.retryInMs).toBe(3 * HOUR);
+  expect(limiter.tryStart("t2.example").ok).toBe(true);
+  limiter.failed("t2.example", 1000); // shorter than the backoff: the backoff wins
+  const backoff = limiter.tryStart("t2.example");
+  expect(backoff.ok === false && backoff.retryInMs).toBe(5 * MIN);
+});

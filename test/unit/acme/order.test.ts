@@ -37,6 +37,10 @@ describe("describeAcmeFailure", () => {
     expect(e.message).toStartWith("the CA could not validate a.test over HTTP-01 (does its DNS point at the server");
     expect(e.message).toEndWith(": DNS problem: NXDOMAIN looking up A for a.test");
   });
+  test("with a DNS-01 hook, a failed validation points at the hook's TXT record", () => {
+    const e = describeAcmeFailure(new Error("Incorrect TXT record"), url, "a.test", "validation", now, "dns-01");
+    expect(e.message).toBe("the CA could not validate a.test over DNS-01 (did acme.dnsHook publish the TXT record where the CA looks?): Incorrect TXT record");
+  });
   test("a rate limit is a refusal that names when to come back", () => {
     const detail = "too many certificates (5) already issued for this exact set of identifiers in the last 168h0m0s, retry after 2026-12-05 13:00:00 UTC: see https://letsencrypt.org/docs/rate-limits/";
     const e = describeAcmeFailure(new Error(detail), url, "a.test", "account", now);
