@@ -453,15 +453,15 @@ describe("tunnels, ports and housekeeping on rows the server would write", () =>
   });
 
   test("port ls with each tunnel's online state, uptime and bandwidth", () => {
-    const header = ["Port No.", "User", "Tunnel ID", "Tunnel Online", "Tunnel Uptime", "Daily / Monthly"];
+    const header = ["Port No.", "User", "Tunnel ID", "Tunnel Online", "Tunnel Uptime", "Daily / Monthly", "Private"];
     const rows = [
-      ["30001", "ann@example.com", T1, "true", "2 hours", t1Bandwidth()],
-      ["30002", "-", T2, "false", "-", "0 B / 0 B"],
+      ["30001", "ann@example.com", T1, "true", "2 hours", t1Bandwidth(), "false"],
+      ["30002", "-", T2, "false", "-", "0 B / 0 B", "false"],
     ];
     expect(ok(s.cli("port ls"))).toBe(`${renderTable(header, rows)}\n2 port allocations\n`);
     const ports = json(s.cli("port ls", ["--json"]));
-    expect(ports.map((p) => Object.keys(p))).toEqual([0, 1].map(() => ["port", "tunID", "user", "online", "uptime", "bandwidth"]));
-    expect(ports[1]).toEqual({ port: 30002, tunID: T2, user: "", online: false, uptime: 0, bandwidth: { daily: 0, monthly: 0 } });
+    expect(ports.map((p) => Object.keys(p))).toEqual([0, 1].map(() => ["port", "tunID", "user", "online", "uptime", "bandwidth", "private", "meshAllow"]));
+    expect(ports[1]).toEqual({ port: 30002, tunID: T2, user: "", online: false, uptime: 0, bandwidth: { daily: 0, monthly: 0 }, private: false, meshAllow: [] });
     expect(ports[0]).toMatchObject({ port: 30001, tunID: T1, user: "ann@example.com", online: true });
   });
 
@@ -502,9 +502,9 @@ describe("tunnels, ports and housekeeping on rows the server would write", () =>
     const empty = await newServer();
     expect(ok(empty.cli("port ls"))).toBe(
       [
-        "+----------+------+-----------+---------------+---------------+-----------------+",
-        "| Port No. | User | Tunnel ID | Tunnel Online | Tunnel Uptime | Daily / Monthly |",
-        "+----------+------+-----------+---------------+---------------+-----------------+",
+        "+----------+------+-----------+---------------+---------------+-----------------+---------+",
+        "| Port No. | User | Tunnel ID | Tunnel Online | Tunnel Uptime | Daily / Monthly | Private |",
+        "+----------+------+-----------+---------------+---------------+-----------------+---------+",
         "0 port allocations",
         "",
       ].join("\n"),
