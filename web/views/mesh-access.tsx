@@ -3,7 +3,7 @@
 // it has a public listener and which tunnels or tunnel users may reach it through the mesh,
 // with a small form per service (remote management, through web/remote.ts).
 import type { HttpRule, PortRule } from "../../lib/client-config/types.ts";
-import { Csrf, Table } from "./components.tsx";
+import { Check, Csrf, Table } from "./components.tsx";
 
 export interface MeshAccessProps {
   csrf: string;
@@ -50,12 +50,7 @@ export function MeshAccessSection(p: MeshAccessProps) {
                       <input type="hidden" name={k} value={v} />
                     ))}
                     <input type="text" name="meshAllow" value={(s.rule.meshAllow ?? []).join(", ")} placeholder="any tunnel" aria-label={`Who may reach ${s.name}`} />
-                    {s.private !== undefined && (
-                      <label class="check">
-                        <input type="checkbox" name="private" value="on" checked={s.private} />
-                        private
-                      </label>
-                    )}
+                    {s.private !== undefined && <Check label="private" name="private" checked={s.private} />}
                     <button class="small" type="submit">
                       Save
                     </button>
