@@ -31,5 +31,6 @@ export default defineCommand({
     const rule = requireAllocatedPort(config, port);
     const notes = [rule.private && "private", rule.meshAllow?.length && `mesh access: ${rule.meshAllow.join(", ")}`].filter(Boolean);
     console.log(`Forwarding port ${port} to ${destination}:${dstPort}${notes.length ? ` (${notes.join("; ")})` : ""}`);
+    if (rule.meshAllow?.length && !rule.private) console.log(`The list limits the mesh only: port ${port} is still public (add --private to make it mesh-only)`);
   },
 });

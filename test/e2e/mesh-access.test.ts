@@ -214,7 +214,7 @@ describe("Admin API", () => {
 describe("live changes from the CLI while A runs", () => {
   test("--public opens the port's public listener, --private closes it again; --mesh-allow any opens the list", async () => {
     const forward = ["tunnel", "tcp", "forward", "--port", String(privatePort), "--dstport", String(redisPort)];
-    await mustRun(a, [...forward, "--public"]);
+    expect(await mustRun(a, [...forward, "--public"])).toContain(`The list limits the mesh only: port ${privatePort} is still public (add --private to make it mesh-only)`);
     await waitFor(async () => (await redis(privatePort, "PING")) === "PONG", "the public listener opened", 15_000, 100);
     // The list was kept (no --mesh-allow given): C still refused through the mesh.
     expect(await publicSocks(keyOf(c), privatePort)).toEqual({ code: 0x02 });
