@@ -22,8 +22,7 @@ export interface LoginPolicyDeps {
 }
 
 export type LoginPolicy = Pick<TunnelServerHooks, "login" | "checkRules" | "online" | "offline" | "rulesChanged"> & {
-  /** A public SOCKS login with an auth token: the token's tunnel, or undefined to refuse. */
-  /** The tunnel of an active auth token, as a mesh caller (its id and user, for mesh access lists). */
+  /** A public SOCKS login with an auth token: the token's tunnel (its id and user, for mesh access lists), or undefined to refuse. */
   verifySocksToken(value: string): Promise<MeshCaller | undefined>;
 };
 

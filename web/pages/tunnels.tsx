@@ -198,12 +198,14 @@ export function createTunnelPages(shared: WebShared) {
   app.post("/:id/ports/:port/mesh", async (c) => {
     const form = await formOf(c);
     const port = Number(c.req.param("port"));
+    if (!(await load(c.req.param("id")))) return notFound(c);
     const rule = (await currentRules(c.req.param("id"))).ports.find((p) => p.port === port);
     if (!rule?.destination) return refuseForm(c, `port ${port} has no forward: set one before its mesh access`);
     return remote(c, { kind: "tcp/update", ports: [{ ...rule, private: form.private === "on", meshAllow: splitMeshAllow(form.meshAllow ?? "") }] }, "mesh-saved");
   });
   app.post("/:id/http/mesh", async (c) => {
     const form = await formOf(c);
+    if (!(await load(c.req.param("id")))) return notFound(c);
     const rule = (await currentRules(c.req.param("id"))).https.find((r) => r.domain === (form.domain ?? "").trim().toLowerCase());
     if (!rule) return refuseForm(c, `no HTTP rule for ${form.domain ?? ""}`);
     return remote(c, { kind: "http/update", sites: [{ ...rule, meshAllow: splitMeshAllow(form.meshAllow ?? "") }] }, "mesh-saved");

@@ -16,8 +16,6 @@ import { firewallFor } from "../../edge/http-router.ts";
 import { meshAccessRefusal, type MeshCaller } from "./mesh-access.ts";
 import type { LiveTunnel, TunnelServer } from "./server.ts";
 
-export type { MeshCaller };
-
 export interface MeshRoute {
   tunnel: LiveTunnel;
   /** The service as the stats name it: a domain or a port number. */

@@ -323,5 +323,14 @@ describe("mesh access", () => {
     await b.post(`/tunnels/${id}/ports/30001/mesh`, { meshAllow: "" });
     expect(w.live.configs.get(id)!.ports[0]!.meshAllow).toBeUndefined();
     expect(w.live.configs.get(id)!.ports[0]!.private).toBeUndefined();
+    // Unknown tunnels and services.
+    await b.get(`/tunnels/${id}`);
+    expect((await b.post(`/tunnels/${"9".repeat(32)}/ports/30001/mesh`, { meshAllow: "" })).status).toBe(404);
+    await b.get(`/tunnels/${id}`);
+    expect((await b.post(`/tunnels/not-an-id/http/mesh`, { domain: "x", meshAllow: "" })).status).toBe(404);
+    await b.get(`/tunnels/${id}`);
+    r = await b.post(`/tunnels/${id}/http/mesh`, { domain: "nope.example.com", meshAllow: "user:bob" });
+    expect(r.status).toBe(422);
+    expect(b.lastHtml).toContain("no HTTP rule for nope.example.com");
   });
 });
