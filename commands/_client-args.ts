@@ -1,5 +1,5 @@
 // Parsing of the values client commands take: ports, destinations, firewall flags.
-import { normalizeNetwork, isDestination, firewallRules, type FirewallRule } from "../lib/client-config/index.ts";
+import { normalizeNetwork, isDestination, firewallRules, parseMeshAllow, splitMeshAllow, type FirewallRule } from "../lib/client-config/index.ts";
 import { UserError } from "../lib/errors.ts";
 
 /** A port given as `--flag N` (or a positional, named as `name`). */
@@ -48,4 +48,33 @@ export function firewallFromArgv(rawArgs: string[]): FirewallRule[] {
     entries.push({ action, network });
   }
   return firewallRules(entries);
+}
+
+export const meshAllowArgs = {
+  "mesh-allow": {
+    type: "string",
+    description: "Only these may reach it through the mesh: tunnel:<id> or user:<name>; repeatable or comma separated; \"any\" clears the list",
+    valueHint: "ENTRY",
+  },
+} as const;
+
+/**
+ * Every `--mesh-allow` value (citty keeps only the last of a repeated flag), split on
+ * commas; undefined when the flag is absent (keep the current list), [] for `any`.
+ */
+export function meshAllowFromArgv(rawArgs: string[]): string[] | undefined {
+  let values: string[] | undefined;
+  for (let i = 0; i < rawArgs.length; i++) {
+    const a = rawArgs[i]!;
+    if (a === "--") break;
+    const m = a.match(/^--mesh-allow(?:=(.*))?$/);
+    if (!m) continue;
+    const value = m[1] ?? rawArgs[++i];
+    if (value === undefined || value === "" || (m[1] === undefined && value.startsWith("-"))) throw new UserError("--mesh-allow needs tunnel:<id>, user:<name> or any", 2);
+    values = [...(values ?? []), ...splitMeshAllow(value)];
+  }
+  if (values === undefined) return undefined;
+  if (values.length === 1 && values[0]!.toLowerCase() === "any") return [];
+  if (values.some((v) => v.toLowerCase() === "any")) throw new UserError("--mesh-allow any (anyone) cannot be combined with other entries", 2);
+  return parseMeshAllow(values, (_i, v) => `--mesh-allow ${JSON.stringify(v)}`);
 }

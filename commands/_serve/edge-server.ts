@@ -177,7 +177,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     hostname: config.listen.address,
     settings: () => config.socks,
     tls: tlsOptions,
-    dial: (target, client) => mesh.dial(target, client.remoteAddress ?? ""),
+    dial: (target, client, caller) => mesh.dial(target, client.remoteAddress ?? "", caller),
     verifyToken: policy.verifySocksToken,
     stats,
     log,

@@ -9,6 +9,7 @@ import { listTunnelPorts } from "../../db/queries/ports.ts";
 import { checkTunnelLogin, findDomainOwner, markTunnelOffline, markTunnelOnline, saveAnnouncedServices } from "../../db/queries/live.ts";
 import type { ServerConfig } from "../../lib/config/server-config.ts";
 import { isHostname } from "../../lib/net/hostname.ts";
+import type { MeshCaller } from "../../lib/tunnel/server/mesh-access.ts";
 import type { CheckedRules, TunnelServerHooks } from "../../lib/tunnel/server/server.ts";
 
 export interface LoginPolicyDeps {
@@ -21,8 +22,8 @@ export interface LoginPolicyDeps {
 }
 
 export type LoginPolicy = Pick<TunnelServerHooks, "login" | "checkRules" | "online" | "offline" | "rulesChanged"> & {
-  /** A public SOCKS login with an auth token: the token's tunnel, or undefined to refuse. */
-  verifySocksToken(value: string): Promise<{ tunnelId: string } | undefined>;
+  /** A public SOCKS login with an auth token: the token's tunnel (its id and user, for mesh access lists), or undefined to refuse. */
+  verifySocksToken(value: string): Promise<MeshCaller | undefined>;
 };
 
 export function createLoginPolicy({ db, config, node, certificateCovers }: LoginPolicyDeps): LoginPolicy {
@@ -67,7 +68,7 @@ export function createLoginPolicy({ db, config, node, certificateCovers }: Login
       const token = await findAuthTokenByValue(db, value);
       if (!token?.active) return undefined;
       const login = await checkTunnelLogin(db, token.value);
-      return login.ok ? { tunnelId: login.login.tunnelId } : undefined;
+      return login.ok ? { tunnelId: login.login.tunnelId, userId: login.login.userId, userName: login.login.userName } : undefined;
     },
   };
 }

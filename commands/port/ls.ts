@@ -10,8 +10,8 @@ export default defineCommand({
   async run({ args }) {
     const rows = await withServerContext(args, ({ db }) => listPortAllocations(db));
     printListing(args, rows, {
-      headers: ["Port No.", "User", "Tunnel ID", "Tunnel Online", "Tunnel Uptime", "Daily / Monthly"],
-      row: (p) => [String(p.port), p.user || "-", p.tunID, boolCell(p.online), formatUptime(p.uptime), bandwidthCell(p.bandwidth)],
+      headers: ["Port No.", "User", "Tunnel ID", "Tunnel Online", "Tunnel Uptime", "Daily / Monthly", "Private"],
+      row: (p) => [String(p.port), p.user || "-", p.tunID, boolCell(p.online), formatUptime(p.uptime), bandwidthCell(p.bandwidth), boolCell(p.private)],
       noun: ["port allocation"],
     });
   },

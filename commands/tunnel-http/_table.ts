@@ -19,6 +19,8 @@ function certificate(r: HttpRule): string {
   return r.secure ? "server's" : "--";
 }
 
+const meshAccess = (r: HttpRule) => (r.meshAllow?.length ? r.meshAllow.join(", ") : "any tunnel");
+
 export function httpRulesTable(rules: HttpRule[]): string {
   const rows = rules.map((r) => [
     r.domain,
@@ -30,6 +32,7 @@ export function httpRulesTable(rules: HttpRule[]): string {
     certificate(r),
     yesNo(r.redirect),
     auth(r),
+    meshAccess(r),
   ]);
-  return `${renderTable(["Domain", "Destination", "HTTP", "TLS pass-through", "HTTPS re-encrypt", "Webroot", "Certificate", "Redirect", "Auth"], rows)}\n${countLine(rules.length, "HTTP rule")}`;
+  return `${renderTable(["Domain", "Destination", "HTTP", "TLS pass-through", "HTTPS re-encrypt", "Webroot", "Certificate", "Redirect", "Auth", "Mesh Access"], rows)}\n${countLine(rules.length, "HTTP rule")}`;
 }

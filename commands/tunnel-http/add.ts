@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
 import { upsertHttpRule } from "../../lib/client-config/index.ts";
-import { firewallArgs } from "../_client-args.ts";
+import { firewallArgs, meshAllowArgs, meshAllowFromArgv } from "../_client-args.ts";
 import { editClientConfig, openClientConfig } from "../_client-context.ts";
 import { configArgs } from "../_shared.ts";
 import { httpRuleFromArgs } from "./_rule-from-args.ts";
@@ -25,11 +25,15 @@ export default defineCommand({
     "basic-password": { type: "string", description: "HTTP basic auth password (stored hashed)", valueHint: "PASSWORD" },
     "insecure-upstream": { type: "boolean", description: "Do not verify the destination's certificate when re-encrypting to it" },
     ...firewallArgs,
+    ...meshAllowArgs,
   },
   async run({ args, rawArgs }) {
     // Check the file exists before hashing passwords (slow on purpose).
     openClientConfig(args);
+    const meshAllow = meshAllowFromArgv(rawArgs);
     const rule = await httpRuleFromArgs(args, rawArgs);
+    // Without --mesh-allow a replaced rule keeps its list (upsertHttpRule); `any` clears it.
+    if (meshAllow !== undefined) rule.meshAllow = meshAllow;
     const { result: replaced } = await editClientConfig(args, (c) => upsertHttpRule(c, rule));
     console.log(`${replaced ? "Updated" : "Added"} HTTP rule for ${rule.domain}`);
   },

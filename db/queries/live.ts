@@ -6,12 +6,14 @@ import { addBandwidth } from "./bandwidth.ts";
 import { recordHeartbeat, removeHeartbeat } from "./heartbeats.ts";
 import { listTunnelPorts } from "./ports.ts";
 import { newId } from "../ids.ts";
-import { apikeys, connections, httpServices, ports, tunnels, TUNNEL_STATE } from "../schema.ts";
+import { apikeys, connections, httpServices, ports, tunnels, TUNNEL_STATE, users } from "../schema.ts";
 import type { TrafficBatch } from "../../lib/stats/traffic-stats.ts";
 
 export interface TunnelLogin {
   tunnelId: string;
   userId: string | null;
+  /** The tunnel user's name (registration `id`), "" without a user. */
+  userName: string;
   tokenId: string;
   hostname: string;
 }
@@ -19,9 +21,10 @@ export interface TunnelLogin {
 /** Checks an auth token for a tunnel login; returns the refusal reason the client prints. */
 export async function checkTunnelLogin(db: Database, key: string): Promise<{ ok: true; login: TunnelLogin } | { ok: false; reason: string }> {
   const rows = await db
-    .select({ token: apikeys, tunnel: tunnels })
+    .select({ token: apikeys, tunnel: tunnels, userName: users.email })
     .from(apikeys)
     .leftJoin(tunnels, eq(tunnels.id, apikeys.tunnelId))
+    .leftJoin(users, eq(users.id, tunnels.userId))
     .where(eq(apikeys.value, key))
     .limit(1);
   const row = rows[0];
@@ -31,7 +34,7 @@ export async function checkTunnelLogin(db: Database, key: string): Promise<{ ok:
   if (row.tunnel.state === TUNNEL_STATE.shutdown || row.tunnel.state === TUNNEL_STATE.deleted) {
     return { ok: false, reason: "tunnel has been shut down" };
   }
-  return { ok: true, login: { tunnelId: row.tunnel.id, userId: row.tunnel.userId, tokenId: row.token.id, hostname: row.tunnel.hostname } };
+  return { ok: true, login: { tunnelId: row.tunnel.id, userId: row.tunnel.userId, userName: row.userName ?? "", tokenId: row.token.id, hostname: row.tunnel.hostname } };
 }
 
 export async function markTunnelOnline(

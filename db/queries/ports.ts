@@ -1,5 +1,6 @@
 // Allocated public TCP ports (table ports), listed with their tunnel's state.
 import { asc, eq } from "drizzle-orm";
+import { meshAccessOf } from "../../lib/client-config/mesh-access.ts";
 import { ports, TUNNEL_STATE, tunnels, users } from "../schema.ts";
 import type { Db } from "./_shared.ts";
 import { bandwidthByTunnel, bandwidthOf, type Bandwidth } from "./bandwidth.ts";
@@ -15,6 +16,20 @@ export interface PortAllocation {
   online: boolean;
   uptime: number;
   bandwidth: Bandwidth;
+  /** Mesh only (no public listener), as the tunnel last announced it. */
+  private: boolean;
+  /** Who may reach it through the mesh; [] means any tunnel. */
+  meshAllow: string[];
+}
+
+/** A tunnel's cached configuration (tunnels.config), parsed leniently. */
+export function parseCachedConfig(text: string | null | undefined): Record<string, unknown> {
+  try {
+    const v = JSON.parse(text ?? "{}");
+    return v && typeof v === "object" && !Array.isArray(v) ? v : {};
+  } catch {
+    return {};
+  }
 }
 
 /** Every allocation, by port number. */
@@ -34,6 +49,7 @@ export async function listPortAllocations(db: Db, opts: { now?: number } = {}): 
     online: t?.state === TUNNEL_STATE.online,
     uptime: t ? tunnelUptime(t, now) : 0,
     bandwidth: bandwidthOf(bw, p.tunnelId),
+    ...meshAccessOf(parseCachedConfig(t?.config)).port(p.port),
   }));
 }
 

@@ -5,6 +5,7 @@ import { and, asc, desc, eq, gte, inArray, like, lte, or, sql, sum, type AnyColu
 import { bandwidthDaily, connections, httpServices, ports, tunnels, users, type TunnelState } from "../schema.ts";
 import { ACTIVE_TUNNEL_STATES, VISIBLE_TUNNEL_STATES, assertId, type Db } from "./_shared.ts";
 import { bandwidthByTunnel, bandwidthOf, dayKey, type Bandwidth } from "./bandwidth.ts";
+import { parseCachedConfig } from "./ports.ts";
 import { toTunnelInfo, type TunnelInfo } from "./tunnels.ts";
 
 export interface TunnelSearch {
@@ -83,12 +84,14 @@ export async function listPortServices(db: Db, tunnelIds: string[]): Promise<Por
 /** The traffic configuration the client last announced (SPEC 3.1 shape), `{}` when never. */
 export async function cachedTunnelConfig(db: Db, tunnelId: string): Promise<Record<string, unknown>> {
   const [row] = await db.select({ config: tunnels.config }).from(tunnels).where(eq(tunnels.id, assertId(tunnelId, "tunnel id"))).limit(1);
-  try {
-    const v = JSON.parse(row?.config ?? "{}");
-    return v && typeof v === "object" && !Array.isArray(v) ? v : {};
-  } catch {
-    return {};
-  }
+  return parseCachedConfig(row?.config);
+}
+
+/** The cached configurations of several tunnels, by tunnel id. */
+export async function cachedTunnelConfigs(db: Db, tunnelIds: string[]): Promise<Map<string, Record<string, unknown>>> {
+  if (!tunnelIds.length) return new Map();
+  const rows = await db.select({ id: tunnels.id, config: tunnels.config }).from(tunnels).where(inArray(tunnels.id, tunnelIds));
+  return new Map(rows.map((r) => [r.id, parseCachedConfig(r.config)]));
 }
 
 export type ConnectionRow = typeof connections.$inferSelect;

@@ -8,3 +8,4 @@ export { watchClientConfig, type ConfigWatcher, type WatchOptions } from "./watc
 export * from "./rules.ts";
 export { isDestination, isRuleDomain, normalizeNetwork } from "./names.ts";
 export { checkRuleCertificate, checkRuleCertificatePem, type RuleCertificateInfo } from "./rule-certificate.ts";
+export { MESH_ALLOW_SYNTAX, meshAccessOf, parseMeshAllow, splitMeshAllow, type MeshAccessTable, type ServiceAccess } from "./mesh-access.ts";

@@ -4,19 +4,19 @@
 // parseRemoteChange before sending; the client parses again (never trust the wire), calls
 // applyRemoteChange, saves the result and re-announces its rules.
 import { UserError } from "../errors.ts";
-import { addAllocatedPort, addPortMap, removeHttpRule, removePortMap, upsertHttpRule } from "./rules.ts";
+import { addAllocatedPort, addPortMap, removeHttpRule, removePortMap, setPortAccess, upsertHttpRule } from "./rules.ts";
 import type { ClientConfig, HttpRule, PortMap, PortRule } from "./types.ts";
 import { validateClientConfig } from "./validate.ts";
 
 export type RemoteChange =
-  /** Adds each site, or replaces the site with the same domain. */
+  /** Adds each site, or replaces the site with the same domain (a site without `meshAllow` keeps the old list). */
   | { kind: "http/update"; sites: HttpRule[] }
   | { kind: "http/remove"; domains: string[] }
   /** The server allocated this port to the tunnel (no forward yet). */
   | { kind: "tcp/add"; port: number }
   /** The port goes back to the server: the rule is dropped, forward and all. */
   | { kind: "tcp/release"; port: number }
-  /** Sets the forward of each (allocated) port. */
+  /** Sets the forward of each (allocated) port; `private` and `meshAllow` when given. */
   | { kind: "tcp/update"; ports: PortRule[] }
   /** Clears the forward of each port, keeping the allocation. */
   | { kind: "tcp/reset"; ports: number[] }
@@ -150,6 +150,8 @@ export function applyRemoteChange(config: ClientConfig, change: RemoteChange): C
         p.destination = rule.destination;
         p.dstPort = rule.dstPort;
         p.firewall = rule.firewall;
+        // Left out by the caller (an older Admin API client): kept as they are.
+        setPortAccess(p, rule);
       }
       break;
     case "tcp/reset":

@@ -4,11 +4,19 @@
 import { UserError } from "../errors.ts";
 import type { ClientConfig, FirewallRule, HttpRule, PortMap, PortRule } from "./types.ts";
 
-/** Adds the rule, or replaces the rule for the same domain. Returns true when it replaced one. */
+/**
+ * Adds the rule, or replaces the rule for the same domain. Returns true when it replaced one.
+ * A replacement without `meshAllow` keeps the old rule's list: an edit that does not know
+ * about access lists (an older Admin API client) must not open the site to every tunnel.
+ */
 export function upsertHttpRule(config: ClientConfig, rule: HttpRule): boolean {
   const i = config.https.findIndex((r) => r.domain === rule.domain);
-  if (i >= 0) config.https[i] = rule;
-  else config.https.push(rule);
+  const kept = i >= 0 ? config.https[i]!.meshAllow : undefined;
+  const next: HttpRule = rule.meshAllow === undefined && kept?.length ? { ...rule, meshAllow: kept } : { ...rule };
+  // An empty list is the default (any tunnel): not written to the file.
+  if (!next.meshAllow?.length) delete next.meshAllow;
+  if (i >= 0) config.https[i] = next;
+  else config.https.push(next);
   return i >= 0;
 }
 
@@ -18,9 +26,24 @@ export function removeHttpRule(config: ClientConfig, domain: string): HttpRule {
   return config.https.splice(i, 1)[0]!;
 }
 
-/** Records a port the server allocated to this tunnel (not forwarded yet). */
-export function addAllocatedPort(config: ClientConfig, port: number): void {
-  if (!config.ports.some((p) => p.port === port)) config.ports.push({ port, destination: "", dstPort: 0, firewall: [] });
+/** Records a port the server allocated to this tunnel (not forwarded yet); `private`: mesh only. */
+export function addAllocatedPort(config: ClientConfig, port: number, isPrivate = false): void {
+  if (!config.ports.some((p) => p.port === port)) config.ports.push({ port, destination: "", dstPort: 0, firewall: [], ...(isPrivate ? { private: true } : {}) });
+}
+
+/**
+ * Sets what is given of a port's mesh access (`private`, `meshAllow`) and keeps the rest.
+ * An empty list is dropped from the file: it means the default, any tunnel.
+ */
+export function setPortAccess(rule: PortRule, access: { private?: boolean; meshAllow?: string[] }): void {
+  if (access.private !== undefined) {
+    if (access.private) rule.private = true;
+    else delete rule.private;
+  }
+  if (access.meshAllow !== undefined) {
+    if (access.meshAllow.length) rule.meshAllow = access.meshAllow;
+    else delete rule.meshAllow;
+  }
 }
 
 /** The port's rule; throws when the port is not allocated to this tunnel. */
@@ -40,7 +63,7 @@ export function setPortForward(config: ClientConfig, port: number, destination: 
   rule.firewall = firewall;
 }
 
-/** Stops forwarding but keeps the allocation (the port stays this tunnel's). */
+/** Stops forwarding but keeps the allocation (the port stays this tunnel's, with its mesh access settings). */
 export function clearPortForward(config: ClientConfig, port: number): void {
   const rule = requireAllocatedPort(config, port);
   if (!rule.destination) throw new UserError(`port ${port} is not forwarded`);

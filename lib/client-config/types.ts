@@ -38,6 +38,11 @@ export interface HttpRule {
   redirectURL: string;
   insecureUpstream: boolean;
   firewall: FirewallRule[];
+  /**
+   * Who may reach the site through the mesh (lib/client-config/mesh-access.ts grammar);
+   * absent or empty: any tunnel. Absent in files written before it existed.
+   */
+  meshAllow?: string[];
 }
 
 export interface PortRule {
@@ -47,6 +52,10 @@ export interface PortRule {
   destination: string;
   dstPort: number;
   firewall: FirewallRule[];
+  /** Mesh only: no public listener on the server; other tunnels reach it through the mesh. */
+  private?: boolean;
+  /** Who may reach the port through the mesh; absent or empty: any tunnel. */
+  meshAllow?: string[];
 }
 
 export interface PortMap {

@@ -5,6 +5,7 @@ import { UserError } from "../errors.ts";
 import { isPasswordHash, isStoredBasicAuth } from "../http/basic-auth.ts";
 import { normalizeFingerprint } from "../client-api/fingerprint.ts";
 import { parseServerHost } from "../client-api/server-host.ts";
+import { parseMeshAllow } from "./mesh-access.ts";
 import { isDestination, isHostWithPort, isHttpUrl, isRuleDomain, normalizeNetwork } from "./names.ts";
 import { CLIENT_CONFIG_VERSION, type ClientConfig, type FirewallRule, type HttpRule, type PortMap, type PortRule } from "./types.ts";
 
@@ -63,6 +64,20 @@ class Fields {
     return new Fields(v as Obj, this.name(key));
   }
 
+  has(key: string): boolean {
+    return this.obj[key] !== undefined && this.obj[key] !== null;
+  }
+
+  strings(key: string): string[] {
+    const v = this.obj[key];
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v)) fail(this.name(key), "must be an array");
+    return v.map((el, i) => {
+      if (typeof el !== "string") fail(`${this.name(key)}[${i}]`, `must be a string (got ${show(el)})`);
+      return el;
+    });
+  }
+
   list<T>(key: string, item: (f: Fields) => T): T[] {
     const v = this.obj[key];
     if (v === undefined || v === null) return [];
@@ -86,6 +101,17 @@ function firewallRule(f: Fields): FirewallRule {
 
 function firewall(f: Fields): FirewallRule[] {
   return f.list("firewall", firewallRule).sort((a, b) => a.sequence - b.sequence);
+}
+
+/**
+ * `meshAllow` and `private` only when the file has them: a remote `tcp/update` or
+ * `http/update` that leaves them out keeps the client's current access settings.
+ */
+function meshAccess(f: Fields, withPrivate: boolean): { private?: boolean; meshAllow?: string[] } {
+  const out: { private?: boolean; meshAllow?: string[] } = {};
+  if (withPrivate && f.has("private")) out.private = f.bool("private");
+  if (f.has("meshAllow")) out.meshAllow = parseMeshAllow(f.strings("meshAllow"), (i, v) => `config ${f.name("meshAllow")}[${i}] (${show(v)})`);
+  return out;
 }
 
 function destination(f: Fields, required: boolean): string {
@@ -134,6 +160,7 @@ function httpRule(f: Fields): HttpRule {
     redirectURL,
     insecureUpstream: f.bool("insecureUpstream"),
     firewall: firewall(f),
+    ...meshAccess(f, false),
   };
 }
 
@@ -142,7 +169,7 @@ function portRule(f: Fields): PortRule {
   const dstPort = f.port("dstPort");
   if (dest && !dstPort) fail(f.name("dstPort"), "is required when destination is set");
   if (dstPort && !dest) fail(f.name("destination"), "is required when dstPort is set");
-  return { port: f.port("port", { required: true }), destination: dest, dstPort, firewall: firewall(f) };
+  return { port: f.port("port", { required: true }), destination: dest, dstPort, firewall: firewall(f), ...meshAccess(f, true) };
 }
 
 function portMap(f: Fields): PortMap {

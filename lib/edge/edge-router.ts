@@ -108,7 +108,8 @@ export function createEdgeRouter(opts: EdgeRouterOptions): EdgeRouter {
   return {
     onTcpConnection(port, conn, remote) {
       const route = tunnels.registry.port(port);
-      if (!route || !route.tunnel.online) return refuse("tcp", conn, "no_route");
+      // A private (mesh-only) port has no listener; this guards a connection racing a change.
+      if (!route || !route.tunnel.online || route.rule.private) return refuse("tcp", conn, "no_route");
       if (!firewallFor(route.rule.firewall).allows(remote)) return refuse("tcp", conn, "firewall");
       joinTunnel(route.tunnel, conn, { t: "tcp", p: port, r: remote }, String(port), "tcp");
     },

@@ -10,6 +10,7 @@ import { createFailureLimiter, type FailureLimiter } from "../socks/failure-limi
 import { createSocksListener, type SocksListener } from "../socks/listener.ts";
 import type { SocksClientInfo, SocksServerAuth, SocksSessionRecord } from "../socks/server.ts";
 import type { TrafficStats } from "../stats/traffic-stats.ts";
+import type { MeshCaller } from "../tunnel/server/mesh-access.ts";
 
 export interface PublicSocksSettings {
   enabled: boolean;
@@ -25,9 +26,10 @@ export interface PublicSocksOptions {
   settings(): PublicSocksSettings;
   /** The server certificate, read when the TLS listener opens. */
   tls(): TLSOptions;
-  dial(target: SocksTarget, client: SocksClientInfo): Promise<DialResult>;
+  /** `caller`: the tunnel of the auth token the client logged in with; undefined with auth "none". */
+  dial(target: SocksTarget, client: SocksClientInfo, caller: MeshCaller | undefined): Promise<DialResult>;
   /** The tunnel of an active auth token (tunnel not shut down), else undefined. Must compare in constant time. */
-  verifyToken(token: string): Promise<{ tunnelId: string } | undefined>;
+  verifyToken(token: string): Promise<MeshCaller | undefined>;
   stats: TrafficStats;
   limiter?: FailureLimiter;
   log: Logger;
@@ -49,9 +51,9 @@ type Slot = { listener: SocksListener; port: number; auth: string } | undefined;
 
 export function createPublicSocksListeners(opts: PublicSocksOptions): PublicSocksListeners {
   const limiter = opts.limiter ?? createFailureLimiter();
-  // The tunnel a session authenticated as, for its connection record. Keyed by the
-  // per-connection info object the listener passes to both verify and onSession.
-  const sessionTunnel = new WeakMap<SocksClientInfo, string>();
+  // The tunnel a session authenticated as, for its mesh access checks and its connection
+  // record. Keyed by the per-connection info object the listener passes to verify, dial and onSession.
+  const sessionTunnel = new WeakMap<SocksClientInfo, MeshCaller>();
 
   const tokenAuth: SocksServerAuth = {
     async verify(_username, password, client) {
@@ -64,7 +66,7 @@ export function createPublicSocksListeners(opts: PublicSocksOptions): PublicSock
         return false;
       }
       limiter.succeeded(address);
-      sessionTunnel.set(client, found.tunnelId);
+      sessionTunnel.set(client, found);
       return true;
     },
   };
@@ -72,7 +74,7 @@ export function createPublicSocksListeners(opts: PublicSocksOptions): PublicSock
   const onSession = (record: SocksSessionRecord) => {
     if (record.reply !== 0 || !record.target) return;
     opts.stats.recordConnection({
-      tunnelId: sessionTunnel.get(record.client) ?? "",
+      tunnelId: sessionTunnel.get(record.client)?.tunnelId ?? "",
       service: `${record.target.host}:${record.target.port}`,
       protocol: "socks",
       remoteAddress: record.client.remoteAddress ?? "",
@@ -92,7 +94,7 @@ export function createPublicSocksListeners(opts: PublicSocksOptions): PublicSock
         hostname: opts.hostname,
         port,
         auth: auth === "none" ? "none" : tokenAuth,
-        dial: (target, { client }) => opts.dial(target, client),
+        dial: (target, { client }) => opts.dial(target, client, sessionTunnel.get(client)),
         onSession,
         ...(tls ? { tls: opts.tls() } : {}),
       });

@@ -24,6 +24,8 @@ export interface HttpRuleAnnounce {
   firewall: FirewallRule[];
   /** Set when the client cannot serve it (no upstream, webroot missing...). */
   available?: boolean;
+  /** Who may reach it through the mesh (`tunnel:<id>`, `user:<name or id>`); absent or empty: any tunnel. */
+  meshAllow?: string[];
 }
 
 export interface PortRuleAnnounce {
@@ -31,6 +33,10 @@ export interface PortRuleAnnounce {
   /** False when the port is allocated but has no forward. */
   forwarded: boolean;
   firewall: FirewallRule[];
+  /** Mesh only: the server opens no public listener for it. */
+  private?: boolean;
+  /** As HttpRuleAnnounce.meshAllow. */
+  meshAllow?: string[];
 }
 
 export interface ClientInfo {

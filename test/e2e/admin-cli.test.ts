@@ -383,10 +383,13 @@ describe("tunnels, ports and housekeeping on rows the server would write", () =>
   let s: Server;
   const id = (c: string) => c.repeat(32);
   const [T1, T2, T3, T5, T6] = ["1", "2", "3", "5", "6"].map(id) as [string, string, string, string, string];
-  const now = Date.now();
+  // Set again when the rows are written: the tests before this block can take over a
+  // minute on a loaded machine, and the uptimes below are counted from it.
+  let now = Date.now();
   const firstOfMonth = dayKey(now).endsWith("-01");
 
   beforeAll(async () => {
+    now = Date.now();
     s = await newServer();
     const ann = await findOrCreateTunnelUser(s.db, "ann@example.com");
     await insertHeartbeat(s.db, "node-a", new Date(now));
@@ -453,15 +456,15 @@ describe("tunnels, ports and housekeeping on rows the server would write", () =>
   });
 
   test("port ls with each tunnel's online state, uptime and bandwidth", () => {
-    const header = ["Port No.", "User", "Tunnel ID", "Tunnel Online", "Tunnel Uptime", "Daily / Monthly"];
+    const header = ["Port No.", "User", "Tunnel ID", "Tunnel Online", "Tunnel Uptime", "Daily / Monthly", "Private"];
     const rows = [
-      ["30001", "ann@example.com", T1, "true", "2 hours", t1Bandwidth()],
-      ["30002", "-", T2, "false", "-", "0 B / 0 B"],
+      ["30001", "ann@example.com", T1, "true", "2 hours", t1Bandwidth(), "false"],
+      ["30002", "-", T2, "false", "-", "0 B / 0 B", "false"],
     ];
     expect(ok(s.cli("port ls"))).toBe(`${renderTable(header, rows)}\n2 port allocations\n`);
     const ports = json(s.cli("port ls", ["--json"]));
-    expect(ports.map((p) => Object.keys(p))).toEqual([0, 1].map(() => ["port", "tunID", "user", "online", "uptime", "bandwidth"]));
-    expect(ports[1]).toEqual({ port: 30002, tunID: T2, user: "", online: false, uptime: 0, bandwidth: { daily: 0, monthly: 0 } });
+    expect(ports.map((p) => Object.keys(p))).toEqual([0, 1].map(() => ["port", "tunID", "user", "online", "uptime", "bandwidth", "private", "meshAllow"]));
+    expect(ports[1]).toEqual({ port: 30002, tunID: T2, user: "", online: false, uptime: 0, bandwidth: { daily: 0, monthly: 0 }, private: false, meshAllow: [] });
     expect(ports[0]).toMatchObject({ port: 30001, tunID: T1, user: "ann@example.com", online: true });
   });
 
@@ -502,9 +505,9 @@ describe("tunnels, ports and housekeeping on rows the server would write", () =>
     const empty = await newServer();
     expect(ok(empty.cli("port ls"))).toBe(
       [
-        "+----------+------+-----------+---------------+---------------+-----------------+",
-        "| Port No. | User | Tunnel ID | Tunnel Online | Tunnel Uptime | Daily / Monthly |",
-        "+----------+------+-----------+---------------+---------------+-----------------+",
+        "+----------+------+-----------+---------------+---------------+-----------------+---------+",
+        "| Port No. | User | Tunnel ID | Tunnel Online | Tunnel Uptime | Daily / Monthly | Private |",
+        "+----------+------+-----------+---------------+---------------+-----------------+---------+",
         "0 port allocations",
         "",
       ].join("\n"),

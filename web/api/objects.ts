@@ -3,7 +3,8 @@
 // numbers. Go clients decode an unset time as the zero time, so that is what we send.
 import type { Database } from "../../db/client.ts";
 import type { RegistrationToken } from "../../db/queries/registration-tokens.ts";
-import { bandwidthByService, listHttpServices, listPortServices, serviceKey } from "../../db/queries/tunnel-details.ts";
+import { bandwidthByService, cachedTunnelConfigs, listHttpServices, listPortServices, serviceKey } from "../../db/queries/tunnel-details.ts";
+import { meshAccessOf } from "../../lib/client-config/mesh-access.ts";
 import type { TunnelInfo } from "../../db/queries/tunnels.ts";
 
 export const ZERO_TIME = "0001-01-01T00:00:00Z";
@@ -31,6 +32,8 @@ export interface HttpServiceJson {
   secure: boolean;
   domainName: string;
   bandwidth: BandwidthJson;
+  /** Extension: who may reach the site through the mesh ([] = any tunnel). */
+  meshAllow: string[];
 }
 
 export interface PortServiceJson {
@@ -44,6 +47,10 @@ export interface PortServiceJson {
   port: number;
   bandwidth: BandwidthJson;
   label: string;
+  /** Extension: mesh only, no public listener. */
+  private: boolean;
+  /** Extension: who may reach the port through the mesh ([] = any tunnel). */
+  meshAllow: string[];
 }
 
 export interface TunnelJson {
@@ -85,9 +92,16 @@ export function tunnelJson(t: TunnelInfo): TunnelJson {
 /** Tunnel objects with their `https[]` and `ports[]` services (three queries for the whole list). */
 export async function tunnelsWithDetails(db: Database, list: TunnelInfo[], now = Date.now()): Promise<TunnelJson[]> {
   const ids = list.map((t) => t.id);
-  const [https, ports, bw] = await Promise.all([listHttpServices(db, ids), listPortServices(db, ids), bandwidthByService(db, { tunnelIds: ids, now })]);
+  const [https, ports, bw, configs] = await Promise.all([
+    listHttpServices(db, ids),
+    listPortServices(db, ids),
+    bandwidthByService(db, { tunnelIds: ids, now }),
+    cachedTunnelConfigs(db, ids),
+  ]);
   const zero = { daily: 0, monthly: 0 };
-  return list.map((t) => ({
+  return list.map((t) => {
+    const access = meshAccessOf(configs.get(t.id));
+    return {
     ...tunnelJson(t),
     https: https
       .filter((h) => h.tunnelId === t.id)
@@ -100,6 +114,7 @@ export async function tunnelsWithDetails(db: Database, list: TunnelInfo[], now =
         secure: h.secure,
         domainName: h.domain,
         bandwidth: bw.get(serviceKey(t.id, h.domain)) ?? zero,
+        meshAllow: access.http(h.domain).meshAllow,
       })),
     ports: ports
       .filter((p) => p.tunnelId === t.id)
@@ -113,8 +128,10 @@ export async function tunnelsWithDetails(db: Database, list: TunnelInfo[], now =
         port: p.port,
         bandwidth: bw.get(serviceKey(t.id, p.port)) ?? zero,
         label: p.label,
+        ...access.port(p.port),
       })),
-  }));
+    };
+  });
 }
 
 export interface TokenJson {

@@ -17,6 +17,7 @@ import {
 } from "../../db/queries/tunnel-details.ts";
 import { getTunnel, shutdownTunnel } from "../../db/queries/tunnels.ts";
 import { findUserById } from "../../db/queries/users.ts";
+import { splitMeshAllow } from "../../lib/client-config/mesh-access.ts";
 import { emptyHttpRule, type HttpRule, type PortMap, type PortRule } from "../../lib/client-config/types.ts";
 import type { WebEnv, WebShared } from "../context.ts";
 import { runRemoteChange, type RemoteRequest } from "../remote.ts";
@@ -38,6 +39,7 @@ const DONE: Record<string, string> = {
   cleared: "Port forward cleared.",
   "portmap-saved": "Port map saved on the client.",
   "portmap-removed": "Port map removed.",
+  "mesh-saved": "Mesh access saved on the client.",
 };
 
 type Ctx = Context<WebEnv>;
@@ -188,6 +190,26 @@ export function createTunnelPages(shared: WebShared) {
   app.post("/:id/ports/allocate", (c) => remote(c, { kind: "tcp/allocate" }, "allocated"));
   app.post("/:id/ports/:port/release", (c) => remote(c, { kind: "tcp/release", port: Number(c.req.param("port")) }, "released"));
   app.post("/:id/ports/:port/clear", (c) => remote(c, { kind: "tcp/reset", ports: [Number(c.req.param("port"))] }, "cleared"));
+  const refuseForm = (c: Ctx, error: string) => {
+    c.status(422);
+    return detail(c, c.req.param("id") ?? "", { error });
+  };
+  // Mesh access (web/views/mesh-access.tsx): the service's current rule with a new list.
+  app.post("/:id/ports/:port/mesh", async (c) => {
+    const form = await formOf(c);
+    const port = Number(c.req.param("port"));
+    if (!(await load(c.req.param("id")))) return notFound(c);
+    const rule = (await currentRules(c.req.param("id"))).ports.find((p) => p.port === port);
+    if (!rule?.destination) return refuseForm(c, `port ${port} has no forward: set one before its mesh access`);
+    return remote(c, { kind: "tcp/update", ports: [{ ...rule, private: form.private === "on", meshAllow: splitMeshAllow(form.meshAllow ?? "") }] }, "mesh-saved");
+  });
+  app.post("/:id/http/mesh", async (c) => {
+    const form = await formOf(c);
+    if (!(await load(c.req.param("id")))) return notFound(c);
+    const rule = (await currentRules(c.req.param("id"))).https.find((r) => r.domain === (form.domain ?? "").trim().toLowerCase());
+    if (!rule) return refuseForm(c, `no HTTP rule for ${form.domain ?? ""}`);
+    return remote(c, { kind: "http/update", sites: [{ ...rule, meshAllow: splitMeshAllow(form.meshAllow ?? "") }] }, "mesh-saved");
+  });
   app.post("/:id/ports/:port/forward", async (c) => {
     const form = await formOf(c);
     const port: PortRule = { port: Number(c.req.param("port")), destination: (form.destination ?? "").trim(), dstPort: Number(form.dstPort), firewall: [] };

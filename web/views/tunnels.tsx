@@ -11,6 +11,7 @@ import { BandwidthChart } from "./bandwidth-chart.tsx";
 import { Csrf, Flash, StateBadge, Table } from "./components.tsx";
 import { HttpRuleForm, type HttpRuleFormState } from "./http-rule-form.tsx";
 import { PortMapsSection, type PortMapFormState } from "./port-maps.tsx";
+import { MeshAccessSection } from "./mesh-access.tsx";
 
 export interface TunnelQuery {
   term: string;
@@ -331,6 +332,8 @@ export function TunnelDetailView(p: TunnelDetailProps) {
       )}
 
       <PortMapsSection csrf={p.csrf} base={base} portmaps={p.portmaps} manage={manage} form={p.portMapForm} />
+
+      <MeshAccessSection csrf={p.csrf} base={base} manage={manage} https={p.https} ports={p.ports} />
 
       <h2>Recent connections</h2>
       <Table

@@ -96,11 +96,18 @@ export function announceHttp(rule: HttpRule): HttpRuleAnnounce {
     basicHttpAuth: rule.basicHttpAuth,
     firewall: rule.firewall,
     available: true,
+    ...(rule.meshAllow?.length ? { meshAllow: rule.meshAllow } : {}),
   };
 }
 
 export function announcePorts(config: ClientConfig): PortRuleAnnounce[] {
-  return config.ports.map((p) => ({ port: p.port, forwarded: Boolean(p.destination && p.dstPort), firewall: p.firewall }));
+  return config.ports.map((p) => ({
+    port: p.port,
+    forwarded: Boolean(p.destination && p.dstPort),
+    firewall: p.firewall,
+    ...(p.private ? { private: true } : {}),
+    ...(p.meshAllow?.length ? { meshAllow: p.meshAllow } : {}),
+  }));
 }
 
 /** Exponential backoff with ±30 % jitter, so a fleet does not reconnect in lock step. */
@@ -180,7 +187,8 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
   const upstreamFor = (meta: ServerStreamMeta): { host: string; port: number; tls?: { rejectUnauthorized: boolean; serverName?: string } } | undefined => {
     if (meta.t === "tcp") {
       const rule = config.ports.find((p) => p.port === meta.p);
-      return rule && rule.destination && rule.dstPort ? { host: rule.destination, port: rule.dstPort } : undefined;
+      // A private port is never served to a public connection, whatever the server sends.
+      return rule && rule.destination && rule.dstPort && !rule.private ? { host: rule.destination, port: rule.dstPort } : undefined;
     }
     if (meta.t === "svc") {
       const rule = config.ports.find((p) => p.port === meta.p);

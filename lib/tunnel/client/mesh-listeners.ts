@@ -6,6 +6,7 @@ import type { ClientConfig } from "../../client-config/types.ts";
 import { bunSocketHandlers, type BunSocketConnection, type DuplexConnection, type ConnectionSlot } from "../../net/connection.ts";
 import { pipe } from "../../net/pipe.ts";
 import { createSocksListener } from "../../socks/listener.ts";
+import { replyText } from "../../socks/protocol.ts";
 import { MESH_OK, readMeshStatus } from "../mesh-status.ts";
 
 export interface MeshListeners {
@@ -50,7 +51,8 @@ export function createMeshListeners(opts: MeshListenerOptions): MeshListeners {
     const status = await readMeshStatus(stream);
     if (status.reply !== MESH_OK) {
       stream.reset();
-      return { ok: false as const, reply: status.reply, reason: `server refused ${host}:${port}` };
+      const code = `0x${status.reply.toString(16).padStart(2, "0")}`;
+      return { ok: false as const, reply: status.reply, reason: `server refused ${host}:${port}: ${replyText(status.reply)} (reply ${code})` };
     }
     return { ok: true as const, connection: stream, rest: status.rest };
   };

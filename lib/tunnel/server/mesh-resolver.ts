@@ -13,6 +13,7 @@ import type { TrafficStats } from "../../stats/traffic-stats.ts";
 import type { ClientStreamMeta } from "../messages.ts";
 import { MESH_OK } from "../mesh-status.ts";
 import { firewallFor } from "../../edge/http-router.ts";
+import { meshAccessRefusal, type MeshCaller } from "./mesh-access.ts";
 import type { LiveTunnel, TunnelServer } from "./server.ts";
 
 export interface MeshRoute {
@@ -21,15 +22,27 @@ export interface MeshRoute {
   service: string;
 }
 
-/** Who asks: `remote` goes into the stream metadata and logs, `address` is checked by the service's firewall. */
+/**
+ * Who asks: `remote` goes into the stream metadata and logs, `address` is checked by the
+ * service's firewall, `caller` by its mesh access list (undefined: an anonymous SOCKS client).
+ */
 export interface MeshSource {
   remote: string;
   address: string;
+  caller?: MeshCaller;
+}
+
+/** A service that exists but refuses this caller: answered 0x02 with the reason in the log. */
+interface MeshRefusal {
+  refused: string;
 }
 
 export interface MeshResolver {
-  /** The `dial` of a SOCKS listener: `from` is the SOCKS client's address. */
-  dial(target: SocksTarget, from: string): Promise<DialResult>;
+  /**
+   * The `dial` of a SOCKS listener: `from` is the SOCKS client's address, `caller` the
+   * tunnel of the auth token it logged in with (undefined for auth "none").
+   */
+  dial(target: SocksTarget, from: string, caller?: MeshCaller): Promise<DialResult>;
   /** Serves a stream a client opened with `dial` metadata: status byte, then the pipe. */
   serveStream(from: LiveTunnel, stream: DuplexConnection, meta: ClientStreamMeta): void;
 }
@@ -70,18 +83,22 @@ export function createMeshResolver(opts: MeshResolverOptions): MeshResolver {
   };
 
   // A service behind a tunnel keeps its own firewall: the rule's allow/drop list sees the
-  // SOCKS client's address (or the asking tunnel's), as a public visitor's would be.
-  const findService = (host: string, port: number, source: MeshSource): MeshRoute | null => {
+  // SOCKS client's address (or the asking tunnel's), as a public visitor's would be. Its
+  // mesh access list sees the asking tunnel (or the SOCKS login's).
+  const findService = (host: string, port: number, source: MeshSource): MeshRoute | MeshRefusal | null => {
     const byPort = opts.tunnels.registry.port(port);
     if (byPort?.tunnel.online) {
-      return firewallFor(byPort.rule.firewall).allows(source.address) ? { tunnel: byPort.tunnel, service: String(port) } : null;
+      if (!firewallFor(byPort.rule.firewall).allows(source.address)) return null;
+      const refused = meshAccessRefusal({ ownerId: byPort.tunnel.tunnelId, ...byPort.rule }, source.caller);
+      return refused ? { refused: `port ${port}: ${refused}` } : { tunnel: byPort.tunnel, service: String(port) };
     }
     if (port === 80 || port === 443) {
       const byHost = opts.tunnels.registry.http(host);
       // A mesh connection reaches the upstream as it is, past the server's HTTP router: a
       // site that asks the router for Basic auth is not offered that way.
       if (byHost?.tunnel.online && !byHost.rule.basicHttpAuth && firewallFor(byHost.rule.firewall).allows(source.address)) {
-        return { tunnel: byHost.tunnel, service: byHost.rule.domain };
+        const refused = meshAccessRefusal({ ownerId: byHost.tunnel.tunnelId, meshAllow: byHost.rule.meshAllow }, source.caller);
+        return refused ? { refused: `${byHost.rule.domain}: ${refused}` } : { tunnel: byHost.tunnel, service: byHost.rule.domain };
       }
     }
     return null;
@@ -91,10 +108,15 @@ export function createMeshResolver(opts: MeshResolverOptions): MeshResolver {
   const routes = new WeakMap<DuplexConnection, MeshRoute>();
 
   const dialerFor = (source: MeshSource) =>
-    createSocksDialer<MeshRoute>({
+    createSocksDialer<MeshRoute | MeshRefusal>({
       allowList,
       isTunnelService: ({ host, port }) => findService(host, port, source),
       dialTunnel: async (route, target) => {
+        if ("refused" in route) {
+          // Mesh refusals are logged by serveStream; a public SOCKS client's here.
+          if (!source.remote.startsWith("mesh:")) opts.log.info(`SOCKS dial ${target.host}:${target.port} from ${source.remote} refused: ${route.refused}`, { tunnel: source.caller?.tunnelId ?? "", service: `${target.host}:${target.port}` });
+          return { ok: false, reply: Reply.NOT_ALLOWED, reason: route.refused };
+        }
         let stream: DuplexConnection;
         try {
           stream = route.tunnel.openStream({ t: "svc", h: target.host, p: target.port, r: source.remote });
@@ -107,10 +129,14 @@ export function createMeshResolver(opts: MeshResolverOptions): MeshResolver {
     });
 
   return {
-    dial: (target, from) => dialerFor({ remote: from, address: from })(target),
+    dial: (target, from, caller) => dialerFor({ remote: from, address: from, caller })(target),
     serveStream(from, stream, meta) {
       stream.pause();
-      const source: MeshSource = { remote: `mesh:${from.tunnelId}`, address: from.address };
+      const source: MeshSource = {
+        remote: `mesh:${from.tunnelId}`,
+        address: from.address,
+        caller: { tunnelId: from.tunnelId, userId: from.userId, userName: from.login.userName },
+      };
       const refuse = (reply: number, reason: string) => {
         opts.log.info(`mesh dial ${meta.h}:${meta.p} from tunnel ${from.tunnelId} refused: ${reason}`, { tunnel: from.tunnelId, service: `${meta.h}:${meta.p}` });
         stream.write(Uint8Array.of(reply));

@@ -27,7 +27,10 @@ export interface TunnelRegistry<T extends RoutableTunnel> {
   add(tunnel: T): void;
   /** Removes the tunnel and every route it held (only if it is still the registered one). */
   remove(tunnel: T): void;
-  /** Replaces a tunnel's routes; returns ports that gained or lost a forward (listeners to open/close). */
+  /**
+   * Replaces a tunnel's routes; returns the ports whose public listener must open or close:
+   * forwarded ports that are not private (a private port is routed for the mesh only).
+   */
   setRoutes(tunnel: T, https: HttpRuleAnnounce[], ports: PortRuleAnnounce[]): { opened: number[]; closed: number[] };
   http(domain: string): HttpRoute<T> | undefined;
   port(port: number): PortRoute<T> | undefined;
@@ -39,15 +42,17 @@ export function createTunnelRegistry<T extends RoutableTunnel>(): TunnelRegistry
   const portRoutes = new Map<number, PortRoute<T>>();
   const owned = new Map<string, { domains: string[]; ports: number[] }>();
 
+  /** Removes the tunnel's routes; returns its ports that had a public listener. */
   const clearRoutes = (tunnel: T): number[] => {
     const o = owned.get(tunnel.tunnelId);
     const closed: number[] = [];
     if (!o) return closed;
     for (const d of o.domains) if (domains.get(d)?.tunnel === tunnel) domains.delete(d);
     for (const p of o.ports) {
-      if (portRoutes.get(p)?.tunnel === tunnel) {
+      const route = portRoutes.get(p);
+      if (route?.tunnel === tunnel) {
         portRoutes.delete(p);
-        closed.push(p);
+        if (!route.rule.private) closed.push(p);
       }
     }
     owned.delete(tunnel.tunnelId);
@@ -80,6 +85,7 @@ export function createTunnelRegistry<T extends RoutableTunnel>(): TunnelRegistry
         if (!rule.forwarded) continue;
         portRoutes.set(rule.port, { tunnel, rule });
         o.ports.push(rule.port);
+        if (rule.private) continue;
         if (!before.delete(rule.port)) opened.push(rule.port);
       }
       owned.set(tunnel.tunnelId, o);

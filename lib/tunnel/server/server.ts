@@ -31,6 +31,8 @@ import { createTunnelRegistry, type RoutableTunnel, type TunnelRegistry } from "
 export interface TunnelLoginInfo {
   tunnelId: string;
   userId: string | null;
+  /** The tunnel user's name (registration `id`), matched by mesh access lists (`user:<name>`). */
+  userName?: string;
   hostname: string;
 }
 
@@ -475,6 +477,7 @@ function sanitizeHttp(list: unknown): HttpRuleAnnounce[] {
       basicHttpAuth: typeof r.basicHttpAuth === "string" ? r.basicHttpAuth : "",
       firewall: sanitizeFirewall(r.firewall),
       available: r.available !== false,
+      ...sanitizeMeshAccess(r, false),
     });
   }
   return out;
@@ -485,8 +488,19 @@ function sanitizePorts(list: unknown): PortRuleAnnounce[] {
   const out: PortRuleAnnounce[] = [];
   for (const r of list.slice(0, MAX_RULES)) {
     if (!r || typeof r !== "object" || !Number.isInteger(r.port) || r.port < 1 || r.port > 65535) continue;
-    out.push({ port: r.port, forwarded: r.forwarded === true, firewall: sanitizeFirewall(r.firewall) });
+    out.push({ port: r.port, forwarded: r.forwarded === true, firewall: sanitizeFirewall(r.firewall), ...sanitizeMeshAccess(r, true) });
   }
+  return out;
+}
+
+/**
+ * Access settings as announced. Entries are kept as strings even when malformed: they then
+ * match no caller, so a bad list stays closed instead of becoming empty (open to all).
+ */
+function sanitizeMeshAccess(r: { private?: unknown; meshAllow?: unknown }, withPrivate: boolean): { private?: boolean; meshAllow?: string[] } {
+  const out: { private?: boolean; meshAllow?: string[] } = {};
+  if (withPrivate && r.private === true) out.private = true;
+  if (Array.isArray(r.meshAllow) && r.meshAllow.length) out.meshAllow = r.meshAllow.slice(0, 1024).map((e) => String(e).slice(0, 300));
   return out;
 }
 

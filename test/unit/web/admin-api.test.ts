@@ -206,11 +206,14 @@ describe("tunnels", () => {
     expect((await api.post("tunnel/search", { term: 5 })).status).toBe(400);
   });
 
-  test("details: https[] and ports[] services with bandwidth", async () => {
+  test("details: https[] and ports[] services with bandwidth (and the mesh access extension fields)", async () => {
     const w = await testWeb();
     const id = await insertTunnel(w.db, { state: TUNNEL_STATE.online });
     await insertPort(w.db, 30001, id);
-    await saveAnnouncedServices(w.db, { id, userId: null }, [{ domain: "app.example.com", secure: true, available: true }], [{ port: 30001, available: true }], { https: [] });
+    await saveAnnouncedServices(w.db, { id, userId: null }, [{ domain: "app.example.com", secure: true, available: true }], [{ port: 30001, available: true }], {
+      https: [{ domain: "app.example.com", meshAllow: ["user:bob"] }],
+      ports: [{ port: 30001, private: true, meshAllow: [`tunnel:${"b".repeat(32)}`] }],
+    });
     await addBandwidth(w.db, [
       { tunnelId: id, service: "app.example.com", bytesIn: 10, bytesOut: 20 },
       { tunnelId: id, service: "30001", bytesIn: 5, bytesOut: 5 },
@@ -218,10 +221,10 @@ describe("tunnels", () => {
     const api = await authed(w);
     const info = (await api.get(`tunnel/info/${id}`)).json.tunnel;
     expect(info.https).toEqual([
-      { id: expect.stringMatching(/^[0-9a-f]{32}$/), userID: "0".repeat(32), tunID: id, active: true, available: true, secure: true, domainName: "app.example.com", bandwidth: { daily: 30, monthly: 30 } },
+      { id: expect.stringMatching(/^[0-9a-f]{32}$/), userID: "0".repeat(32), tunID: id, active: true, available: true, secure: true, domainName: "app.example.com", bandwidth: { daily: 30, monthly: 30 }, meshAllow: ["user:bob"] },
     ]);
     expect(info.ports).toEqual([
-      { id: expect.stringMatching(/^[0-9a-f]{32}$/), userID: "0".repeat(32), tunID: id, active: true, available: true, protocol: 1, port: 30001, bandwidth: { daily: 10, monthly: 10 }, label: "" },
+      { id: expect.stringMatching(/^[0-9a-f]{32}$/), userID: "0".repeat(32), tunID: id, active: true, available: true, protocol: 1, port: 30001, bandwidth: { daily: 10, monthly: 10 }, label: "", private: true, meshAllow: [`tunnel:${"b".repeat(32)}`] },
     ]);
     const online = (await api.get("tunnel/list/online?details=true")).json.tunnels[0];
     expect(online.https).toHaveLength(1);

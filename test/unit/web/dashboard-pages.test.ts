@@ -8,6 +8,7 @@ import { listRegistrationTokens } from "../../../db/queries/registration-tokens.
 import { loadSettings } from "../../../db/queries/settings.ts";
 import { findUserByEmail, findOrCreateTunnelUser, verifyPassword } from "../../../db/queries/users.ts";
 import { TUNNEL_STATE, tunnels } from "../../../db/schema.ts";
+import { defaultClientConfig, emptyHttpRule } from "../../../lib/client-config/types.ts";
 import { generateSelfSigned } from "../../../lib/tls/certificates.ts";
 import { insertPort, insertTunnel } from "../../db-fixtures.ts";
 import { Browser, signedIn, type TestWeb } from "./web-helpers.ts";
@@ -282,5 +283,54 @@ describe("settings", () => {
     r = await b.post("/settings/tls", { domain: "spokes.test", tlsMode: "selfSigned" });
     expect(w.config.tls).toEqual({ useLE: false, selfSigned: true, certificate: "", privateKey: "" });
     expect((await loadSettings(w.db)).domain).toBe("spokes.test");
+  });
+});
+
+describe("mesh access", () => {
+  test("each service's listener and list are shown; the forms set them on the client; bad entries are named", async () => {
+    const id = await tunnelWith({ state: 2 });
+    w.live.online.add(id);
+    await insertPort(w.db, 30001, id);
+    const config = defaultClientConfig();
+    config.ports.push({ port: 30001, destination: "127.0.0.1", dstPort: 6379, firewall: [] });
+    config.https.push({ ...emptyHttpRule("app.example.com"), port: 8080 });
+    w.live.configs.set(id, config);
+    await b.get(`/tunnels/${id}`);
+    expect(text(b.lastHtml)).toContain("Mesh access");
+    expect(text(b.lastHtml)).toContain("30001 TCP port yes any tunnel");
+
+    const bTunnel = "b".repeat(32);
+    let r = await b.post(`/tunnels/${id}/ports/30001/mesh`, { meshAllow: `tunnel:${bTunnel}, user:bob`, private: "on" });
+    expect(r.headers.get("location")).toBe(`/tunnels/${id}?done=mesh-saved`);
+    expect(w.live.configs.get(id)!.ports[0]).toEqual({ port: 30001, destination: "127.0.0.1", dstPort: 6379, firewall: [], private: true, meshAllow: [`tunnel:${bTunnel}`, "user:bob"] });
+    await b.get(`/tunnels/${id}`);
+    expect(text(b.lastHtml)).toContain(`30001 TCP port private tunnel:${bTunnel}, user:bob`);
+    // The forward form leaves the access settings alone.
+    await b.post(`/tunnels/${id}/ports/30001/forward`, { destination: "127.0.0.1", dstPort: "6380" });
+    expect(w.live.configs.get(id)!.ports[0]).toMatchObject({ dstPort: 6380, private: true, meshAllow: [`tunnel:${bTunnel}`, "user:bob"] });
+
+    await b.get(`/tunnels/${id}`);
+    r = await b.post(`/tunnels/${id}/http/mesh`, { domain: "app.example.com", meshAllow: "user:carol" });
+    expect(r.headers.get("location")).toBe(`/tunnels/${id}?done=mesh-saved`);
+    expect(w.live.configs.get(id)!.https[0]).toMatchObject({ port: 8080, meshAllow: ["user:carol"] });
+
+    await b.get(`/tunnels/${id}`);
+    r = await b.post(`/tunnels/${id}/ports/30001/mesh`, { meshAllow: "user:bob, everyone" });
+    expect(r.status).toBe(422);
+    expect(b.lastHtml).toContain("ports[0].meshAllow[1] (&quot;everyone&quot;) must be tunnel:&lt;tunnel id&gt; or user:&lt;user name or id&gt;");
+    // An empty list is the default again: any tunnel.
+    await b.get(`/tunnels/${id}`);
+    await b.post(`/tunnels/${id}/ports/30001/mesh`, { meshAllow: "" });
+    expect(w.live.configs.get(id)!.ports[0]!.meshAllow).toBeUndefined();
+    expect(w.live.configs.get(id)!.ports[0]!.private).toBeUndefined();
+    // Unknown tunnels and services.
+    await b.get(`/tunnels/${id}`);
+    expect((await b.post(`/tunnels/${"9".repeat(32)}/ports/30001/mesh`, { meshAllow: "" })).status).toBe(404);
+    await b.get(`/tunnels/${id}`);
+    expect((await b.post(`/tunnels/not-an-id/http/mesh`, { domain: "x", meshAllow: "" })).status).toBe(404);
+    await b.get(`/tunnels/${id}`);
+    r = await b.post(`/tunnels/${id}/http/mesh`, { domain: "nope.example.com", meshAllow: "user:bob" });
+    expect(r.status).toBe(422);
+    expect(b.lastHtml).toContain("no HTTP rule for nope.example.com");
   });
 });

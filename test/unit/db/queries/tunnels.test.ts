@@ -3,7 +3,8 @@ import { addBandwidth, bandwidthByTunnel, dayKey } from "../../../../db/queries/
 import { listPortAllocations } from "../../../../db/queries/ports.ts";
 import { getTunnel, listTunnels, shutdownTunnel } from "../../../../db/queries/tunnels.ts";
 import { findOrCreateTunnelUser } from "../../../../db/queries/users.ts";
-import { apikeys, ports, TUNNEL_STATE } from "../../../../db/schema.ts";
+import { eq } from "drizzle-orm";
+import { apikeys, ports, TUNNEL_STATE, tunnels } from "../../../../db/schema.ts";
 import { insertPort, insertTunnel, memoryDb } from "../../../db-fixtures.ts";
 
 const NOW = Date.parse("2030-03-20T17:28:00Z");
@@ -116,9 +117,13 @@ test("listPortAllocations: by port, with the owning tunnel's user, state, uptime
   await insertPort(db, 30001, on, user.id);
   await insertPort(db, 30009, "e".repeat(32)); // an orphan still lists
   await addBandwidth(db, [{ tunnelId: on, service: "", bytesIn: 2500, bytesOut: 0, at: NOW }]);
+  // Mesh access comes from the configuration the tunnel last announced.
+  const announced = { ports: [{ port: 30001, destination: "127.0.0.1", dstPort: 6379, firewall: [], private: true, meshAllow: ["user:ann"] }] };
+  await db.update(tunnels).set({ config: JSON.stringify(announced) }).where(eq(tunnels.id, on));
+  const open = { private: false, meshAllow: [] };
   expect(await listPortAllocations(db, { now: NOW })).toEqual([
-    { port: 30001, tunID: on, user: "bob@example.com", online: true, uptime: 7200, bandwidth: { daily: 2500, monthly: 2500 } },
-    { port: 30005, tunID: off, user: "", online: false, uptime: 0, bandwidth: { daily: 0, monthly: 0 } },
-    { port: 30009, tunID: "e".repeat(32), user: "", online: false, uptime: 0, bandwidth: { daily: 0, monthly: 0 } },
+    { port: 30001, tunID: on, user: "bob@example.com", online: true, uptime: 7200, bandwidth: { daily: 2500, monthly: 2500 }, private: true, meshAllow: ["user:ann"] },
+    { port: 30005, tunID: off, user: "", online: false, uptime: 0, bandwidth: { daily: 0, monthly: 0 }, ...open },
+    { port: 30009, tunID: "e".repeat(32), user: "", online: false, uptime: 0, bandwidth: { daily: 0, monthly: 0 }, ...open },
   ]);
 });

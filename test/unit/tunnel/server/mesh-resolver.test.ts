@@ -17,6 +17,7 @@ function setup(opts: { enabled?: boolean; allow?: string[]; protectedAddresses?:
     userId: null,
     online: true,
     address: "198.51.100.9",
+    login: { tunnelId: "a".repeat(32), userId: null, hostname: "" },
     openStream(meta: unknown) {
       opened.push(meta);
       return new FakeConnection();
