@@ -44,16 +44,25 @@ export function cleanupTracked(): void {
 afterAll(cleanupTracked);
 
 /** A port that was free a moment ago on 127.0.0.1 (the kernel picks it). */
+/** Ports this process handed out: the kernel may offer a just-closed port again at once. */
+const handedOut = new Set<number>();
+
 export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on("error", rej);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => res(port));
+  for (let attempt = 0; ; attempt++) {
+    const port = await new Promise<number>((res, rej) => {
+      const srv = createServer();
+      srv.unref();
+      srv.on("error", rej);
+      srv.listen(0, "127.0.0.1", () => {
+        const { port } = srv.address() as { port: number };
+        srv.close(() => res(port));
+      });
     });
-  });
+    if (!handedOut.has(port) || attempt >= 50) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 /** A port range of 100 below the kernel's ephemeral range, so outgoing connections never take one;
