@@ -23,6 +23,19 @@ export function Csrf(props: { token: string }) {
   return <input type="hidden" name="_csrf" value={props.token} />;
 }
 
+/** A one-button POST form with the CSRF token, inline in a row of actions; `confirm` asks first. */
+export function ActionForm(props: { csrf: string; action: string; label: string; class?: string; confirm?: string; children?: Child }) {
+  return (
+    <form class="inline" method="post" action={props.action}>
+      <Csrf token={props.csrf} />
+      {props.children}
+      <button class={props.class ? `small ${props.class}` : "small"} type="submit" data-confirm={props.confirm}>
+        {props.label}
+      </button>
+    </form>
+  );
+}
+
 export type FieldErrors = Record<string, string | undefined>;
 
 /** A labelled input with its error message right under it. */

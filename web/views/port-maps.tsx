@@ -3,7 +3,7 @@
 // the client runs, 127.0.0.1:<local port> on its machine reaches destination:port through
 // the server's mesh resolver. Added, edited and removed live through remote management.
 import type { PortMap } from "../../lib/client-config/types.ts";
-import { Csrf, Field, Table, type FieldErrors } from "./components.tsx";
+import { ActionForm, Csrf, Field, Table, type FieldErrors } from "./components.tsx";
 
 export interface PortMapFormValues {
   listenPort: string;
@@ -55,12 +55,7 @@ export function PortMapsSection(p: { csrf: string; base: string; portmaps: PortM
                       </button>
                     </form>
                   </details>
-                  <form class="inline" method="post" action={`${p.base}/portmaps/${m.listenPort}/remove`}>
-                    <Csrf token={p.csrf} />
-                    <button class="small danger" type="submit" data-confirm={`Remove the port map on local port ${m.listenPort}?`}>
-                      Remove
-                    </button>
-                  </form>
+                  <ActionForm csrf={p.csrf} action={`${p.base}/portmaps/${m.listenPort}/remove`} label="Remove" class="danger" confirm={`Remove the port map on local port ${m.listenPort}?`} />
                 </div>
               )}
             </td>

@@ -8,7 +8,7 @@ import type { TunnelInfo } from "../../db/queries/tunnels.ts";
 import type { HttpRule, PortMap, PortRule } from "../../lib/client-config/types.ts";
 import { formatBytes, formatDate, formatUptime } from "../../lib/format/units.ts";
 import { BandwidthChart } from "./bandwidth-chart.tsx";
-import { Csrf, Flash, StateBadge, Table } from "./components.tsx";
+import { ActionForm, Csrf, Flash, StateBadge, Table } from "./components.tsx";
 import { HttpRuleForm, type HttpRuleFormState } from "./http-rule-form.tsx";
 import { PortMapsSection, type PortMapFormState } from "./port-maps.tsx";
 import { MeshAccessSection } from "./mesh-access.tsx";
@@ -151,6 +151,21 @@ function MonitoringCell(p: { state: ServiceMonitoring | undefined; online: boole
   );
 }
 
+/** A service's monitoring and bandwidth cells (a domain or a port). */
+function ServiceCells(p: { detail: TunnelDetailProps; service: string | number }) {
+  const bw = p.detail.bandwidth(p.service);
+  return (
+    <>
+      <td>
+        <MonitoringCell state={p.detail.monitoring(p.service)} online={p.detail.online} />
+      </td>
+      <td>
+        {formatBytes(bw.daily)} / {formatBytes(bw.monthly)}
+      </td>
+    </>
+  );
+}
+
 export interface TunnelDetailProps {
   csrf: string;
   tunnel: TunnelInfo;
@@ -219,7 +234,6 @@ export function TunnelDetailView(p: TunnelDetailProps) {
         head={["Domain", "Forward to", "Options", "Monitoring", "Today / Month", ""]}
         empty="No HTTP rules."
         rows={p.https.map((r) => {
-          const bw = p.bandwidth(r.domain);
           return (
             <tr>
               <td>{r.domain}</td>
@@ -243,25 +257,16 @@ export function TunnelDetailView(p: TunnelDetailProps) {
                   .filter(Boolean)
                   .join(", ") || "-"}
               </td>
-              <td>
-                <MonitoringCell state={p.monitoring(r.domain)} online={p.online} />
-              </td>
-              <td>
-                {formatBytes(bw.daily)} / {formatBytes(bw.monthly)}
-              </td>
+              <ServiceCells detail={p} service={r.domain} />
               <td>
                 {manage && (
                   <div class="actions">
                     <a class="button small secondary" href={`${base}?edit=${encodeURIComponent(r.domain)}#http-form`}>
                       Edit
                     </a>
-                    <form class="inline" method="post" action={`${base}/http/remove`}>
-                      <Csrf token={p.csrf} />
+                    <ActionForm csrf={p.csrf} action={`${base}/http/remove`} label="Remove" class="danger" confirm={`Remove the rule for ${r.domain}?`}>
                       <input type="hidden" name="domain" value={r.domain} />
-                      <button class="small danger" type="submit" data-confirm={`Remove the rule for ${r.domain}?`}>
-                        Remove
-                      </button>
-                    </form>
+                    </ActionForm>
                   </div>
                 )}
               </td>
@@ -276,17 +281,11 @@ export function TunnelDetailView(p: TunnelDetailProps) {
         head={["Port", "Forward to", "Monitoring", "Today / Month", ""]}
         empty="No ports allocated."
         rows={p.ports.map((r) => {
-          const bw = p.bandwidth(r.port);
           return (
             <tr>
               <td>{r.port}</td>
               <td>{r.destination ? `${r.destination}:${r.dstPort}` : <span class="muted">not forwarded</span>}</td>
-              <td>
-                <MonitoringCell state={p.monitoring(r.port)} online={p.online} />
-              </td>
-              <td>
-                {formatBytes(bw.daily)} / {formatBytes(bw.monthly)}
-              </td>
+              <ServiceCells detail={p} service={r.port} />
               <td>
                 {manage && (
                   <div class="actions">
@@ -301,20 +300,8 @@ export function TunnelDetailView(p: TunnelDetailProps) {
                         </button>
                       </form>
                     </details>
-                    {r.destination && (
-                      <form class="inline" method="post" action={`${base}/ports/${r.port}/clear`}>
-                        <Csrf token={p.csrf} />
-                        <button class="small secondary" type="submit">
-                          Clear forward
-                        </button>
-                      </form>
-                    )}
-                    <form class="inline" method="post" action={`${base}/ports/${r.port}/release`}>
-                      <Csrf token={p.csrf} />
-                      <button class="small danger" type="submit" data-confirm={`Release port ${r.port}? Another tunnel may get it.`}>
-                        Release
-                      </button>
-                    </form>
+                    {r.destination && <ActionForm csrf={p.csrf} action={`${base}/ports/${r.port}/clear`} label="Clear forward" class="secondary" />}
+                    <ActionForm csrf={p.csrf} action={`${base}/ports/${r.port}/release`} label="Release" class="danger" confirm={`Release port ${r.port}? Another tunnel may get it.`} />
                   </div>
                 )}
               </td>
