@@ -19,14 +19,8 @@ export const MAX_GOAWAY_REASON = 1024;
 /** Writes a 9-byte header at `off`. The caller guarantees room. */
 export function writeFrameHeader(buf: Uint8Array, off: number, type: number, streamId: number, length: number): void {
   buf[off] = type;
-  buf[off + 1] = streamId >>> 24;
-  buf[off + 2] = streamId >>> 16;
-  buf[off + 3] = streamId >>> 8;
-  buf[off + 4] = streamId;
-  buf[off + 5] = length >>> 24;
-  buf[off + 6] = length >>> 16;
-  buf[off + 7] = length >>> 8;
-  buf[off + 8] = length;
+  writeU32(buf, off + 1, streamId);
+  writeU32(buf, off + 5, length);
 }
 
 export function writeU32(buf: Uint8Array, off: number, v: number): void {
@@ -92,34 +86,30 @@ export function encodeFrameInto(buf: Uint8Array, off: number, f: Frame): number 
   if (off + FRAME_HEADER_SIZE + len > buf.byteLength) throw new RangeError("buffer too small for frame");
   writeFrameHeader(buf, off, f.type, f.streamId, len);
   const p = off + FRAME_HEADER_SIZE;
-  switch (f.type) {
-    case FrameType.OPEN:
-      buf.set(f.meta, p);
-      break;
-    case FrameType.DATA:
-      buf.set(f.data, p);
-      break;
-    case FrameType.WINDOW_UPDATE:
-      writeU32(buf, p, f.increment);
-      break;
-    case FrameType.FIN:
-      break;
-    case FrameType.RST:
-      buf[p] = f.code;
-      break;
-    case FrameType.PING:
-    case FrameType.PONG:
-      buf.set(f.opaque, p);
-      break;
-    case FrameType.MESSAGE:
-      buf.set(f.body, p);
-      break;
-    case FrameType.GOAWAY:
-      buf[p] = f.code;
-      buf.set(reason!, p + 1);
-      break;
+  const bytes = bytePayload(f);
+  if (bytes) buf.set(bytes, p);
+  else if (f.type === FrameType.WINDOW_UPDATE) writeU32(buf, p, f.increment);
+  else if (f.type === FrameType.RST || f.type === FrameType.GOAWAY) {
+    buf[p] = f.code;
+    if (reason) buf.set(reason, p + 1);
   }
   return p + len;
+}
+
+/** The payload of the frame types that carry their bytes as is; undefined for the others. */
+function bytePayload(f: Frame): Uint8Array | undefined {
+  switch (f.type) {
+    case FrameType.OPEN:
+      return f.meta;
+    case FrameType.DATA:
+      return f.data;
+    case FrameType.PING:
+    case FrameType.PONG:
+      return f.opaque;
+    case FrameType.MESSAGE:
+      return f.body;
+  }
+  return undefined;
 }
 
 /** Encodes one frame into a new buffer. */
