@@ -8,7 +8,7 @@ import type { Logger } from "../../log.ts";
 import type { Server, WebSocketHandler } from "bun";
 import { randomBytes } from "node:crypto";
 import { bearerToken } from "../../http/bearer.ts";
-import { createMuxSession, type KeepaliveOptions, type MuxSession } from "../../mux/session.ts";
+import { createMuxSession, type KeepaliveOptions, type MuxSession, type MuxSessionOptions } from "../../mux/session.ts";
 import type { MuxStream } from "../../mux/stream.ts";
 import { createMuxPool, type MuxPool } from "../../mux/pool.ts";
 import { realClock, type Clock } from "../../clock.ts";
@@ -249,6 +249,10 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
     }
   };
 
+  /** A mux session on an accepted connection (control or data) with the server's keepalive and clock. */
+  const serverSession = (transport: Transport, handlers: Pick<MuxSessionOptions, "onStream" | "onMessage" | "onClose">) =>
+    createMuxSession({ transport, side: "server", keepalive: hooks.keepalive, clock: hooks.clock, onWindowStall: hooks.onWindowStall, ...handlers });
+
   const startControl = (transport: Transport, data: Extract<WsData, { kind: "control" }>) => {
     const login = data.login!;
     let tunnel: LiveTunnel | undefined;
@@ -260,12 +264,7 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
       if (!tunnel) transport.close(4000, "no hello");
     }, hooks.helloTimeoutMs ?? HELLO_TIMEOUT_MS);
 
-    const session = createMuxSession({
-      transport,
-      side: "server",
-      keepalive: hooks.keepalive,
-      clock: hooks.clock,
-      onWindowStall: hooks.onWindowStall,
+    const session = serverSession(transport, {
       onStream: (stream, meta) => {
         const m = decodeJson<ClientStreamMeta>(meta);
         if (!tunnel?.online || !m || m.t !== "dial" || typeof m.h !== "string" || !Number.isInteger(m.p)) return stream.reset();
@@ -353,12 +352,7 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
       startControl(transport, data);
     } else {
       const tunnel = data.tunnel;
-      const session = createMuxSession({
-        transport,
-        side: "server",
-        keepalive: hooks.keepalive,
-        clock: hooks.clock,
-        onWindowStall: hooks.onWindowStall,
+      const session = serverSession(transport, {
         onStream: (stream) => stream.reset(),
         onMessage: () => {},
         onClose: () => tunnel.pool.remove(session),
