@@ -57,3 +57,13 @@ export type WriteResult = { rowsAffected: number } | { count: number };
 export function affectedRows(res: WriteResult): number {
   return "rowsAffected" in res ? res.rowsAffected : res.count;
 }
+
+/** The fields every token object has, auth and registration alike, in the JSON key order. */
+export interface TokenFields {
+  id: string;
+  created: Date;
+  modified: Date;
+  active: boolean;
+  description: string;
+  value: string;
+}

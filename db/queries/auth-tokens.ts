@@ -4,19 +4,13 @@ import { asc, eq } from "drizzle-orm";
 import { UserError } from "../../lib/errors.ts";
 import { newId, newTokenValue } from "../ids.ts";
 import { apikeys, TUNNEL_STATE, TUNNEL_STATE_NAME, tunnels, users } from "../schema.ts";
-import { assertId, secretsEqual, type Db } from "./_shared.ts";
+import { assertId, secretsEqual, type Db, type TokenFields } from "./_shared.ts";
 import { shutdownTunnels, type TunnelRow } from "./tunnels.ts";
 
 export type AuthTokenRow = typeof apikeys.$inferSelect;
 
 /** The token object of SPEC 2 (`--json`): `user` is the owner's email, else its id. */
-export interface AuthTokenInfo {
-  id: string;
-  created: Date;
-  modified: Date;
-  active: boolean;
-  description: string;
-  value: string;
+export interface AuthTokenInfo extends TokenFields {
   user: string;
   tunnel: string;
   hostname: string;

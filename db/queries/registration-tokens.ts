@@ -4,17 +4,10 @@ import { and, asc, eq } from "drizzle-orm";
 import { UserError } from "../../lib/errors.ts";
 import { newId, newTokenValue } from "../ids.ts";
 import { registrationTokens } from "../schema.ts";
-import { affectedRows, assertId, secretsEqual, type Db } from "./_shared.ts";
+import { affectedRows, assertId, secretsEqual, type Db, type TokenFields } from "./_shared.ts";
 
 /** The Admin API's registration token object, keys in its order. */
-export interface RegistrationToken {
-  id: string;
-  created: Date;
-  modified: Date;
-  active: boolean;
-  description: string;
-  value: string;
-}
+export type RegistrationToken = TokenFields;
 
 /** A function, not a constant: the tables are the open engine's (db/schema.ts). */
 const columns = () => ({

@@ -9,8 +9,16 @@ import { bandwidthByTunnel, bandwidthOf, type Bandwidth } from "./bandwidth.ts";
 
 export type TunnelRow = typeof tunnels.$inferSelect;
 
+/** What the client reported about itself, passed unchanged from the row to every tunnel object. */
+export type TunnelClientFields = Pick<TunnelRow, "name" | "hostname" | "address" | "version" | "os" | "arch">;
+
+/** The client fields in the Admin API's key order. */
+export function tunnelClientFields(t: TunnelClientFields): TunnelClientFields {
+  return { name: t.name, hostname: t.hostname, address: t.address, version: t.version, os: t.os, arch: t.arch };
+}
+
 /** The Admin API's tunnel object plus `online` and `user` (email, else id), as `--json` prints it. */
-export interface TunnelInfo {
+export interface TunnelInfo extends TunnelClientFields {
   id: string;
   userID: string;
   created: Date;
@@ -19,12 +27,6 @@ export interface TunnelInfo {
   /** Seconds in the current session; 0 unless online. */
   uptime: number;
   bandwidth: Bandwidth;
-  name: string;
-  hostname: string;
-  address: string;
-  version: string;
-  os: string;
-  arch: string;
   online: boolean;
   user: string;
 }
@@ -79,12 +81,7 @@ export function toTunnelInfo(t: TunnelRow, email: string | null, bandwidth: Band
     state: t.state,
     uptime: tunnelUptime(t, now),
     bandwidth,
-    name: t.name,
-    hostname: t.hostname,
-    address: t.address,
-    version: t.version,
-    os: t.os,
-    arch: t.arch,
+    ...tunnelClientFields(t),
     online: t.state === TUNNEL_STATE.online,
     user: email ?? t.userId ?? "",
   };

@@ -5,7 +5,7 @@ import type { Database } from "../../db/client.ts";
 import type { RegistrationToken } from "../../db/queries/registration-tokens.ts";
 import { bandwidthByService, cachedTunnelConfigs, listHttpServices, listPortServices, serviceKey } from "../../db/queries/tunnel-details.ts";
 import { meshAccessOf } from "../../lib/client-config/mesh-access.ts";
-import type { TunnelInfo } from "../../db/queries/tunnels.ts";
+import { tunnelClientFields, type TunnelClientFields, type TunnelInfo } from "../../db/queries/tunnels.ts";
 
 export const ZERO_TIME = "0001-01-01T00:00:00Z";
 export const ZERO_ID = "0".repeat(32);
@@ -53,7 +53,7 @@ export interface PortServiceJson {
   meshAllow: string[];
 }
 
-export interface TunnelJson {
+export interface TunnelJson extends TunnelClientFields {
   id: string;
   userID: string;
   created: string;
@@ -61,12 +61,6 @@ export interface TunnelJson {
   state: number;
   uptime: number;
   bandwidth: BandwidthJson;
-  name: string;
-  hostname: string;
-  address: string;
-  version: string;
-  os: string;
-  arch: string;
   https?: HttpServiceJson[];
   ports?: PortServiceJson[];
 }
@@ -80,12 +74,7 @@ export function tunnelJson(t: TunnelInfo): TunnelJson {
     state: t.state,
     uptime: t.uptime,
     bandwidth: { daily: t.bandwidth.daily, monthly: t.bandwidth.monthly },
-    name: t.name,
-    hostname: t.hostname,
-    address: t.address,
-    version: t.version,
-    os: t.os,
-    arch: t.arch,
+    ...tunnelClientFields(t),
   };
 }
 
