@@ -8,11 +8,12 @@
 // sender half-closes. Connection setup: --conns sequential connect + 1 byte echoed + close.
 // The upstreams run in a child process (this file with --upstream) so the measuring side
 // and the services do not share one event loop.
-import type { Socket, Subprocess } from "bun";
+import type { Subprocess } from "bun";
 import { writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { scratchRun } from "./_scratch.ts";
+import { uploadToSink } from "./_tcp-sink.ts";
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
@@ -108,48 +109,12 @@ async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 20
 
 // ---- measurements ------------------------------------------------------------------------------
 
-/** Sends `bytes` on one connection (respecting backpressure), half-closes, waits for the sink's count. */
-function throughput(port: number, bytes: number): Promise<{ seconds: number; mibPerSec: number }> {
-  const chunk = new Uint8Array(1024 * 1024).fill(0x61);
-  return new Promise((resolveRun, reject) => {
-    let sent = 0;
-    let reply = "";
-    let t0 = 0;
-    const pump = (s: Socket<undefined>) => {
-      while (sent < bytes) {
-        const want = Math.min(chunk.length, bytes - sent);
-        const n = s.write(want === chunk.length ? chunk : chunk.subarray(0, want));
-        if (n <= 0) return;
-        sent += n;
-        if (n < want) return;
-      }
-      s.shutdown();
-    };
-    void Bun.connect({
-      hostname: "127.0.0.1",
-      port,
-      allowHalfOpen: true,
-      socket: {
-        open(s) {
-          t0 = performance.now();
-          pump(s);
-        },
-        drain: pump,
-        data(_s, d) {
-          reply += new TextDecoder().decode(d);
-        },
-        close() {
-          const seconds = (performance.now() - t0) / 1000;
-          const got = Number(reply.trim());
-          if (got !== bytes) reject(new Error(`sink received ${got} of ${bytes} bytes`));
-          else resolveRun({ seconds, mibPerSec: bytes / 1024 / 1024 / seconds });
-        },
-        connectError(_s, err) {
-          reject(err);
-        },
-      },
-    }).catch(reject);
-  });
+const UPLOAD_CHUNK = new Uint8Array(1024 * 1024).fill(0x61);
+
+/** One upload to the sink, timed from connect to the sink's count. */
+async function throughput(port: number, bytes: number): Promise<{ seconds: number; mibPerSec: number }> {
+  const { seconds } = await uploadToSink(port, bytes, UPLOAD_CHUNK);
+  return { seconds, mibPerSec: bytes / 1024 / 1024 / seconds };
 }
 
 /** One connect + 1 byte echoed + close, in milliseconds. */

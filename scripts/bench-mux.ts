@@ -18,6 +18,7 @@ import { createMemoryTransportPair } from "../lib/mux/memory-transport.ts";
 import { type BunSocketConnection, bunSocketHandlers } from "../lib/net/connection.ts";
 import { dialTcp } from "../lib/net/dial-tcp.ts";
 import { pipe } from "../lib/net/pipe.ts";
+import { uploadToSink } from "./_tcp-sink.ts";
 import { makeSelfSignedCert, type SelfSignedCert, wsSessionPair } from "../test/unit/mux/ws-harness.ts";
 
 const { values: args } = parseArgs({
@@ -104,31 +105,45 @@ function stopAfter(seconds: number): { stop: boolean } {
   return flag;
 }
 
-async function pingPong(client: MuxSession, concurrency: number): Promise<number> {
+/**
+ * Requests per second over `concurrency` connections for SECONDS. `open` starts one
+ * connection, sends the first request and passes every chunk it receives to `onData`,
+ * which answers each whole reply with the next request, or ends once the run is over.
+ */
+async function pingPongRate(
+  concurrency: number,
+  open: (onData: (conn: { write(b: Uint8Array): unknown; end(): unknown }, d: Uint8Array) => void) => Promise<void>,
+): Promise<number> {
   let count = 0;
   const run = stopAfter(SECONDS);
   const t0 = performance.now();
   await Promise.all(
-    Array.from(
-      { length: concurrency },
-      () =>
-        new Promise<void>((resolve, reject) => {
-          const s = client.openStream(enc.encode("echo"));
-          let got = 0;
-          s.ondata = (d) => {
-            got += d.byteLength;
-            if (got < REQ.byteLength) return;
-            got -= REQ.byteLength;
-            count++;
-            if (!run.stop) s.write(REQ);
-            else s.end();
-          };
-          s.onclose = (err) => (err ? reject(err) : resolve());
-          s.write(REQ);
-        }),
-    ),
+    Array.from({ length: concurrency }, () => {
+      let got = 0;
+      return open((conn, d) => {
+        got += d.byteLength;
+        if (got < REQ.byteLength) return;
+        got -= REQ.byteLength;
+        count++;
+        if (!run.stop) conn.write(REQ);
+        else conn.end();
+      });
+    }),
   );
   return count / ((performance.now() - t0) / 1000);
+}
+
+function pingPong(client: MuxSession, concurrency: number): Promise<number> {
+  return pingPongRate(
+    concurrency,
+    (onData) =>
+      new Promise<void>((resolve, reject) => {
+        const s = client.openStream(enc.encode("echo"));
+        s.ondata = (d) => onData(s, d);
+        s.onclose = (err) => (err ? reject(err) : resolve());
+        s.write(REQ);
+      }),
+  );
 }
 
 async function runAll(name: string, client: MuxSession): Promise<void> {
@@ -286,65 +301,22 @@ function publicListener(server: MuxSession, targetPort: number) {
   });
 }
 
-function tcpUpload(port: number, bytes: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let sent = 0;
-    let reply = "";
-    const pump = (s: Socket<undefined>) => {
-      while (sent < bytes) {
-        const n = s.write(CHUNK);
-        if (n > 0) sent += n;
-        if (n < CHUNK.byteLength) {
-          // A short write: resend the unsent tail first (the chunk content does not matter for a count).
-          return;
-        }
-      }
-      s.shutdown();
-    };
-    void Bun.connect({
-      hostname: "127.0.0.1",
-      port,
-      allowHalfOpen: true,
-      socket: {
-        open: (s) => void (s.setNoDelay(true), pump(s)),
-        drain: pump,
-        data: (_s, d) => void (reply += dec.decode(d)),
-        close: (_s, err) => (err ? reject(err) : Number(reply) === sent ? resolve() : reject(new Error(`sink counted ${reply}, sent ${sent}`))),
-      },
-    });
-  });
-}
-
-async function tcpPingPong(port: number, concurrency: number): Promise<number> {
-  let count = 0;
-  const run = stopAfter(SECONDS);
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from(
-      { length: concurrency },
-      () =>
-        new Promise<void>((resolve, reject) => {
-          let got = 0;
-          void Bun.connect({
-            hostname: "127.0.0.1",
-            port,
-            socket: {
-              open: (s) => void (s.setNoDelay(true), s.write(REQ)),
-              data(s, d) {
-                got += d.byteLength;
-                if (got < REQ.byteLength) return;
-                got -= REQ.byteLength;
-                count++;
-                if (!run.stop) s.write(REQ);
-                else s.end();
-              },
-              close: (_s, err) => (err ? reject(err) : resolve()),
-            },
-          });
-        }),
-    ),
+function tcpPingPong(port: number, concurrency: number): Promise<number> {
+  return pingPongRate(
+    concurrency,
+    (onData) =>
+      new Promise<void>((resolve, reject) => {
+        void Bun.connect({
+          hostname: "127.0.0.1",
+          port,
+          socket: {
+            open: (s) => void (s.setNoDelay(true), s.write(REQ)),
+            data: onData,
+            close: (_s, err) => (err ? reject(err) : resolve()),
+          },
+        });
+      }),
   );
-  return count / ((performance.now() - t0) / 1000);
 }
 
 async function fullPath(tls: SelfSignedCert | undefined): Promise<void> {
@@ -359,7 +331,7 @@ async function fullPath(tls: SelfSignedCert | undefined): Promise<void> {
   const run = async (streams: number) => {
     const per = Math.floor(TOTAL / streams / CHUNK.byteLength) * CHUNK.byteLength;
     const t0 = performance.now();
-    await Promise.all(Array.from({ length: streams }, () => tcpUpload(pubSink.port, per)));
+    await Promise.all(Array.from({ length: streams }, () => uploadToSink(pubSink.port, per, CHUNK)));
     return (per * streams) / MIB / ((performance.now() - t0) / 1000);
   };
   const single = await run(1);
