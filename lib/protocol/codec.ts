@@ -252,28 +252,13 @@ export class FrameDecoder {
       this.hdrLen += take;
       if (this.hdrLen < FRAME_HEADER_SIZE) return;
       this.hdrLen = 0;
-      i = take;
-      const len = this.header(this.hdr, 0);
-      if (n - i >= len) {
-        this.emit(chunk.subarray(i, i + len));
-        i += len;
-        if (this.stopped) return;
-      } else {
-        this.startPayload(chunk, i, len);
-        return;
-      }
+      i = this.payloadAt(chunk, take, this.header(this.hdr, 0));
+      if (i < 0) return;
     }
     while (n - i >= FRAME_HEADER_SIZE) {
       const len = this.header(chunk, i);
-      i += FRAME_HEADER_SIZE;
-      if (n - i >= len) {
-        this.emit(chunk.subarray(i, i + len));
-        i += len;
-        if (this.stopped) return;
-      } else {
-        this.startPayload(chunk, i, len);
-        return;
-      }
+      i = this.payloadAt(chunk, i + FRAME_HEADER_SIZE, len);
+      if (i < 0) return;
     }
     if (i < n) {
       this.hdr.set(chunk.subarray(i), 0);
@@ -281,12 +266,21 @@ export class FrameDecoder {
     }
   }
 
-  private startPayload(chunk: Uint8Array, i: number, len: number): void {
+  /**
+   * The payload of `len` bytes at `i`: emitted when the chunk holds all of it (returns the
+   * offset after it), else kept until later chunks complete it (returns -1, as after a stop).
+   */
+  private payloadAt(chunk: Uint8Array, i: number, len: number): number {
+    if (chunk.byteLength - i >= len) {
+      this.emit(chunk.subarray(i, i + len));
+      return this.stopped ? -1 : i + len;
+    }
     // The length was checked against the limit, so this allocation is bounded.
     const pay = new Uint8Array(len);
     pay.set(chunk.subarray(i), 0);
     this.pay = pay;
     this.payLen = chunk.byteLength - i;
+    return -1;
   }
 }
 
