@@ -8,7 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect, type PeerCertificate } from "node:tls";
 import { freePort, run } from "../helpers.ts";
-import { spawnLogged, type ProcessLog } from "./_tunnel-harness.ts";
+import { spawnLogged, startServer, type ProcessLog, type TestServer } from "./_tunnel-harness.ts";
 
 export const PEBBLE = Bun.which("pebble");
 
@@ -82,6 +82,30 @@ export interface PreparedPebble {
 /** Starts pebble validating HTTP-01 on `httpPort` of 127.0.0.1. */
 export async function startPebble(dir: string, httpPort: number, opts: PebbleOptions = {}): Promise<Pebble> {
   return (await preparePebble(dir, httpPort, opts)).start();
+}
+
+/**
+ * Pebble, and a spokes server in Let's Encrypt mode ordering from it (`acme` and `config`
+ * are merged into its config file); `root` is the root of the certificates pebble issues,
+ * saved in `dir`, for curl and clients to trust. Pebble is stopped again when spokes fails to start.
+ */
+export async function startAcmeServer(
+  dir: string,
+  opts: { pebble?: PebbleOptions; acme?: Record<string, unknown>; config?: Record<string, unknown> } = {},
+): Promise<{ pebble: Pebble; server: TestServer; root: string }> {
+  const ports = { http: await freePort(), https: await freePort() };
+  const pebble = await startPebble(dir, ports.http, opts.pebble);
+  try {
+    const server = await startServer({
+      ports,
+      config: { tls: { useLE: true }, acme: { directoryUrl: pebble.directoryUrl, ...opts.acme }, ...opts.config },
+      env: { SPOKES_ACME_CA_FILE: pebble.httpsCaPath },
+    });
+    return { pebble, server, root: await pebble.saveRoot(join(dir, "pebble-root.pem")) };
+  } catch (err) {
+    await pebble.stop();
+    throw err;
+  }
 }
 
 /**

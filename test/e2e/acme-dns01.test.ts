@@ -6,9 +6,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { freePort, tempDir } from "../helpers.ts";
-import { DOMAIN, configureClient, curl, httpUpstream, mustRun, startServer, stopAll, type TestServer } from "./_tunnel-harness.ts";
-import { PEBBLE, peerCertificate, startPebble, type Pebble } from "./_pebble.ts";
+import { tempDir } from "../helpers.ts";
+import { DOMAIN, configureClient, curl, httpUpstream, mustRun, stopAll, type TestServer } from "./_tunnel-harness.ts";
+import { PEBBLE, peerCertificate, startAcmeServer, type Pebble } from "./_pebble.ts";
 
 describe.skipIf(!PEBBLE)("Let's Encrypt wildcard through a DNS-01 hook (pebble)", () => {
   let pebble: Pebble;
@@ -37,14 +37,7 @@ esac
 `,
     );
     chmodSync(hook, 0o755);
-    const ports = { http: await freePort(), https: await freePort() };
-    pebble = await startPebble(dir, ports.http, { txtDir });
-    server = await startServer({
-      ports,
-      config: { tls: { useLE: true }, acme: { directoryUrl: pebble.directoryUrl, dnsHook: hook } },
-      env: { SPOKES_ACME_CA_FILE: pebble.httpsCaPath },
-    });
-    root = await pebble.saveRoot(join(dir, "pebble-root.pem"));
+    ({ pebble, server, root } = await startAcmeServer(dir, { pebble: { txtDir }, acme: { dnsHook: hook } }));
   }, 60_000); // pebble and spokes start: slow on a loaded machine
 
   afterAll(async () => {

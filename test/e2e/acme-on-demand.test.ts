@@ -10,8 +10,8 @@ import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "node:tls";
 import { freePort, tempDir } from "../helpers.ts";
-import { DOMAIN, configureClient, curl, httpUpstream, mustRun, startServer, stopAll, type TestClient, type TestServer } from "./_tunnel-harness.ts";
-import { PEBBLE, peerCertificate, startPebble, type Pebble } from "./_pebble.ts";
+import { DOMAIN, configureClient, curl, httpUpstream, mustRun, stopAll, type TestClient, type TestServer } from "./_tunnel-harness.ts";
+import { PEBBLE, peerCertificate, startAcmeServer, type Pebble } from "./_pebble.ts";
 
 const CLIENT_ENV = { PKTRIOT_BACKOFF_MAX_MS: "500" };
 const T1 = `t1.${DOMAIN}`;
@@ -47,19 +47,8 @@ describe.skipIf(!PEBBLE)("on-demand certificates for tunnel names (Let's Encrypt
 
   beforeAll(async () => {
     const dir = tempDir("spokes-on-demand-");
-    const ports = { http: await freePort(), https: await freePort() };
     metricsPort = await freePort();
-    pebble = await startPebble(dir, ports.http);
-    server = await startServer({
-      ports,
-      config: {
-        tls: { useLE: true },
-        acme: { directoryUrl: pebble.directoryUrl, email: "admin@example.com" },
-        listen: { metrics: `127.0.0.1:${metricsPort}` },
-      },
-      env: { SPOKES_ACME_CA_FILE: pebble.httpsCaPath },
-    });
-    root = await pebble.saveRoot(join(dir, "pebble-root.pem"));
+    ({ pebble, server, root } = await startAcmeServer(dir, { acme: { email: "admin@example.com" }, config: { listen: { metrics: `127.0.0.1:${metricsPort}` } } }));
   }, 60_000); // pebble and spokes start: slow on a loaded machine
 
   afterAll(async () => {
