@@ -9,54 +9,24 @@ import type { Subprocess } from "bun";
 import { Database } from "bun:sqlite";
 import { readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PKTRIOT_BIN, SPOKES_BIN, freePort, run, tempDir, track, waitFor } from "../helpers.ts";
+import { PKTRIOT_BIN, SPOKES_BIN, freePort, run, tempDir, waitFor, type RunResult } from "../helpers.ts";
 import { connectRaw, type RawClient } from "../unit/socks/raw-client.ts";
 import { socksRequest } from "./_socks-client.ts";
+import { runAsync, spawnLogged as harnessSpawnLogged } from "./_tunnel-harness.ts";
 
 const DOMAIN = "spokes.test";
-const env = () => ({ PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", TMPDIR: tmpdir(), TZ: "UTC", NO_COLOR: "1" });
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 /** Runs a program without blocking the event loop (the upstream web servers live in this process). */
-async function exec(cmd: string[], timeoutMs = 30_000): Promise<Result> {
-  const proc = Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: env() });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  clearTimeout(timer);
-  return { code, stdout, stderr };
-}
+const exec = (cmd: string[], timeoutMs = 30_000): Promise<RunResult> => runAsync(cmd, { timeoutMs });
 
 /** A long-running process whose output is collected for readiness checks and failure messages. */
 function spawnLogged(cmd: string[]): { proc: Subprocess; log: () => string; waitFor(text: string, timeoutMs?: number): Promise<void> } {
-  const proc = track(Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: env() }));
-  let text = "";
-  const pump = async (s: ReadableStream<Uint8Array>) => {
-    const dec = new TextDecoder();
-    for await (const c of s as unknown as AsyncIterable<Uint8Array>) text += dec.decode(c, { stream: true });
-  };
-  void pump(proc.stdout);
-  void pump(proc.stderr);
+  const { proc, log } = harnessSpawnLogged(cmd);
   return {
     proc,
-    log: () => text,
-    waitFor: (needle, timeoutMs = 15_000) =>
-      waitFor(
-        () => {
-          if (text.includes(needle)) return true;
-          if (proc.exitCode !== null) throw new Error(`${cmd[0]} exited (${proc.exitCode}) before "${needle}":\n${text}`);
-          return false;
-        },
-        `"${needle}" in the log of ${cmd.join(" ")}:\n${text.slice(-2000)}`,
-        timeoutMs,
-        25,
-      ).then(() => undefined),
+    log: () => log.text,
+    waitFor: (needle, timeoutMs = 15_000) => log.waitFor(needle, { proc, timeoutMs }).then(() => undefined),
   };
 }
 
@@ -109,7 +79,7 @@ async function startServer(socks: Record<string, unknown>): Promise<Server> {
 interface Client {
   config: string;
   tunnelId: string;
-  cli(args: string[]): Promise<Result>;
+  cli(args: string[]): Promise<RunResult>;
   must(args: string[]): Promise<string>;
   start(): Promise<void>;
   log: () => string;
@@ -151,7 +121,7 @@ async function httpGet(c: RawClient, host: string): Promise<string> {
 }
 
 /** curl through a SOCKS5 proxy that resolves names itself (socks5h). */
-function curlSocks(proxyPort: number, url: string, proxyUser?: string): Promise<Result> {
+function curlSocks(proxyPort: number, url: string, proxyUser?: string): Promise<RunResult> {
   return exec(["curl", "-sS", "--max-time", "15", "--socks5-hostname", `127.0.0.1:${proxyPort}`, ...(proxyUser ? ["--proxy-user", proxyUser] : []), url]);
 }
 
