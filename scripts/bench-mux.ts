@@ -12,7 +12,6 @@
 // cost for both sides on one core. --procs 2 puts the server end in a child process (as
 // in production, where spokes and pktriot are separate programs), using both cores.
 import { parseArgs } from "node:util";
-import type { Socket } from "bun";
 import { createMuxSession, type MuxSession, type MuxStream } from "../lib/mux/index.ts";
 import { createMemoryTransportPair } from "../lib/mux/memory-transport.ts";
 import { type BunSocketConnection, bunSocketHandlers } from "../lib/net/connection.ts";
@@ -20,6 +19,7 @@ import { dialTcp } from "../lib/net/dial-tcp.ts";
 import { pipe } from "../lib/net/pipe.ts";
 import { uploadToSink } from "./_tcp-sink.ts";
 import { makeSelfSignedCert, type SelfSignedCert, wsSessionPair } from "../test/unit/mux/ws-harness.ts";
+import { flushPending } from "../test/unit/net/flush-pending.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -244,18 +244,6 @@ type Up = { n: number; pending: Uint8Array[] };
 
 /** Upstream TCP services: a sink that answers the byte count at EOF, and an echo server. */
 function startUpstreams() {
-  const flush = (s: Socket<Up>) => {
-    while (s.data.pending.length) {
-      const c = s.data.pending[0]!;
-      const n = s.write(c);
-      if (n < c.byteLength) {
-        s.data.pending[0] = c.subarray(Math.max(n, 0));
-        return false;
-      }
-      s.data.pending.shift();
-    }
-    return true;
-  };
   const common = { hostname: "127.0.0.1", port: 0, allowHalfOpen: true } as const;
   const sink = Bun.listen<Up>({
     ...common,
@@ -271,9 +259,9 @@ function startUpstreams() {
       open: (s) => void ((s.data = { n: 0, pending: [] }), s.setNoDelay(true)),
       data(s, d) {
         s.data.pending.push(d);
-        if (!flush(s)) s.pause();
+        if (!flushPending(s)) s.pause();
       },
-      drain: (s) => void (flush(s) && s.resume()),
+      drain: (s) => void (flushPending(s) && s.resume()),
       end: (s) => void s.end(),
     },
   });

@@ -7,6 +7,7 @@ import type { MuxError } from "../../../lib/mux/index.ts";
 import { RstCode } from "../../../lib/protocol/index.ts";
 import { dec, enc, randomBytes, sessionPair, sha256, waitFor } from "../mux/mux-helpers.ts";
 import { FakeConnection } from "../socks/fake-connection.ts";
+import { flushPending } from "./flush-pending.ts";
 
 const t = (s: string) => new TextEncoder().encode(s);
 
@@ -97,18 +98,6 @@ afterAll(() => {
 /** A TCP echo server that honours short writes and half-close. Optionally replies only after EOF with a byte count. */
 function startUpstream(mode: "echo" | "count" = "echo") {
   type D = { pending: Uint8Array[]; ended: boolean; count: number };
-  const flush = (s: Socket<D>) => {
-    while (s.data.pending.length) {
-      const c = s.data.pending[0]!;
-      const n = s.write(c);
-      if (n < c.byteLength) {
-        s.data.pending[0] = c.subarray(Math.max(n, 0));
-        return false;
-      }
-      s.data.pending.shift();
-    }
-    return true;
-  };
   let live = 0;
   const l = Bun.listen<D>({
     hostname: "127.0.0.1",
@@ -127,10 +116,10 @@ function startUpstream(mode: "echo" | "count" = "echo") {
         s.data.count += d.byteLength;
         if (mode === "count") return;
         s.data.pending.push(d);
-        if (!flush(s)) s.pause();
+        if (!flushPending(s)) s.pause();
       },
       drain(s) {
-        if (flush(s)) {
+        if (flushPending(s)) {
           if (s.data.ended) s.shutdown();
           else s.resume();
         }
@@ -138,7 +127,7 @@ function startUpstream(mode: "echo" | "count" = "echo") {
       end(s) {
         s.data.ended = true;
         if (mode === "count") s.data.pending.push(enc(`got ${s.data.count} bytes`));
-        if (flush(s)) s.shutdown();
+        if (flushPending(s)) s.shutdown();
       },
     },
   });
