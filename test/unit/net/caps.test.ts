@@ -97,6 +97,15 @@ async function stalled(state: { accepted: number; blocked: boolean }, bound: num
 const IN_FLIGHT_BOUND = 20 * 1024 * 1024;
 const TOTAL = 64 * 1024 * 1024;
 
+/** With the client paused the writer stalls within the bound; resumed, every byte arrives intact. */
+async function boundedThenComplete(c: Awaited<ReturnType<typeof lazyClient>>, state: ReturnType<typeof pumpTo>) {
+  await stalled(state, IN_FLIGHT_BOUND);
+  expect(state.accepted - c.got).toBeLessThanOrEqual(IN_FLIGHT_BOUND);
+  c.socket.resume();
+  await waitFor(() => c.got === TOTAL, "every byte", 60_000);
+  expect(sha(c.bytes())).toBe(sha(state.payload));
+}
+
 describe("BunSocketConnection", () => {
   test("toward a client that reads nothing, an honest writer is held to a bounded amount, then finishes", async () => {
     let state!: ReturnType<typeof pumpTo>;
@@ -105,11 +114,7 @@ describe("BunSocketConnection", () => {
     const c = await lazyClient(srv.port);
     c.socket.pause();
     await waitFor(() => state, "the server side");
-    await stalled(state, IN_FLIGHT_BOUND);
-    expect(state.accepted - c.got).toBeLessThanOrEqual(IN_FLIGHT_BOUND);
-    c.socket.resume();
-    await waitFor(() => c.got === TOTAL, "every byte", 60_000);
-    expect(sha(c.bytes())).toBe(sha(state.payload));
+    await boundedThenComplete(c, state);
   }, 90_000);
 
   test("a writer that ignores back-pressure is cut off at maxQueuedBytes", async () => {
@@ -161,10 +166,6 @@ describe("TLS terminated in-process (StreamConnection over node:tls)", () => {
     const c = await lazyClient(srv.port, { serverName: "caps.test" });
     await waitFor(() => state, "the handshake");
     c.socket.pause();
-    await stalled(state, IN_FLIGHT_BOUND);
-    expect(state.accepted - c.got).toBeLessThanOrEqual(IN_FLIGHT_BOUND);
-    c.socket.resume();
-    await waitFor(() => c.got === TOTAL, "every byte", 60_000);
-    expect(sha(c.bytes())).toBe(sha(state.payload));
+    await boundedThenComplete(c, state);
   }, 90_000);
 });

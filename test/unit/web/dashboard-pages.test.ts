@@ -49,14 +49,16 @@ describe("overview", () => {
   });
 
   test("empty states", async () => {
-    await b.get("/");
-    expect(b.lastHtml).toContain("No client has connected yet.");
-    await b.get("/tunnels");
-    expect(b.lastHtml).toContain("No tunnels match.");
-    await b.get("/tokens");
-    expect(b.lastHtml).toContain("No registration tokens yet.");
-    await b.get("/api-keys");
-    expect(b.lastHtml).toContain("No API keys yet.");
+    const pages: [path: string, empty: string][] = [
+      ["/", "No client has connected yet."],
+      ["/tunnels", "No tunnels match."],
+      ["/tokens", "No registration tokens yet."],
+      ["/api-keys", "No API keys yet."],
+    ];
+    for (const [path, empty] of pages) {
+      await b.get(path);
+      expect(b.lastHtml).toContain(empty);
+    }
   });
 });
 
