@@ -180,25 +180,24 @@ async function websocketInProcess(tls: SelfSignedCert | undefined): Promise<void
 
 /** The child: a Bun.serve WebSocket mux server; prints its port. */
 async function serveChild(): Promise<void> {
-  const { ServerWebSocketTransport } = await import("../lib/mux/index.ts");
+  const { ServerWebSocketTransport, serverTransportHandlers } = await import("../lib/mux/index.ts");
   const tls = args.tls ? makeSelfSignedCert() : undefined;
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
     tls,
-    fetch: (req, srv) => (srv.upgrade(req, { data: { t: null } }) ? undefined : new Response("no", { status: 400 })),
+    fetch: (req, srv) => (srv.upgrade(req, { data: { transport: null } }) ? undefined : new Response("no", { status: 400 })),
     websocket: {
-      data: {} as { t: InstanceType<typeof ServerWebSocketTransport> | null },
+      data: {} as { transport: InstanceType<typeof ServerWebSocketTransport> | null },
       perMessageDeflate: false,
       maxPayloadLength: 64 * MIB,
       idleTimeout: 0,
       open(ws) {
-        ws.data.t = new ServerWebSocketTransport(ws);
-        createMuxSession({ transport: ws.data.t, side: "server", initialWindow: WINDOW, onStream: serverOnStream });
+        const transport = new ServerWebSocketTransport(ws);
+        ws.data.transport = transport;
+        createMuxSession({ transport, side: "server", initialWindow: WINDOW, onStream: serverOnStream });
       },
-      message: (ws, m) => ws.data.t?.handleMessage(m),
-      drain: (ws) => ws.data.t?.handleDrain(),
-      close: (ws, code, reason) => ws.data.t?.handleClose(code, reason),
+      ...serverTransportHandlers,
     },
   });
   console.log(`PORT ${server.port}`);

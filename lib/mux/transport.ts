@@ -144,6 +144,8 @@ export interface ServerWebSocketLike {
  *   drain(ws)            { ws.data.transport.handleDrain() }
  *   close(ws, code, why) { ws.data.transport.handleClose(code, why) }
  *
+ * (serverTransportHandlers below are those last three.)
+ *
  * ws.send() returns -1 when Bun buffered the message (backpressure: wait for drain), 0
  * when it dropped it (closed, or over `backpressureLimit`), else the bytes sent. A drop
  * would corrupt the byte stream, so it closes the connection. Keep Bun's `idleTimeout`
@@ -192,6 +194,24 @@ export class ServerWebSocketTransport extends TransportBase {
     this.deliverClose(code, reason);
   }
 }
+
+/** A Bun server WebSocket whose `data.transport` holds its adapter once the server's `open` has set it. */
+interface WebSocketWithTransport {
+  data: { transport?: ServerWebSocketTransport | null };
+}
+
+/** The message, drain and close handlers of a Bun.serve websocket: each forwards to the connection's adapter. */
+export const serverTransportHandlers = {
+  message(ws: WebSocketWithTransport, message: unknown): void {
+    ws.data.transport?.handleMessage(message);
+  },
+  drain(ws: WebSocketWithTransport): void {
+    ws.data.transport?.handleDrain();
+  },
+  close(ws: WebSocketWithTransport, code: number, reason: string): void {
+    ws.data.transport?.handleClose(code, reason);
+  },
+};
 
 export function createServerWebSocketTransport(ws: ServerWebSocketLike): ServerWebSocketTransport {
   return new ServerWebSocketTransport(ws);

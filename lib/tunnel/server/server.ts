@@ -12,7 +12,7 @@ import { createMuxSession, type KeepaliveOptions, type MuxSession, type MuxSessi
 import type { MuxStream } from "../../mux/stream.ts";
 import { createMuxPool, type MuxPool } from "../../mux/pool.ts";
 import { realClock, type Clock } from "../../clock.ts";
-import { ServerWebSocketTransport, type Transport } from "../../mux/transport.ts";
+import { ServerWebSocketTransport, serverTransportHandlers, type Transport } from "../../mux/transport.ts";
 import {
   decodeJson,
   encodeJson,
@@ -409,15 +409,7 @@ export function createTunnelServer(hooks: TunnelServerHooks): TunnelServer {
       ws.data.transport = transport;
       openTransport(ws.data, transport);
     },
-    message(ws, msg) {
-      ws.data.transport?.handleMessage(msg);
-    },
-    drain(ws) {
-      ws.data.transport?.handleDrain();
-    },
-    close(ws, code, reason) {
-      ws.data.transport?.handleClose(code, reason);
-    },
+    ...serverTransportHandlers,
   };
 
   return {

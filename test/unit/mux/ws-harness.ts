@@ -10,6 +10,7 @@ import {
   type MuxSession,
   type MuxSessionOptions,
   ServerWebSocketTransport,
+  serverTransportHandlers,
   WebSocketTransport,
   type WebSocketTransportOptions,
 } from "../../../lib/mux/index.ts";
@@ -88,15 +89,7 @@ export async function wsSessionPair(
           onClose: (e) => (opts.server?.onClose?.(e), rs(e)),
         });
       },
-      message(ws, m) {
-        ws.data.transport?.handleMessage(m);
-      },
-      drain(ws) {
-        ws.data.transport?.handleDrain();
-      },
-      close(ws, code, reason) {
-        ws.data.transport?.handleClose(code, reason);
-      },
+      ...serverTransportHandlers,
     },
   });
   const scheme = opts.tls ? "wss" : "ws";
