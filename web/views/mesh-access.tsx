@@ -3,7 +3,7 @@
 // it has a public listener and which tunnels or tunnel users may reach it through the mesh,
 // with a small form per service (remote management, through web/remote.ts).
 import type { HttpRule, PortRule } from "../../lib/client-config/types.ts";
-import { Check, Csrf, Table } from "./components.tsx";
+import { ActionForm, Check, Table } from "./components.tsx";
 
 export interface MeshAccessProps {
   csrf: string;
@@ -44,17 +44,13 @@ export function MeshAccessSection(p: MeshAccessProps) {
               {p.manage && (
                 <details class="edit">
                   <summary>Edit access</summary>
-                  <form class="inline" method="post" action={s.action}>
-                    <Csrf token={p.csrf} />
+                  <ActionForm csrf={p.csrf} action={s.action} label="Save">
                     {Object.entries(s.fields).map(([k, v]) => (
                       <input type="hidden" name={k} value={v} />
                     ))}
                     <input type="text" name="meshAllow" value={(s.rule.meshAllow ?? []).join(", ")} placeholder="any tunnel" aria-label={`Who may reach ${s.name}`} />
                     {s.private !== undefined && <Check label="private" name="private" checked={s.private} />}
-                    <button class="small" type="submit">
-                      Save
-                    </button>
-                  </form>
+                  </ActionForm>
                 </details>
               )}
             </td>

@@ -3,7 +3,7 @@
 import type { AdminApiKeyInfo } from "../../db/queries/admin-api-keys.ts";
 import type { RegistrationToken } from "../../db/queries/registration-tokens.ts";
 import { formatDate } from "../../lib/format/units.ts";
-import { Check, Csrf, Field, Flash, Table, YesNo, type FieldErrors } from "./components.tsx";
+import { ActionForm, Check, Csrf, Field, Flash, Table, YesNo, type FieldErrors } from "./components.tsx";
 
 export function TokensView(p: { csrf: string; tokens: RegistrationToken[]; ok?: string; error?: string; errors?: FieldErrors; created?: RegistrationToken }) {
   return (
@@ -41,13 +41,9 @@ export function TokensView(p: { csrf: string; tokens: RegistrationToken[]; ok?: 
             <td class="wrap">
               <details class="edit">
                 <summary>{t.description || <span class="muted">(none)</span>}</summary>
-                <form class="inline" method="post" action={`/tokens/${t.id}/description`}>
-                  <Csrf token={p.csrf} />
+                <ActionForm csrf={p.csrf} action={`/tokens/${t.id}/description`} label="Save">
                   <input type="text" name="description" value={t.description} aria-label="Description" />
-                  <button class="small" type="submit">
-                    Save
-                  </button>
-                </form>
+                </ActionForm>
               </details>
             </td>
             <td class="mono">{t.value}</td>
