@@ -15,8 +15,9 @@ beforeAll(async () => {
 });
 afterAll(stopAll);
 
-test("the server announces the direct tunnel port", () => {
-  expect(server.log.text).toContain(`direct tunnel port 127.0.0.1:${tunnelPort}`);
+test("the server announces the direct tunnel port", async () => {
+  // Logged next to "serving", possibly in a later write of the log.
+  expect(await server.log.waitFor(`direct tunnel port 127.0.0.1:${tunnelPort}`, { timeoutMs: 10_000 })).toContain(`direct tunnel port 127.0.0.1:${tunnelPort}`);
 });
 
 test("a client on the direct port carries TCP traffic intact; the front door still serves another client", async () => {
