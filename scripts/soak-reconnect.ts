@@ -43,18 +43,26 @@ const hardStop = setTimeout(() => {
 }, TIMEOUT_MS);
 hardStop.unref();
 
+const PORT_RANGE = { begin: 46000, end: 46099 };
+const taken = new Set<number>();
+/** A free port outside the tunnel port range, not handed out before. */
 async function freePort(): Promise<number> {
-  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const p = s.port;
-  s.stop(true);
-  return p;
+  for (;;) {
+    const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const p = s.port;
+    s.stop(true);
+    if ((p < PORT_RANGE.begin || p > PORT_RANGE.end) && !taken.has(p)) {
+      taken.add(p);
+      return p;
+    }
+  }
 }
 const procStatus = (pid: number, field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
 
 const http = await freePort();
 const https = await freePort();
 const configPath = join(dir, "config.json");
-writeFileSync(configPath, JSON.stringify({ domain: "soak.test", dataPath: dir, tls: { selfSigned: true }, listen: { address: "127.0.0.1", http, https }, portRange: { begin: 46000, end: 46099 } }));
+writeFileSync(configPath, JSON.stringify({ domain: "soak.test", dataPath: dir, tls: { selfSigned: true }, listen: { address: "127.0.0.1", http, https }, portRange: PORT_RANGE }));
 
 /** Starts dist/spokes and resolves once it serves; its log is kept for the refusal count. */
 async function startServer(): Promise<{ proc: Subprocess; log: () => string }> {

@@ -4,7 +4,7 @@
 // install / status / uninstall inside a private mount namespace (overlays on /etc and /run,
 // a recording stand-in for systemctl) so the machine itself is never touched.
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, readFileSync, realpathSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PKTRIOT_BIN, SPOKES_BIN, run, tempDir } from "../helpers.ts";
 import { canUnshare, namespaceCommand, upperDir } from "./_namespace.ts";
@@ -116,11 +116,19 @@ for (const c of cases) {
 
     test("without root: one clear error for install and uninstall", () => {
       const asNobody = process.getuid?.() === 0 ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [];
+      // nobody may not be able to reach the checkout (a 0700 temporary directory in CI): a
+      // copy of the executable in a directory anyone can enter, run from "/".
+      const shared = mkdtempSync("/tmp/service-nobody-");
+      chmodSync(shared, 0o755);
+      const bin = join(shared, c.name);
+      copyFileSync(c.bin, bin);
+      chmodSync(bin, 0o755);
       for (const verb of ["install", "uninstall"]) {
-        const r = run(asNobody[0] ?? c.bin, [...asNobody.slice(1), ...(asNobody.length ? [c.bin] : []), "service", verb, "--config", `/etc/${c.name}/config.json`], { env: { HOME: "/nonexistent" } });
+        const r = run(asNobody[0] ?? bin, [...asNobody.slice(1), ...(asNobody.length ? [bin] : []), "service", verb, "--config", `/etc/${c.name}/config.json`], { env: { HOME: "/nonexistent", TMPDIR: "/tmp" }, cwd: "/" });
         expect(r.stderr).toBe(`error: ${c.name} service ${verb} needs root: run it with sudo${verb === "install" ? " (or --dry-run to print the unit)" : ""}\n`);
         expect(r.code).toBe(1);
       }
+      rmSync(shared, { recursive: true, force: true });
     });
 
     test("a configuration under a home directory is refused (ProtectHome= would hide it)", () => {
