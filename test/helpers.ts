@@ -43,10 +43,10 @@ export function cleanupTracked(): void {
 
 afterAll(cleanupTracked);
 
-/** A port that was free a moment ago on 127.0.0.1 (the kernel picks it). */
 /** Ports this process handed out: the kernel may offer a just-closed port again at once. */
 const handedOut = new Set<number>();
 
+/** A port that was free a moment ago on 127.0.0.1 (the kernel picks it), never one handed out before. */
 export async function freePort(): Promise<number> {
   for (let attempt = 0; ; attempt++) {
     const port = await new Promise<number>((res, rej) => {

@@ -39,6 +39,13 @@ function check(cmd: string[], what: string): void {
   if (r.exitCode !== 0) throw new Error(`${what} failed (${r.exitCode}): ${r.stderr.toString()}${r.stdout.toString()}`.slice(0, 2000));
 }
 
+/** Every cluster this process started and has not stopped: test/preload.ts stops them after the run. */
+const running = new Set<PostgresCluster>();
+
+export function stopAllPostgres(): void {
+  for (const c of running) c.stop();
+}
+
 export async function startPostgres(): Promise<PostgresCluster> {
   const dir = mkdtempSync(join(tmpdir(), "spokes-pg-"));
   const data = join(dir, "data");
@@ -50,7 +57,7 @@ export async function startPostgres(): Promise<PostgresCluster> {
   const pid = Number(readFileSync(join(data, "postmaster.pid"), "utf8").split("\n")[0]);
   const url = `postgres://spokes@127.0.0.1:${port}/postgres`;
   let stopped = false;
-  return {
+  const cluster: PostgresCluster = {
     url,
     pid,
     async createDatabase(name) {
@@ -72,8 +79,11 @@ export async function startPostgres(): Promise<PostgresCluster> {
         if (alive(pid)) process.kill(pid, "SIGKILL");
       } catch {}
       rmSync(dir, { recursive: true, force: true });
+      running.delete(cluster);
     },
   };
+  running.add(cluster);
+  return cluster;
 }
 
 function alive(pid: number): boolean {
