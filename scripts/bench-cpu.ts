@@ -117,12 +117,16 @@ async function startTunnel(svcPort: number, direct: boolean) {
 }
 
 const service = startService();
+// A benchmark stopped from outside (timeout, Ctrl-C) still stops the servers and clients it started.
+const running = new Set<{ stop(): void }>();
+for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => { for (const t of running) t.stop(); process.exit(130); });
 const rows: string[] = [];
 const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 try {
   for (let run = 1; run <= RUNS; run++) {
     for (const direct of values.paths!.split(",").map((p) => p === "tunnel")) {
       const tunnel = await startTunnel(service.port, direct);
+      running.add(tunnel);
       try {
         // Warm up the path (first connection opens the data pool).
         const cpu0 = cpuSeconds(tunnel.spokesPid);
@@ -140,6 +144,7 @@ try {
         console.log(rows.at(-1));
       } finally {
         tunnel.stop();
+        running.delete(tunnel);
       }
     }
   }
