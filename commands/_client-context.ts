@@ -1,5 +1,5 @@
 // Opens the pktriot configuration for a client command, and the server API it points at.
-import { INSECURE_WARNING, createClientApi, trustFromConfig, type ClientApi } from "../lib/client-api/index.ts";
+import { INSECURE_WARNING, configuredServers, createClientApi, trustFromConfig, type ClientApi } from "../lib/client-api/index.ts";
 import { findClientConfigPath, loadClientConfig, updateClientConfig, type ClientConfig } from "../lib/client-config/index.ts";
 import { UserError } from "../lib/errors.ts";
 import { configFlag } from "./_shared.ts";
@@ -41,5 +41,6 @@ export function warnInsecure(): void {
 
 export function clientApiFor(ctx: ClientContext): ClientApi {
   requireConfigured(ctx);
-  return createClientApi({ server: ctx.config.serverHost, trust: trustFromConfig(ctx.config), key: ctx.config.key });
+  const [server, ...failover] = configuredServers(ctx.config);
+  return createClientApi({ server: server!, failover, trust: trustFromConfig(ctx.config), key: ctx.config.key });
 }

@@ -10,7 +10,7 @@ import type { RuleCertificatesOptions } from "../lib/tunnel/client/rule-certific
 import { pruneCertificateUploads, storeCertificateUploads } from "../lib/client-config/certificate-upload.ts";
 import { verifyPassword } from "../lib/http/basic-auth.ts";
 import { applyRemoteChange, parseRemoteChange } from "../lib/client-config/remote-change.ts";
-import { parseServerHost } from "../lib/client-api/server-host.ts";
+import { configuredServers } from "../lib/client-api/server-host.ts";
 import { fetchTlsOptions, trustFromConfig, INSECURE_WARNING } from "../lib/client-api/trust.ts";
 import { UserError, errorMessage } from "../lib/errors.ts";
 import { createTunnelClient, type TunnelClient } from "../lib/tunnel/client/client.ts";
@@ -82,7 +82,9 @@ export async function runTunnelInForeground(opts: ForegroundTunnelOptions): Prom
   const { path } = opts;
   const config = loadClientConfig(path);
   if (!config.key || !config.serverHost) throw new UserError(`${path} has no server or key; run pktriot unmanaged configure first`);
-  const server = parseServerHost(config.serverHost);
+  // The server, then the other nodes of its cluster (failoverHosts), by their wss:// URL.
+  const servers = new Map(configuredServers(config).map((s) => [`wss://${s.hostPort}`, s]));
+  const [serverUrl, ...failoverUrls] = servers.keys();
   const trust = trustFromConfig(config);
   if (trust.kind === "insecure") consola.warn(INSECURE_WARNING);
 
@@ -91,9 +93,10 @@ export async function runTunnelInForeground(opts: ForegroundTunnelOptions): Prom
   const keepaliveMs = envMs("PKTRIOT_KEEPALIVE_MS");
   const poolIdleMs = envMs("PKTRIOT_POOL_IDLE_MS");
   const client = createTunnelClient({
-    serverUrl: `wss://${server.hostPort}`,
+    serverUrl: serverUrl!,
+    failoverUrls,
     key: config.key,
-    tls: async () => (await fetchTlsOptions(server, trust, 15_000)) as Record<string, unknown> | undefined,
+    tls: async (url) => (await fetchTlsOptions(servers.get(url)!, trust, 15_000)) as Record<string, unknown> | undefined,
     info: { os: process.platform, arch: process.arch, version: VERSION },
     config,
     verifyPassword,
@@ -117,7 +120,7 @@ export async function runTunnelInForeground(opts: ForegroundTunnelOptions): Prom
     letsEncrypt: letsEncryptOptions(path, config),
     log: { info: (m) => consola.info(m), warn: (m) => consola.warn(m), error: (m) => consola.error(m) },
     onState: (state, detail) => {
-      if (state === "connecting") consola.info(`connecting to ${server.hostPort}`);
+      if (state === "connecting") consola.info(`connecting to ${servers.get(detail ?? "")?.hostPort ?? detail}`);
       else if (state === "offline" && detail) consola.debug(detail);
       else if (state === "online") opts.onOnline?.(client);
     },

@@ -29,6 +29,7 @@ export default defineCommand({
     if (args.json) {
       printJson({
         server: config.serverHost,
+        ...(config.failoverHosts ? { failoverHosts: config.failoverHosts } : {}),
         tunnelID: config.tunnelID,
         hostname: remote?.hostname || config.hostname,
         config: ctx.path,
@@ -46,6 +47,7 @@ export default defineCommand({
       [
         "Client:",
         `\tServer:    ${config.serverHost || "--"}`,
+        ...(config.failoverHosts ? [`\tFailover:  ${config.failoverHosts.join(", ")}`] : []),
         `\tTunnel ID: ${config.tunnelID || "--"}`,
         `\tHostname:  ${remote?.hostname || config.hostname || "--"}`,
         `\tConfig:    ${ctx.path}`,

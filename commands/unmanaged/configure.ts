@@ -6,7 +6,7 @@ import {
   createClientApi,
   fetchPeerCertificate,
   formatFingerprint,
-  parseServerHost,
+  parseServerHosts,
   pinTrust,
   readServerCa,
   type ServerAddress,
@@ -25,10 +25,11 @@ interface Authorized {
   hostname: string;
 }
 
-function serverArg(value: unknown): ServerAddress {
+/** `--hostname a[:port][,b[:port]...]`: the server, then the cluster nodes tried after it. */
+function serverArg(value: unknown): ServerAddress[] {
   const v = requireValue(value, "hostname");
   try {
-    return parseServerHost(v);
+    return parseServerHosts(v);
   } catch (err) {
     throw new UserError(`--hostname ${JSON.stringify(v)} ${errorMessage(err)}`);
   }
@@ -75,7 +76,11 @@ export default defineCommand({
   meta: { name: "configure", alias: ["configuration"], description: "Register this client with a Spokes server (or check an existing key) and write the configuration" },
   args: {
     ...configArgs,
-    hostname: { type: "string", description: "Server as SERVER[:PORT] (port 443 by default)", valueHint: "SERVER[:PORT]" },
+    hostname: {
+      type: "string",
+      description: "Server as SERVER[:PORT] (port 443 by default); a cluster's nodes comma separated, tried in turn when one cannot be reached",
+      valueHint: "SERVER[:PORT][,...]",
+    },
     registration: { type: "string", description: "Registration token from the server's admin", valueHint: "TOKEN" },
     key: { type: "string", description: "An existing auth token (checked with the server)", valueHint: "TOKEN" },
     id: { type: "string", description: "User id to register the tunnel for (with --registration)", valueHint: "ID" },
@@ -85,7 +90,8 @@ export default defineCommand({
     insecure: { type: "boolean", description: "Do not verify the server certificate (dangerous)" },
   },
   async run({ args }) {
-    const server = serverArg(args.hostname);
+    const [first, ...failover] = serverArg(args.hostname);
+    let server = first!;
     const cred = oneOf(args, "registration", "key");
     if (cred.flag === "key" && (args.id || args["tunnel-hostname"])) throw new UserError("--id and --tunnel-hostname apply only with --registration", 2);
     const tunnelHostname = typeof args["tunnel-hostname"] === "string" ? args["tunnel-hostname"].trim().toLowerCase() : "";
@@ -98,12 +104,15 @@ export default defineCommand({
     const existing = loadClientConfigIfExists(path);
     checkWritable(path);
 
+    // The first node that answers registers (or checks) the key; `server` follows it.
     const authorize = async (t: ServerTrust): Promise<Authorized> => {
-      if (cred.flag === "key") {
-        const r = await createClientApi({ server, trust: t, key: cred.value }).auth();
-        return { key: cred.value, ...r };
+      const api = createClientApi({ server, failover, trust: t, ...(cred.flag === "key" ? { key: cred.value } : {}) });
+      try {
+        if (cred.flag === "key") return { key: cred.value, ...(await api.auth()) };
+        return await api.register({ token: cred.value, id, hostname: tunnelHostname });
+      } finally {
+        server = api.server;
       }
-      return createClientApi({ server, trust: t }).register({ token: cred.value, id, hostname: tunnelHostname });
     };
     let result: Authorized;
     try {
@@ -119,7 +128,8 @@ export default defineCommand({
     const droppedPorts = existing && existing.tunnelID !== result.tunnelID ? existing.ports.length : 0;
     saveClientConfig(path, {
       ...config,
-      serverHost: server.hostPort,
+      serverHost: first!.hostPort,
+      failoverHosts: failover.length ? failover.map((s) => s.hostPort) : undefined,
       key: result.key,
       tunnelID: result.tunnelID,
       hostname: result.hostname,
@@ -134,7 +144,8 @@ export default defineCommand({
 
     console.log(`Tunnel configured. Tunnel ID: ${result.tunnelID}`);
     if (result.hostname) console.log(`Hostname: ${result.hostname}`);
-    console.log(`Server: ${server.hostPort}${trust.kind === "pin" ? ` (pinned ${formatFingerprint(trust.fingerprint)})` : trust.kind === "ca" ? ` (CA ${caPath})` : trust.kind === "insecure" ? " (certificate NOT verified)" : ""}`);
+    if (failover.length) console.log(`Failover: ${failover.map((s) => s.hostPort).join(", ")}`);
+    console.log(`Server: ${first!.hostPort}${trust.kind === "pin" ? ` (pinned ${formatFingerprint(trust.fingerprint)})` : trust.kind === "ca" ? ` (CA ${caPath})` : trust.kind === "insecure" ? " (certificate NOT verified)" : ""}`);
     if (droppedPorts) console.log(`Dropped ${droppedPorts} TCP port allocation(s) of the previous tunnel`);
     console.log(`Configuration saved to ${path}`);
   },

@@ -1,6 +1,6 @@
 // Settings changed in the dashboard (table settings: section name → JSON). They override
 // the configuration file and survive restarts; lib/config/server-settings.ts merges them.
-import { sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { settings } from "../schema.ts";
 import type { Db } from "./_shared.ts";
 
@@ -31,4 +31,24 @@ export async function saveSettings(db: Db, sections: Record<string, unknown>): P
         .onConflictDoUpdate({ target: settings.key, set: { value: sql`excluded.value`, modified: now } });
     }
   });
+}
+
+/** The stored text of one row, or undefined. */
+export async function loadSettingText(db: Db, key: string): Promise<string | undefined> {
+  const [row] = await db.select({ value: settings.value }).from(settings).where(eq(settings.key, key));
+  return row?.value;
+}
+
+/**
+ * Stores `value` under `key` when there is no row yet, or in place of `replacing` while
+ * the row still holds exactly that: when several nodes race, the first writer wins and
+ * the others get its value. Returns the text stored afterwards.
+ */
+export async function claimSetting(db: Db, key: string, value: string, replacing?: string): Promise<string> {
+  const now = new Date();
+  if (replacing === undefined) await db.insert(settings).values({ key, value, modified: now }).onConflictDoNothing({ target: settings.key });
+  else await db.update(settings).set({ value, modified: now }).where(and(eq(settings.key, key), eq(settings.value, replacing)));
+  const stored = await loadSettingText(db, key);
+  if (stored === undefined) throw new Error(`setting ${key} vanished while it was claimed`);
+  return stored;
 }

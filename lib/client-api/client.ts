@@ -2,13 +2,18 @@
 // register/check a key, deauthorize, allocate/release TCP ports, tunnel status.
 import { UserError } from "../errors.ts";
 import { CLIENT_API_BASE } from "./paths.ts";
-import { ServerRefusedError, UntrustedCertificateError, classifyConnectError } from "./errors.ts";
+import { ServerRefusedError, ServerUnreachableError, UntrustedCertificateError, classifyConnectError } from "./errors.ts";
 import { parseServerHost, type ServerAddress } from "./server-host.ts";
 import { fetchTlsOptions, type FetchTls, type ServerTrust } from "./trust.ts";
 
 export interface ClientApiOptions {
   /** `host[:port]` or an already parsed address. */
   server: string | ServerAddress;
+  /**
+   * More addresses of the same server (cluster nodes): a call that cannot reach the current
+   * address is sent to the next one (only when nothing was sent: no answer in time is not retried).
+   */
+  failover?: ServerAddress[];
   trust: ServerTrust;
   /** The auth token, for every call but `register`. */
   key?: string;
@@ -46,6 +51,7 @@ export interface TunnelStatus {
 }
 
 export interface ClientApi {
+  /** The address the last call went to (the first one until a failover). */
   readonly server: ServerAddress;
   register(req: RegisterRequest): Promise<RegisterResult>;
   auth(): Promise<AuthResult>;
@@ -62,9 +68,10 @@ export const API_PREFIX = `${CLIENT_API_BASE}/`;
 const DEFAULT_TIMEOUT_MS = 15000;
 
 export function createClientApi(opts: ClientApiOptions): ClientApi {
-  const server = typeof opts.server === "string" ? parseServerHost(opts.server) : opts.server;
+  const first = typeof opts.server === "string" ? parseServerHost(opts.server) : opts.server;
+  const servers = [first, ...(opts.failover ?? []).filter((s) => s.hostPort !== first.hostPort)];
+  let server = first;
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const base = `https://${server.hostPort}${API_PREFIX}`;
   // A pin costs one extra handshake; do it once per client, not per call.
   let tls: Promise<FetchTls | undefined> | undefined;
 
@@ -85,22 +92,28 @@ export function createClientApi(opts: ClientApiOptions): ClientApi {
       if (!opts.key) throw new UserError("this client has no auth key; run pktriot unmanaged configure first");
       headers.Authorization = `Bearer ${opts.key}`;
     }
-    let res: Response;
-    try {
-      tls ??= fetchTlsOptions(server, opts.trust, timeoutMs);
-      res = await fetch(base + path, {
-        method,
-        headers,
-        body: method === "POST" ? JSON.stringify(body ?? {}) : undefined,
-        tls: await tls,
-        // Never follow a redirect: it would carry the Bearer token somewhere else.
-        redirect: "manual",
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-    } catch (err) {
-      // A failed pre-connect must not be cached: the next call may succeed.
-      tls = undefined;
-      throw explain(classifyConnectError(err, server.hostPort, timeoutMs));
+    let res: Response | undefined;
+    for (let tried = 1; !res; tried++) {
+      try {
+        tls ??= fetchTlsOptions(server, opts.trust, timeoutMs);
+        res = await fetch(`https://${server.hostPort}${API_PREFIX}${path}`, {
+          method,
+          headers,
+          body: method === "POST" ? JSON.stringify(body ?? {}) : undefined,
+          tls: await tls,
+          // Never follow a redirect: it would carry the Bearer token somewhere else.
+          redirect: "manual",
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+      } catch (err) {
+        // A failed pre-connect must not be cached: the next call may succeed.
+        tls = undefined;
+        const classified = explain(classifyConnectError(err, server.hostPort, timeoutMs));
+        // A timeout may have reached the server (a port allocated twice): only "nobody there" moves on.
+        const timedOut = (err as { name?: string })?.name === "TimeoutError";
+        if (!(classified instanceof ServerUnreachableError) || timedOut || tried >= servers.length) throw classified;
+        server = servers[(servers.indexOf(server) + 1) % servers.length]!;
+      }
     }
     const text = await res.text().catch(() => "");
     let json: unknown;
@@ -124,7 +137,9 @@ export function createClientApi(opts: ClientApiOptions): ClientApi {
   };
 
   return {
-    server,
+    get server() {
+      return server;
+    },
     async register(req) {
       const body: Json = { token: req.token };
       if (req.id) body.id = req.id;

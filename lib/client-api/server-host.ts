@@ -44,3 +44,27 @@ export function parseServerHost(input: string, defaultPort = DEFAULT_SERVER_PORT
   const hostPort = `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
   return { host, port, hostPort, isAddress };
 }
+
+/**
+ * A comma-separated list of `SERVER[:PORT]` (the nodes of a cluster, in the order they are
+ * tried), repeats dropped. Throws like parseServerHost, naming the entry when there are several.
+ */
+export function parseServerHosts(input: string, defaultPort = DEFAULT_SERVER_PORT): ServerAddress[] {
+  const entries = input.split(",").map((s) => s.trim());
+  const out = new Map<string, ServerAddress>();
+  for (const entry of entries) {
+    if (!entry && entries.length > 1) throw new Error("has an empty entry in its list");
+    try {
+      const address = parseServerHost(entry, defaultPort);
+      out.set(address.hostPort, address);
+    } catch (err) {
+      throw entries.length > 1 ? new Error(`entry ${JSON.stringify(entry)} ${(err as Error).message}`) : err;
+    }
+  }
+  return [...out.values()];
+}
+
+/** Every address a configured client tries, in order: `serverHost`, then `failoverHosts`. */
+export function configuredServers(config: { serverHost: string; failoverHosts?: string[] }): ServerAddress[] {
+  return parseServerHosts([config.serverHost, ...(config.failoverHosts ?? [])].join(","));
+}

@@ -76,6 +76,12 @@ export interface ClientConfig {
   hostname: string;
   /** `host:port` of the server's HTTPS endpoint. */
   serverHost: string;
+  /**
+   * More `host:port` addresses of the same server (the other nodes of a cluster), tried in
+   * turn after `serverHost` when the current one cannot be reached or drops. Not in the
+   * original client's file; kept only when set.
+   */
+  failoverHosts?: string[];
   /** Pinned server certificate, `sha256:<hex>` of the leaf's DER ("" when not pinned). */
   serverKey: string;
   /** Path of a CA / self-signed certificate PEM trusted for this server ("" for public trust). */

@@ -233,6 +233,14 @@ export function validateClientConfig(raw: unknown): ClientConfig {
       fail("serverHost", `(${show(serverHost)}) ${(err as Error).message}`);
     }
   }
+  const failoverHosts = f.strings("failoverHosts").map((host, i) => {
+    try {
+      return parseServerHost(host).hostPort;
+    } catch (err) {
+      fail(`failoverHosts[${i}]`, `(${show(host)}) ${(err as Error).message}`);
+    }
+  });
+  if (failoverHosts.length && !serverHost) fail("failoverHosts", "needs serverHost (the first address)");
   const serverKeyRaw = f.str("serverKey");
   let serverKey = "";
   if (serverKeyRaw) {
@@ -247,6 +255,7 @@ export function validateClientConfig(raw: unknown): ClientConfig {
     tunnelID: f.str("tunnelID"),
     hostname: f.str("hostname").toLowerCase(),
     serverHost,
+    ...(failoverHosts.length ? { failoverHosts } : {}),
     serverKey,
     ca: f.str("ca"),
     insecure: f.bool("insecure"),

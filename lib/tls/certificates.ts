@@ -304,15 +304,30 @@ export async function ensureServerCertificate(opts: ServerCertificateOptions): P
   if (host === null) throw new UserError(`"${opts.domain}" is not a valid domain name`);
   const { certPath, keyPath } = selfSignedPaths(opts.dataPath);
   if (existsSync(certPath) && existsSync(keyPath)) {
-    try {
-      const loaded = loadCertificatePair(certPath, keyPath, host, { now });
-      const fresh = loaded.notAfter.getTime() - now.getTime() > SELF_SIGNED_RENEW_BEFORE_MS;
-      if (fresh && loaded.names.includes(`*.${host}`)) return { ...loaded, generated: false, certPath, keyPath };
-    } catch {
-      // Damaged, mismatched or for another domain: replaced below.
-    }
+    const loaded = usableSelfSigned({ certPem: readFileSync(certPath, "utf8"), keyPem: readFileSync(keyPath, "utf8") }, host, now);
+    if (loaded) return { ...loaded, generated: false, certPath, keyPath };
   }
   const pair = await generateSelfSigned(host, { now });
+  storeSelfSigned(opts.dataPath, pair);
+  const loaded = checkCertificatePair(pair.certPem, pair.keyPem, host, { now });
+  return { ...loaded, generated: true, certPath, keyPath };
+}
+
+/** A self-signed pair that pairs, covers `host` and `*.host`, and has more than 30 days left; else undefined. */
+function usableSelfSigned(pair: CertificatePair, host: string, now: Date): LoadedCertificate | undefined {
+  try {
+    const loaded = checkCertificatePair(pair.certPem, pair.keyPem, host, { now });
+    const fresh = loaded.notAfter.getTime() - now.getTime() > SELF_SIGNED_RENEW_BEFORE_MS;
+    return fresh && loaded.names.includes(`*.${host}`) ? loaded : undefined;
+  } catch {
+    // Damaged, mismatched or for another domain: the caller replaces it.
+    return undefined;
+  }
+}
+
+/** Writes the self-signed pair to `<dataPath>/tls/` (the key readable by the owner only). */
+function storeSelfSigned(dataPath: string, pair: CertificatePair): void {
+  const { certPath, keyPath } = selfSignedPaths(dataPath);
   try {
     mkdirSync(dirname(certPath), { recursive: true, mode: 0o700 });
     writeAtomic(keyPath, pair.keyPem, 0o600);
@@ -320,8 +335,53 @@ export async function ensureServerCertificate(opts: ServerCertificateOptions): P
   } catch (err) {
     throw new UserError(`cannot store the self-signed certificate in ${dirname(certPath)}: ${errorMessage(err)}`);
   }
-  const loaded = checkCertificatePair(pair.certPem, pair.keyPem, host, { now });
-  return { ...loaded, generated: true, certPath, keyPath };
+}
+
+/**
+ * Where the nodes of a cluster keep the one self-signed certificate they all present
+ * (the database), so a client's `--ca` file or pinned fingerprint holds on every node.
+ */
+export interface SharedCertificateStore {
+  /** The pair the cluster shares now, if any. */
+  load(): Promise<CertificatePair | undefined>;
+  /**
+   * Offers `pair`: stored when there is none yet, or in place of `replacing` while that is
+   * still the stored one (a node that raced us wins). Returns the pair stored afterwards.
+   */
+  claim(pair: CertificatePair, replacing: CertificatePair | undefined): Promise<CertificatePair>;
+}
+
+/**
+ * The self-signed certificate of a cluster node: the cluster's shared pair when it is
+ * usable (as ensureServerCertificate judges a file); otherwise this node offers its own
+ * (`<dataPath>/tls/`, made if needed, so a standalone server that becomes the first node
+ * keeps the certificate its clients already trust) and takes whichever the store kept.
+ * The pair in use is also written to `<dataPath>/tls/`, so the CA file clients are given
+ * is the same on every node. `claimed`: this node's pair became the cluster's.
+ */
+export async function ensureSharedSelfSigned(
+  opts: { domain: string; dataPath: string; now?: Date },
+  store: SharedCertificateStore,
+): Promise<ServerCertificate & { claimed: boolean }> {
+  const now = opts.now ?? new Date();
+  const host = normalizeSniHostname(opts.domain);
+  if (host === null) throw new UserError(`"${opts.domain}" is not a valid domain name`);
+  const { certPath, keyPath } = selfSignedPaths(opts.dataPath);
+  const stored = await store.load();
+  let loaded = stored && usableSelfSigned(stored, host, now);
+  let claimed = false;
+  let generated = false;
+  if (!loaded) {
+    const own = await ensureServerCertificate({ mode: "selfSigned", domain: host, dataPath: opts.dataPath, now });
+    const kept = await store.claim({ certPem: own.certPem, keyPem: own.keyPem }, stored);
+    loaded = usableSelfSigned(kept, host, now);
+    if (!loaded) throw new UserError(`the cluster's shared certificate in the database does not serve ${host} and could not be replaced`);
+    claimed = kept.certPem === own.certPem;
+    generated = claimed && own.generated;
+  }
+  const local = existsSync(certPath) && existsSync(keyPath) ? readFileSync(certPath, "utf8") : "";
+  if (local !== loaded.certPem) storeSelfSigned(opts.dataPath, loaded);
+  return { ...loaded, generated, claimed, certPath, keyPath };
 }
 
 export function writeAtomic(path: string, text: string, mode: number): void {

@@ -16,6 +16,8 @@ export class AdminApiClient {
   constructor(
     private readonly httpsPort: () => number,
     private readonly host = "spokes.test",
+    /** Where the server listens (a cluster node in tests may bind 127.0.0.2). */
+    private readonly address = "127.0.0.1",
   ) {}
 
   call(method: "GET" | "POST", path: string, body: unknown = null, headers: Record<string, string> = JSON_HEADERS): Promise<AdminResponse> {
@@ -23,7 +25,7 @@ export class AdminApiClient {
     return new Promise((resolve, reject) => {
       const req = httpsRequest(
         {
-          host: "127.0.0.1",
+          host: this.address,
           port: this.httpsPort(),
           method,
           path: `${ADMIN_API_BASE}/${path}`,

@@ -79,6 +79,8 @@ async function kill9(proc: Subprocess): Promise<void> {
 export interface TestServer {
   dir: string;
   configPath: string;
+  /** The address every listener binds (`listen.address`; 127.0.0.1 unless the config says otherwise). */
+  address: string;
   httpPort: number;
   httpsPort: number;
   /** The self-signed certificate the server generated (clients trust it with --ca). */
@@ -127,6 +129,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<TestServer>
   const [httpPort, httpsPort] = opts.ports ? [opts.ports.http, opts.ports.https] : [await freePort(), await freePort()];
   const portRange = randomPortRange();
   const configPath = join(dir, "config.json");
+  const address = (opts.config?.listen as { address?: string } | undefined)?.address ?? "127.0.0.1";
   writeFileSync(
     configPath,
     JSON.stringify({
@@ -141,7 +144,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<TestServer>
   );
   const launch = async () => {
     const { proc, log } = spawnLogged([SPOKES_BIN, "serve", "--config", configPath], opts.env);
-    await log.waitFor(`serving ${DOMAIN}: http 127.0.0.1:${httpPort}, https 127.0.0.1:${httpsPort}`, { proc, timeoutMs: opts.startTimeoutMs });
+    await log.waitFor(`serving ${DOMAIN}: http ${address}:${httpPort}, https ${address}:${httpsPort}`, { proc, timeoutMs: opts.startTimeoutMs });
     return { proc, log };
   };
   const first = await launch();
@@ -149,6 +152,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<TestServer>
   const server: TestServer = {
     dir,
     configPath,
+    address,
     httpPort,
     httpsPort,
     caPath: join(dir, "tls", "self-signed.crt"),
@@ -212,13 +216,20 @@ export async function runAsync(cmd: string[], opts: { env?: Record<string, strin
 /** Configures a client with `--key` (a new token by default) or `--registration` (+ `--id`). */
 export async function configureClient(
   server: TestServer,
-  opts: { key?: string; registration?: string; id?: string; port?: number } = {},
+  opts: {
+    key?: string;
+    registration?: string;
+    id?: string;
+    port?: number;
+    /** `--hostname` as given (several cluster nodes: `a:p,b:p`); default the server's address and HTTPS port. */
+    hostname?: string;
+  } = {},
 ): Promise<TestClient> {
   const dir = tempDir("pktriot-e2e-");
   const configPath = join(dir, "client.json");
   const auth = opts.registration ? ["--registration", opts.registration, ...(opts.id ? ["--id", opts.id] : [])] : ["--key", opts.key ?? server.createToken().key];
   const cli = (args: string[]) => runAsync([PKTRIOT_BIN, "--config", configPath, ...args]);
-  const r = await runAsync([PKTRIOT_BIN, "unmanaged", "configure", "--config", configPath, "--hostname", `127.0.0.1:${opts.port ?? server.httpsPort}`, ...auth, "--ca", server.caPath]);
+  const r = await runAsync([PKTRIOT_BIN, "unmanaged", "configure", "--config", configPath, "--hostname", opts.hostname ?? `${server.address}:${opts.port ?? server.httpsPort}`, ...auth, "--ca", server.caPath]);
   if (r.code !== 0) throw new Error(`pktriot unmanaged configure: exit ${r.code}: ${r.stderr}${r.stdout}`);
   const tunnelId = r.stdout.match(/Tunnel ID: ([0-9a-f]{32})/)![1]!;
   const client: TestClient = {
@@ -265,8 +276,8 @@ export interface CurlResponse {
 }
 
 /**
- * curl through the server: `http://127.0.0.1:<http>` with a Host header, or
- * `https://<host>:<https>` resolved to 127.0.0.1 and verified with `ca`.
+ * curl through the server: `http://<address>:<http>` with a Host header, or
+ * `https://<host>:<https>` resolved to the server's address and verified with `ca`.
  */
 export async function curl(
   server: TestServer,
@@ -275,8 +286,8 @@ export async function curl(
   opts: { https?: boolean; ca?: string; args?: string[]; after?: string[]; timeoutMs?: number } = {},
 ): Promise<CurlResponse> {
   const target = opts.https
-    ? ["--cacert", opts.ca ?? server.caPath, "--resolve", `${host}:${server.httpsPort}:127.0.0.1`, `https://${host}:${server.httpsPort}${path}`]
-    : ["-H", `Host: ${host}`, `http://127.0.0.1:${server.httpPort}${path}`];
+    ? ["--cacert", opts.ca ?? server.caPath, "--resolve", `${host}:${server.httpsPort}:${server.address}`, `https://${host}:${server.httpsPort}${path}`]
+    : ["-H", `Host: ${host}`, `http://${server.address}:${server.httpPort}${path}`];
   const maxTime = Math.ceil((opts.timeoutMs ?? 20_000) / 1000);
   const r = await runAsync(["curl", "-sS", "-i", "--max-time", String(maxTime), ...(opts.args ?? []), ...target, ...(opts.after ?? [])], { timeoutMs: (maxTime + 5) * 1000 });
   return parseCurl(r);
@@ -347,12 +358,12 @@ export async function tcpUpstream(onConnection: (socket: Socket) => void): Promi
 export const echoUpstream = () => tcpUpstream((s) => s.pipe(s));
 
 /**
- * Sends `data` to 127.0.0.1:`port`, half-closes, and reads until the peer ends.
+ * Sends `data` to `host`:`port`, half-closes, and reads until the peer ends.
  * Returns the byte count and sha256 of what came back.
  */
-export function tcpExchange(port: number, data: Uint8Array, timeoutMs = 60_000): Promise<{ bytes: number; sha256: string; received: Buffer }> {
+export function tcpExchange(port: number, data: Uint8Array, timeoutMs = 60_000, host = "127.0.0.1"): Promise<{ bytes: number; sha256: string; received: Buffer }> {
   return new Promise((resolve, reject) => {
-    const sock = connect({ host: "127.0.0.1", port, allowHalfOpen: true });
+    const sock = connect({ host, port, allowHalfOpen: true });
     const hash = createHash("sha256");
     const chunks: Buffer[] = [];
     let bytes = 0;
@@ -384,10 +395,10 @@ export function tcpExchange(port: number, data: Uint8Array, timeoutMs = 60_000):
 
 export const sha256 = (data: Uint8Array | string) => createHash("sha256").update(data).digest("hex");
 
-/** True once a TCP connect to 127.0.0.1:`port` succeeds (listener up). */
-export function canConnect(port: number): Promise<boolean> {
+/** True once a TCP connect to `host`:`port` succeeds (listener up). */
+export function canConnect(port: number, host = "127.0.0.1"): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = connect({ host: "127.0.0.1", port });
+    const s = connect({ host, port });
     s.on("connect", () => {
       s.destroy();
       resolve(true);

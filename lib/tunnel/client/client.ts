@@ -33,8 +33,12 @@ import { TUNNEL_CONTROL_PATH, TUNNEL_DATA_PATH } from "../../client-api/paths.ts
 
 export type TunnelClientState = "connecting" | "online" | "offline" | "stopped";
 
-/** Which of the server's tunnel endpoints a connection is for. */
-export type TunnelEndpoint = { kind: "control" } | { kind: "data"; session: string };
+/**
+ * Which of the server's tunnel endpoints a connection is for, and at which address
+ * (`server`, one of the client's server URLs; absent: `serverUrl`). A data connection
+ * goes to the address its control connection went to: the session lives on that node.
+ */
+export type TunnelEndpoint = { kind: "control"; server?: string } | { kind: "data"; session: string; server?: string };
 
 /**
  * Opens one connection to the server: resolves with its transport once it is open,
@@ -46,9 +50,16 @@ export type TunnelConnector = (endpoint: TunnelEndpoint, signal: AbortSignal) =>
 export interface TunnelClientOptions {
   /** `wss://host:port` of the server. */
   serverUrl: string;
+  /**
+   * More addresses of the same server (other nodes of a cluster), tried in turn after
+   * `serverUrl` when the current address cannot be reached or its connection drops.
+   */
+  failoverUrls?: string[];
   key: string;
-  /** TLS options for the WebSocket (CA, pin-derived chain, or insecure); computed per connect. */
-  tls(): Promise<Record<string, unknown> | undefined>;
+  /** TLS options for the WebSocket to `serverUrl` (CA, pin-derived chain, or insecure); computed per connect. */
+  tls(serverUrl: string): Promise<Record<string, unknown> | undefined>;
+  /** How long opening one connection (TCP, TLS, WebSocket upgrade) may take; default 15 s. */
+  connectTimeoutMs?: number;
   info: ClientInfo;
   config: ClientConfig;
   verifyPassword(password: string, hash: string): Promise<boolean>;
@@ -137,6 +148,22 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
   };
   const minMs = opts.backoff?.minMs ?? 1000;
   const maxMs = opts.backoff?.maxMs ?? 60_000;
+  // Failover: the addresses in turn. A failed connect moves on to the next address at once
+  // until every address failed in a row; only then the backoff delay, so a dead node costs
+  // one failed connect, not a backoff period. A drop also moves on, after the backoff delay
+  // (with its jitter: the clients of a node that died do not all arrive at once).
+  const servers = [...new Set([opts.serverUrl, ...(opts.failoverUrls ?? [])])];
+  let current = 0;
+  let failedInRow = 0;
+  /** The address of the current control connection: its data connections go there too. */
+  let sessionServer = opts.serverUrl;
+  /** Moves to the next address; true while some address has not failed since the last connection. */
+  const nextServer = (): boolean => {
+    current = (current + 1) % servers.length;
+    if (++failedInRow < servers.length) return true;
+    failedInRow = 0;
+    return false;
+  };
   const perConnection = opts.streamsPerConnection ?? 32;
   // Started on first use: most tunnels never need it, and a fleet host may run many clients.
   let featureServer: FeatureServer | undefined;
@@ -262,7 +289,7 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
     pendingData++;
     const forPool = pool;
     const { signal } = connection;
-    void openConnection({ kind: "data", session: sessionId }, signal)
+    void openConnection({ kind: "data", session: sessionId, server: sessionServer }, signal)
       .then((transport) => {
         pendingData--;
         const session = openSession(transport, { onClose: () => forPool.remove(session) });
@@ -298,19 +325,23 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
     if (stopped) return;
     const delay = backoffDelay(attempt++, minMs, maxMs);
     setState("offline", why);
-    opts.log.warn(`disconnected: ${why}; reconnecting in ${(delay / 1000).toFixed(1)}s`);
+    const to = servers.length > 1 ? ` to ${servers[current]}` : "";
+    opts.log.warn(`disconnected: ${why}; reconnecting${to} in ${(delay / 1000).toFixed(1)}s`);
     retryTimer = clock.setTimeout(connect, delay);
   };
 
   function connect() {
     if (stopped) return;
-    setState("connecting");
+    const server = servers[current]!;
+    setState("connecting", server);
     let closedWhy = "connection closed";
     connection = new AbortController();
     const { signal } = connection;
-    void openConnection({ kind: "control" }, signal)
+    void openConnection({ kind: "control", server }, signal)
       .then((transport) => {
         if (signal.aborted) return transport.close();
+        failedInRow = 0;
+        sessionServer = server;
         const connectedAt = clock.now();
         const session = openSession(transport, {
           onMessage: (bytes) => {
@@ -328,13 +359,21 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
               settleRulesAcks();
             }
             if (clock.now() - connectedAt > STABLE_MS) attempt = 0;
+            if (stopped) return;
+            nextServer();
             scheduleReconnect(closedWhy === "connection closed" && reason.message ? reason.message : closedWhy);
           },
         });
         control = session;
         send({ type: "hello", info: opts.info, ...rulesMessage(), config: shareableConfig(config) });
       })
-      .catch((err) => scheduleReconnect(err instanceof Error ? err.message : String(err)));
+      .catch((err) => {
+        const why = err instanceof Error ? err.message : String(err);
+        if (stopped) return;
+        if (!nextServer()) return scheduleReconnect(why);
+        opts.log.warn(`${why}; trying ${servers[current]}`);
+        connect();
+      });
   }
 
   const onServerMessage = (msg: ServerMessage, setWhy: (why: string) => void) => {
@@ -446,24 +485,35 @@ export function createTunnelClient(opts: TunnelClientOptions): TunnelClient {
  * The default connector: a WebSocket to the server's tunnel endpoint, the auth token as
  * bearer token, TLS options computed per connection.
  */
-export function webSocketConnector(opts: Pick<TunnelClientOptions, "serverUrl" | "key" | "tls">): TunnelConnector {
+export function webSocketConnector(opts: Pick<TunnelClientOptions, "serverUrl" | "key" | "tls" | "connectTimeoutMs">): TunnelConnector {
+  const timeoutMs = opts.connectTimeoutMs ?? 15_000;
   return async (endpoint, signal) => {
+    const serverUrl = endpoint.server ?? opts.serverUrl;
     const path = endpoint.kind === "control" ? TUNNEL_CONTROL_PATH : `${TUNNEL_DATA_PATH}?session=${endpoint.session}`;
-    const tls = await opts.tls();
+    const tls = await opts.tls(serverUrl);
     if (signal.aborted) throw new Error("connection aborted");
-    const ws = new WebSocket(`${opts.serverUrl.replace(/\/$/, "")}${path}`, { headers: { Authorization: `Bearer ${opts.key}` }, tls } as unknown as string[]);
+    const ws = new WebSocket(`${serverUrl.replace(/\/$/, "")}${path}`, { headers: { Authorization: `Bearer ${opts.key}` }, tls } as unknown as string[]);
     ws.binaryType = "arraybuffer";
     return new Promise<Transport>((resolve, reject) => {
+      // A host that drops packets would hold the attempt for minutes: the failover waits for nobody.
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        ws.close();
+      }, timeoutMs);
       const abort = () => ws.close();
       signal.addEventListener("abort", abort, { once: true });
       ws.addEventListener("open", () => {
+        clearTimeout(timer);
         signal.removeEventListener("abort", abort);
         resolve(new WebSocketTransport(ws));
       });
       ws.addEventListener("close", (ev) => {
+        clearTimeout(timer);
         signal.removeEventListener("abort", abort);
         // After open the transport reports the close; before it, this is the failure.
-        reject(new Error(`cannot connect to ${opts.serverUrl}${ev.reason ? `: ${ev.reason}` : ""}`));
+        const why = timedOut ? `: no answer within ${Math.round(timeoutMs / 1000)}s` : ev.reason ? `: ${ev.reason}` : "";
+        reject(new Error(`cannot connect to ${serverUrl}${why}`));
       });
     });
   };

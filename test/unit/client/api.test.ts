@@ -8,6 +8,7 @@ import {
   fetchPeerCertificate,
   normalizeFingerprint,
   parseServerHost,
+  parseServerHosts,
   pinTrust,
   type ServerTrust,
 } from "../../../lib/client-api/index.ts";
@@ -143,5 +144,38 @@ describe("client API over HTTPS", () => {
     expect(err.message).toBe(`cannot reach server 127.0.0.1:${port}: connection refused`);
     const pinned = await createClientApi({ server: `127.0.0.1:${port}`, trust: pinTrust(cert.fingerprint), key: "k" }).auth().catch((e) => e);
     expect(pinned.message).toBe(`cannot reach server 127.0.0.1:${port}: connection refused`);
+  });
+
+  test("failover: an unreachable first address moves the call to the next one (pinned), and later calls stay there", async () => {
+    const port = await freePort();
+    const a = createClientApi({ server: `127.0.0.1:${port}`, failover: [parseServerHost(srv.hostPort)], trust: pinTrust(cert.fingerprint), key: "key-existing" });
+    expect((await a.auth()).tunnelID).toBe(TUNNEL_ID);
+    expect(a.server.hostPort).toBe(srv.hostPort);
+    const before = srv.requests.length;
+    await a.status();
+    expect(srv.requests.length).toBe(before + 1);
+  });
+
+  test("failover: every address unreachable gives the last one's error; a refusal is not retried elsewhere", async () => {
+    const [p1, p2] = [await freePort(), await freePort()];
+    const err = await createClientApi({ server: `127.0.0.1:${p1}`, failover: [parseServerHost(`127.0.0.1:${p2}`)], trust: { kind: "insecure" }, key: "k" }).auth().catch((e) => e);
+    expect(err).toBeInstanceOf(ServerUnreachableError);
+    expect(err.message).toBe(`cannot reach server 127.0.0.1:${p2}: connection refused`);
+    const before = srv.requests.length;
+    const refused = await createClientApi({ server: srv.hostPort, failover: [parseServerHost(`127.0.0.1:${p1}`)], trust: { kind: "insecure" } }).register({ token: "nope" }).catch((e) => e);
+    expect(refused).toBeInstanceOf(ServerRefusedError);
+    expect(srv.requests.length).toBe(before + 1);
+  });
+});
+
+describe("parseServerHosts", () => {
+  test("a comma-separated list in order, repeats dropped, the default port filled in", () => {
+    expect(parseServerHosts("a.example.com, b.example.com:8443,A.example.com:443").map((s) => s.hostPort)).toEqual(["a.example.com:443", "b.example.com:8443"]);
+    expect(parseServerHosts("127.0.0.1:9000").map((s) => s.hostPort)).toEqual(["127.0.0.1:9000"]);
+  });
+  test("a bad entry is named", () => {
+    expect(() => parseServerHosts("a.example.com,b:0")).toThrow('entry "b:0" has an invalid port');
+    expect(() => parseServerHosts("a.example.com,,b.example.com")).toThrow("has an empty entry in its list");
+    expect(() => parseServerHosts("bad host")).toThrow("is not a valid host name");
   });
 });

@@ -107,6 +107,20 @@ describe("acme and httpsUpstream (spokes' additions to the original file)", () =
   });
 });
 
+describe("failoverHosts (cluster nodes tried after serverHost)", () => {
+  test("absent: no key in the file; present: normalized to host:port, kept after serverHost", () => {
+    expect(validateClientConfig({ serverHost: "a.example.com:443" }).failoverHosts).toBeUndefined();
+    const c = validateClientConfig({ serverHost: "a.example.com:443", failoverHosts: ["B.example.com", "10.0.0.3:8443", "[::1]:9443"] });
+    expect(c.failoverHosts).toEqual(["b.example.com:443", "10.0.0.3:8443", "[::1]:9443"]);
+    expect(Object.keys(c).indexOf("failoverHosts")).toBe(Object.keys(c).indexOf("serverHost") + 1);
+  });
+  test("bad values name the field", () => {
+    expect(() => validateClientConfig({ serverHost: "a.example.com:443", failoverHosts: "b.example.com" })).toThrow("config failoverHosts must be an array");
+    expect(() => validateClientConfig({ serverHost: "a.example.com:443", failoverHosts: ["b.example.com", "c:99999"] })).toThrow('config failoverHosts[1] ("c:99999") has an invalid port');
+    expect(() => validateClientConfig({ failoverHosts: ["b.example.com"] })).toThrow("config failoverHosts needs serverHost (the first address)");
+  });
+});
+
 describe("load and save", () => {
   test("save is atomic, 0600, and round-trips", () => {
     const dir = tempDir();

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { X509Certificate, createPrivateKey, generateKeyPairSync } from "node:crypto";
-import { existsSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../../../lib/errors.ts";
 import {
@@ -8,12 +8,14 @@ import {
   certificateNames,
   checkCertificatePair,
   ensureServerCertificate,
+  ensureSharedSelfSigned,
   generateSelfSigned,
   loadCertificatePair,
   normalizeFingerprint,
   selfSignedPaths,
   sha256Fingerprint,
   type CertificatePair,
+  type SharedCertificateStore,
 } from "../../../lib/tls/certificates.ts";
 import { x509 } from "../../../lib/tls/x509.ts";
 import { tempDir } from "../../helpers.ts";
@@ -283,5 +285,61 @@ describe("ensureServerCertificate", () => {
     await expect(
       ensureServerCertificate({ mode: "custom", domain: "other.test", dataPath: dir, certificate: files.cert, privateKey: files.key }),
     ).rejects.toThrow("does not cover other.test");
+  });
+});
+
+/** The database row of a cluster, in memory: first writer wins, replacement only of what was read. */
+function memoryStore(): SharedCertificateStore & { pair?: CertificatePair; claims: number } {
+  const store = {
+    pair: undefined as CertificatePair | undefined,
+    claims: 0,
+    async load() {
+      return store.pair;
+    },
+    async claim(pair: CertificatePair, replacing: CertificatePair | undefined) {
+      store.claims++;
+      await Bun.sleep(1); // let a racing node interleave
+      if (store.pair === replacing || store.pair?.certPem === replacing?.certPem) store.pair = pair;
+      return store.pair!;
+    },
+  };
+  return store;
+}
+
+describe("ensureSharedSelfSigned (one certificate for every node of a cluster)", () => {
+  test("the first node offers the pair it already had; the next node loads it and writes it to its own data dir", async () => {
+    const store = memoryStore();
+    const dirA = tempDir();
+    const before = await ensureServerCertificate({ mode: "selfSigned", domain: "spokes.test", dataPath: dirA });
+    const a = await ensureSharedSelfSigned({ domain: "spokes.test", dataPath: dirA }, store);
+    expect(a).toMatchObject({ claimed: true, generated: false, fingerprint: before.fingerprint });
+    const dirB = tempDir();
+    const b = await ensureSharedSelfSigned({ domain: "spokes.test", dataPath: dirB }, store);
+    expect(b).toMatchObject({ claimed: false, generated: false, fingerprint: a.fingerprint });
+    const paths = selfSignedPaths(dirB);
+    expect(sha256Fingerprint(readFileSync(paths.certPath, "utf8"))).toBe(a.fingerprint);
+    expect(statSync(paths.keyPath).mode & 0o777).toBe(0o600);
+    // A restart of node b reads the same one again.
+    expect((await ensureSharedSelfSigned({ domain: "spokes.test", dataPath: dirB }, store)).fingerprint).toBe(a.fingerprint);
+  });
+
+  test("three nodes starting at once end up with one certificate", async () => {
+    const store = memoryStore();
+    const nodes = await Promise.all([tempDir(), tempDir(), tempDir()].map((dataPath) => ensureSharedSelfSigned({ domain: "spokes.test", dataPath }, store)));
+    expect(new Set(nodes.map((n) => n.fingerprint)).size).toBe(1);
+    expect(nodes.filter((n) => n.claimed)).toHaveLength(1);
+    expect(nodes[0]!.fingerprint).toBe(sha256Fingerprint(store.pair!.certPem));
+  });
+
+  test("a stored certificate for another domain or near its expiry is replaced by the next node that starts", async () => {
+    const store = memoryStore();
+    store.pair = await generateSelfSigned("old.test");
+    const renamed = await ensureSharedSelfSigned({ domain: "spokes.test", dataPath: tempDir() }, store);
+    expect(renamed.claimed).toBe(true);
+    expect(renamed.names).toEqual(["spokes.test", "*.spokes.test"]);
+    const later = new Date(Date.now() + 340 * DAY);
+    const renewed = await ensureSharedSelfSigned({ domain: "spokes.test", dataPath: tempDir(), now: later }, store);
+    expect(renewed).toMatchObject({ claimed: true, generated: true });
+    expect(renewed.notAfter.getTime()).toBeGreaterThan(renamed.notAfter.getTime());
   });
 });

@@ -77,7 +77,15 @@ export interface InMemoryClient {
 
 export function startClient(
   server: InMemoryServer,
-  opts: { key?: string; config?: ClientConfig; failConnects?: number } & Partial<Pick<TunnelClientOptions, "applyRemoteChange" | "keepalive" | "streamsPerConnection" | "poolIdleCheckMs" | "backoff">> = {},
+  opts: {
+    key?: string;
+    config?: ClientConfig;
+    failConnects?: number;
+    /** More servers by URL (cluster nodes): the client's failover addresses, `server` being `memory://server`. */
+    failover?: Record<string, InMemoryServer>;
+    /** URLs whose connects fail (a node that is down), changed by the test as it goes. */
+    down?: Set<string>;
+  } & Partial<Pick<TunnelClientOptions, "applyRemoteChange" | "keepalive" | "streamsPerConnection" | "poolIdleCheckMs" | "backoff">> = {},
 ): InMemoryClient {
   const clock = new FakeClock();
   const key = opts.key ?? "key-a";
@@ -86,8 +94,10 @@ export function startClient(
   const warnings: string[] = [];
   const states: string[] = [];
   let failures = opts.failConnects ?? 0;
+  const nodes: Record<string, InMemoryServer> = { "memory://server": server, ...opts.failover };
   const client = createTunnelClient({
     serverUrl: "memory://server",
+    failoverUrls: Object.keys(opts.failover ?? {}),
     key,
     tls: async () => undefined,
     info: { os: "linux", arch: "x64", version: "test" },
@@ -104,13 +114,14 @@ export function startClient(
     async connect(endpoint) {
       const entry: InMemoryClient["connections"][number] = { endpoint };
       connections.push(entry);
-      if (failures > 0) {
+      const url = endpoint.server ?? "memory://server";
+      if (failures > 0 || opts.down?.has(url)) {
         failures--;
-        throw new Error("cannot connect to memory://server: connection refused");
+        throw new Error(`cannot connect to ${url}: connection refused`);
       }
       const [clientEnd, serverEnd] = createMemoryTransportPair();
       entry.transport = clientEnd;
-      await server.engine.accept(serverEnd, endpoint.kind === "control" ? { kind: "control", key } : { kind: "data", key, session: endpoint.session }, "192.0.2.10");
+      await nodes[url]!.engine.accept(serverEnd, endpoint.kind === "control" ? { kind: "control", key } : { kind: "data", key, session: endpoint.session }, "192.0.2.10");
       return clientEnd;
     },
   });

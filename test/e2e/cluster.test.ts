@@ -1,0 +1,299 @@
+// Cluster mode end to end (issue 10 "Tests"): PostgreSQL and three real spokes nodes
+// (a, b, c on 127.0.0.1/.2/.3), real pktriot clients. A client held by node b is reached
+// over HTTP, HTTPS and TCP through node a (and c); a client on c maps a port to a service
+// behind b's client; admins see one state from every node (cluster ls, tunnel ls, Admin
+// API session and page sets, dashboard session); a peer link with a wrong secret is
+// refused; 1 GiB goes through a peer hop beside a never-reading visitor with the nodes'
+// memory bounded; finally node b is killed with SIGKILL and its client (configured with
+// two server addresses) is back at node a within 10 s, routed from every live node, with
+// no token, tunnel or port allocation lost.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { connect, type Socket } from "node:net";
+import { SPOKES_BIN, freePort, waitFor } from "../helpers.ts";
+import { AdminApiClient } from "./_admin-api-client.ts";
+import {
+  DOMAIN,
+  FAST_CLIENT_ENV,
+  addAdmin,
+  configureClusterClient,
+  dashboardLogin,
+  dashboardPage,
+  peerLinkStatus,
+  rssKiB,
+  startCluster,
+  type ClusterNode,
+  type TestCluster,
+} from "./_cluster.ts";
+import { curl, echoUpstream, httpUpstream, mustRun, runAsync, sha256, stopAll, tcpExchange, tcpUpstream, waitForStatus, type TestClient } from "./_tunnel-harness.ts";
+
+const SITE = `app.${DOMAIN}`;
+
+let cl: TestCluster;
+/** Held by node b; node a is its second address. */
+let onB: TestClient;
+/** Held by node c; maps a local port to onB's echo port through the mesh. */
+let onC: TestClient;
+let echoPort: number;
+let firehosePort: number;
+let sinkPort: number;
+let mapPort: number;
+let firehoseWritten = 0;
+let sinkReceived = 0;
+
+beforeAll(async () => {
+  cl = await startCluster();
+  const web = httpUpstream({ fetch: (req) => new Response(`hello from behind b: ${new URL(req.url).pathname}`) });
+  const echo = await echoUpstream();
+  const firehose = await tcpUpstream((s) => {
+    const chunk = new Uint8Array(64 * 1024).fill(0x5a);
+    const pump = () => {
+      while (!s.destroyed && s.write(chunk)) firehoseWritten += chunk.length;
+      if (!s.destroyed) firehoseWritten += chunk.length;
+    };
+    s.on("drain", pump);
+    pump();
+  });
+  const sink = await tcpUpstream((s) => {
+    s.on("data", (c: Buffer) => (sinkReceived += c.length));
+    s.on("end", () => s.end());
+  });
+
+  onB = await configureClusterClient([cl.b, cl.a]);
+  await mustRun(onB, ["tunnel", "http", "add", "--domain", SITE, "--http", String(web.port)]);
+  echoPort = await onB.allocatePort();
+  firehosePort = await onB.allocatePort();
+  sinkPort = await onB.allocatePort();
+  for (const [port, upstream] of [[echoPort, echo.port], [firehosePort, firehose.port], [sinkPort, sink.port]] as const) {
+    await mustRun(onB, ["tunnel", "tcp", "forward", "--port", String(port), "--destination", "127.0.0.1", "--dstport", String(upstream)]);
+  }
+  await onB.start(FAST_CLIENT_ENV);
+
+  onC = await configureClusterClient([cl.c]);
+  mapPort = await freePort();
+  await mustRun(onC, ["ports", "map", String(mapPort), "--transport", "tcp", "--destination", "echo.mesh", "--port", String(echoPort)]);
+  await onC.start(FAST_CLIENT_ENV);
+}, 120_000);
+
+afterAll(stopAll);
+
+interface TunnelJson {
+  id: string;
+  online: boolean;
+  node?: string;
+}
+const tunnelAt = (node: ClusterNode, id: string) => node.json<TunnelJson[]>(["tunnel", "ls", "--json", "--all"]).find((t) => t.id === id);
+
+/** Sends a few bytes to `host:port` and expects them back (an echo behind some tunnel). */
+async function echoes(port: number, host: string): Promise<boolean> {
+  const data = new TextEncoder().encode(`ping ${host}:${port} ${Math.random()}`);
+  try {
+    const r = await tcpExchange(port, data, 5_000, host);
+    return r.sha256 === sha256(data);
+  } catch {
+    return false;
+  }
+}
+
+const routedHttp = (node: ClusterNode, path: string) => waitForStatus(() => curl(node, SITE, path, { timeoutMs: 5_000 }), 200, `${SITE} through node ${node.nodeId}`);
+
+describe("one server to admins", () => {
+  test("spokes cluster ls on any node lists the three nodes with fresh heartbeats and the tunnels they hold", async () => {
+    for (const node of cl.nodes) {
+      const rows = await waitFor(() => {
+        const r = node.json<{ nodeId: string; tunnels: number; heartbeatAgeSeconds?: number }[]>(["cluster", "ls", "--json"]);
+        return r.length === 3 && r.find((n) => n.nodeId === "b")?.tunnels === 1 && r.find((n) => n.nodeId === "c")?.tunnels === 1 ? r : null;
+      }, `three nodes in cluster ls at ${node.nodeId}`);
+      expect(rows.map((n) => n.nodeId).sort()).toEqual(["a", "b", "c"]);
+      expect(rows.find((n) => n.nodeId === "a")?.tunnels).toBe(0);
+    }
+    const table = cl.a.cli(["cluster", "ls"]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/\| b +\|/);
+    expect(table.stdout).toContain(cl.b.hostPort);
+  });
+
+  test("tunnel ls on every node shows each tunnel online at the node that holds it", () => {
+    for (const node of cl.nodes) {
+      expect(tunnelAt(node, onB.tunnelId)).toMatchObject({ online: true, node: "b" });
+      expect(tunnelAt(node, onC.tunnelId)).toMatchObject({ online: true, node: "c" });
+    }
+    const table = cl.c.cli(["tunnel", "ls"]);
+    expect(table.stdout).toMatch(/Node/);
+  });
+});
+
+describe("routing through a peer", () => {
+  test("HTTP through node a (and c) reaches the client held by node b", async () => {
+    for (const node of [cl.a, cl.c, cl.b]) {
+      const r = await routedHttp(node, `/via-${node.nodeId}`);
+      expect(r.body).toBe(`hello from behind b: /via-${node.nodeId}`);
+    }
+  });
+
+  test("HTTPS through node a: node a terminates with the cluster's certificate (the client's CA file from node b verifies it)", async () => {
+    const r = await waitForStatus(() => curl(cl.a, SITE, "/secure", { https: true, ca: cl.b.caPath, timeoutMs: 5_000 }), 200, "HTTPS via a");
+    expect(r.body).toBe("hello from behind b: /secure");
+  });
+
+  test("TCP: every node listens on the forwarded port and carries it to node b's client", async () => {
+    for (const node of cl.nodes) await waitFor(() => echoes(echoPort, node.address), `the echo port through node ${node.nodeId}`, 15_000, 200);
+    const big = new Uint8Array(8 * 1024 * 1024).map((_, i) => (i * 7) & 0xff);
+    const r = await tcpExchange(echoPort, big, 30_000, cl.a.address);
+    expect(r.sha256).toBe(sha256(big));
+  });
+
+  test("ports map: a client on node c reaches the service behind node b's client", async () => {
+    await waitFor(() => echoes(mapPort, "127.0.0.1"), "the mapped port on the client of node c", 15_000, 200);
+    const data = new Uint8Array(1024 * 1024).fill(0x33);
+    expect((await tcpExchange(mapPort, data, 30_000)).sha256).toBe(sha256(data));
+  });
+});
+
+describe("sessions from any node", () => {
+  test("an Admin API session made at node a works at node b; a page set made at a is served at c", async () => {
+    const made = cl.a.cli(["apikey", "create", "--description", "cluster e2e"]);
+    expect(made.code).toBe(0);
+    const key = made.stdout.trim().split("\n").at(-1)!.trim();
+    const atA = await new AdminApiClient(() => cl.a.httpsPort, DOMAIN, cl.a.address).login(key);
+    const atB = new AdminApiClient(() => cl.b.httpsPort, DOMAIN, cl.b.address);
+    atB.cookie = atA.cookie;
+    const online = await atB.get("tunnel/list/online");
+    expect(online.status).toBe(200);
+    expect(online.json.tunnels.map((t: { id: string }) => t.id).sort()).toEqual([onB.tunnelId, onC.tunnelId].sort());
+
+    // More than 50 tunnels: the list is paged; its page set lives in the database.
+    for (let i = 0; i < 50; i += 10) {
+      const batch = await Promise.all(Array.from({ length: 10 }, () => runAsync([SPOKES_BIN, "token", "create", "--config", cl.a.configPath])));
+      for (const r of batch) expect(r.code).toBe(0);
+    }
+    const list = await atA.get("tunnel/list");
+    expect(list.json.total).toBe(52);
+    expect(list.json.links).toHaveLength(2);
+    const atC = new AdminApiClient(() => cl.c.httpsPort, DOMAIN, cl.c.address);
+    atC.cookie = atA.cookie;
+    const page = await atC.get(`tunnel/page/${list.json.links[1].uid}`);
+    expect(page.status).toBe(200);
+    expect(page.json.tunnels).toHaveLength(2);
+  }, 120_000);
+
+  test("a dashboard session made at node a is signed in at node c", async () => {
+    expect(addAdmin(cl.a, "admin@spokes.test", "correct horse battery").code).toBe(0);
+    const cookie = await dashboardLogin(cl.a, "admin@spokes.test", "correct horse battery");
+    const page = await dashboardPage(cl.c, cookie, "/");
+    expect(page.status).toBe(200);
+    expect(page.body).not.toContain('name="password"');
+    const anonymous = await dashboardPage(cl.c, "spokes_session=forged", "/");
+    expect(anonymous.status).toBe(303);
+  });
+});
+
+describe("peer links", () => {
+  test("a peer link with a wrong secret is refused with 403 and logged; the right secret is admitted", async () => {
+    const from = cl.a.log.text.length;
+    expect(await peerLinkStatus(cl.a, "not-the-cluster-secret-0123456789")).toBe(403);
+    await cl.a.log.waitFor("refused: wrong or missing cluster secret", { from });
+    expect(await peerLinkStatus(cl.a, "")).toBe(403);
+    expect(await peerLinkStatus(cl.a, cl.secret, "probe")).toBe(101);
+  });
+});
+
+describe("memory through a peer hop", () => {
+  test("1 GiB uploaded through node a to node b's client beside a never-reading visitor: the nodes' memory stays bounded", async () => {
+    const nodes = [cl.a, cl.b];
+    await waitFor(() => echoes(echoPort, cl.a.address), "routing through a", 15_000, 200);
+    const stuck: Socket = connect({ host: cl.a.address, port: firehosePort });
+    stuck.on("error", () => {});
+    stuck.pause();
+    try {
+      await waitFor(() => firehoseWritten > 1024 * 1024, "the firehose to start", 15_000);
+      const before = nodes.map((n) => rssKiB(n.proc.pid));
+      const peak = [...before];
+      const sample = () => nodes.forEach((n, i) => (peak[i] = Math.max(peak[i]!, rssKiB(n.proc.pid))));
+      const sampler = setInterval(sample, 50);
+      const BULK = 1024 * 1024 * 1024;
+      const started = performance.now();
+      try {
+        await upload(cl.a.address, sinkPort, BULK);
+        await waitFor(() => sinkReceived >= BULK, "the sink to get every byte", 60_000);
+      } finally {
+        clearInterval(sampler);
+      }
+      const seconds = (performance.now() - started) / 1000;
+      nodes.forEach((n, i) => {
+        console.log(
+          `node ${n.nodeId}: RSS ${(before[i]! / 1024).toFixed(0)} MiB before, peak ${(peak[i]! / 1024).toFixed(0)} MiB; ` +
+            `1 GiB in ${seconds.toFixed(1)} s (${(1024 / seconds).toFixed(0)} MiB/s); stuck source wrote ${(firehoseWritten / 1048576).toFixed(1)} MiB`,
+        );
+      });
+      expect(sinkReceived).toBe(BULK);
+      // Back-pressure reached the stuck source across the peer hop: kernel buffers plus windows.
+      expect(firehoseWritten).toBeLessThan(64 * 1024 * 1024);
+      for (let i = 0; i < nodes.length; i++) {
+        expect((peak[i]! - before[i]!) / 1024).toBeLessThan(192);
+        expect(peak[i]! / 1024).toBeLessThan(400);
+      }
+    } finally {
+      stuck.destroy();
+    }
+  }, 240_000);
+});
+
+describe("failover", () => {
+  test("kill -9 node b: its client is back at node a within 10 s and routed from every live node; nothing is lost", async () => {
+    const tokensBefore = cl.a.json<{ id: string; active: boolean }[]>(["token", "ls", "--json"]);
+    const portsBefore = cl.a.json<{ port: number; tunID: string }[]>(["port", "ls", "--json"]).map((p) => `${p.port}/${p.tunID}`).sort();
+    const from = onB.log.text.length;
+    const killed = performance.now();
+    await cl.b.kill9();
+
+    await onB.log.waitFor(`tunnel ${onB.tunnelId} online`, { from, timeoutMs: 10_000 });
+    const reconnectedMs = performance.now() - killed;
+    expect(onB.log.text.slice(from)).toContain(`connecting to ${cl.a.hostPort}`);
+
+    // Routed again from every live node (a holds it now; c routes through its peer link to a).
+    for (const node of [cl.a, cl.c]) {
+      await routedHttp(node, `/after-${node.nodeId}`);
+      await waitFor(() => echoes(echoPort, node.address), `the echo port through node ${node.nodeId}`, 10_000, 200);
+    }
+    await waitFor(() => echoes(mapPort, "127.0.0.1"), "the mapped port on node c's client", 10_000, 200);
+    const routedMs = performance.now() - killed;
+    console.log(`client of node b: online at node a ${(reconnectedMs / 1000).toFixed(1)} s after kill -9, routed from a and c after ${(routedMs / 1000).toFixed(1)} s`);
+    expect(routedMs).toBeLessThan(10_000);
+    expect(tunnelAt(cl.c, onB.tunnelId)).toMatchObject({ online: true, node: "a" });
+
+    // No configuration lost: the same tokens, the same port allocations.
+    expect(cl.c.json<{ id: string; active: boolean }[]>(["token", "ls", "--json"])).toEqual(tokensBefore);
+    expect(cl.c.json<{ port: number; tunID: string }[]>(["port", "ls", "--json"]).map((p) => `${p.port}/${p.tunID}`).sort()).toEqual(portsBefore);
+
+    // Node b's heartbeat expires (10 s): the survivors drop it, and nothing is left inconsistent.
+    await waitFor(() => !cl.a.json<{ nodeId: string }[]>(["cluster", "ls", "--json"]).some((n) => n.nodeId === "b"), "node b gone from cluster ls", 20_000, 500);
+    const check = cl.a.cli(["clean", "--check"]);
+    expect(check.stdout).toContain("Issues Found (tunnels + ports): 0");
+    expect(check.code).toBe(0);
+  }, 60_000);
+});
+
+/** Sends `bytes` to `host:port` as fast as back-pressure allows, then half-closes; resolves at the peer's end. */
+function upload(host: string, port: number, bytes: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const sock = connect({ host, port, allowHalfOpen: true });
+    sock.setNoDelay(true);
+    const chunk = new Uint8Array(256 * 1024).fill(0x42);
+    let sent = 0;
+    const pump = () => {
+      while (sent < bytes) {
+        sent += chunk.length;
+        if (!sock.write(chunk)) return;
+      }
+      sock.end();
+    };
+    sock.on("connect", pump);
+    sock.on("drain", pump);
+    sock.on("data", () => {});
+    sock.on("end", () => {
+      sock.destroy();
+      resolve();
+    });
+    sock.on("error", reject);
+  });
+}
