@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { openDatabase } from "../../db/client.ts";
 import { newId } from "../../db/ids.ts";
 import { findDomainOwner, markNodeTunnelsOffline, saveServiceAvailability } from "../../db/queries/live.ts";
-import type { LoadedConfig, ServerConfig } from "../../lib/config/server-config.ts";
+import { clusterSettingsOf, type LoadedConfig, type ServerConfig } from "../../lib/config/server-config.ts";
 import { createChallengeStore } from "../../lib/acme/challenge-store.ts";
 import { loadStoredAcmeCertificate, startAcmeRenewer, type AcmeRenewer } from "../../lib/acme/renewer.ts";
 import type { OnDemandCertificates } from "../../lib/acme/on-demand.ts";
@@ -35,6 +35,7 @@ import { databaseOptionsOf } from "../_server-context.ts";
 import { startMemoryGovernor } from "./memory-governor.ts";
 import { createLoginPolicy } from "./login-policy.ts";
 import { startPeriodicJobs } from "./periodic-jobs.ts";
+import { startClusterMembership } from "./cluster-store.ts";
 import { healthResponse } from "./health.ts";
 import { createServerMetrics } from "./metrics.ts";
 import { startMetricsListener } from "./metrics-listener.ts";
@@ -54,7 +55,9 @@ type Slot = ConnectionSlot;
 
 export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance): Promise<EdgeServer> {
   const config: ServerConfig = loaded.config;
-  const node = newId();
+  const clusterSettings = clusterSettingsOf(config);
+  // The tunnels table's server_node: the configured id in a cluster, else one per process.
+  const node = clusterSettings?.nodeId ?? newId();
   const started = Date.now();
   const { db, close: closeDb } = await openDatabase(databaseOptionsOf(config));
   const dbFile = config.database.url ? undefined : watchDatabaseFile(config.database.path);
@@ -116,6 +119,10 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   };
   const certSource = createCertificateSource(await loadServerCertificate());
   const tlsOptions = () => ({ cert: certSource.current().certPem, key: certSource.current().keyPem });
+  // Cluster mode: live (heartbeat) before any listener accepts a tunnel.
+  const cluster = clusterSettings
+    ? await startClusterMembership({ db, settings: clusterSettings, started, certificatePem: () => certSource.current().certPem, log })
+    : undefined;
 
   const metrics = createServerMetrics({
     tunnelsByState: () => countTunnelsByState(db),
@@ -141,7 +148,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
 
   /** Names the server terminates itself: covered by its certificate, or on-demand tunnel names in Let's Encrypt mode. */
   const serverCertificateCovers = (host: string) => certificateCovers(certSource.current().certPem, host) || Boolean(onDemand?.handles(host));
-  const policy = createLoginPolicy({ db, config, node, certificateCovers: serverCertificateCovers });
+  const policy = createLoginPolicy({ db, config, node, certificateCovers: serverCertificateCovers, locations: cluster?.locations });
   const tunnels = createTunnelServer({
     login: policy.login,
     checkRules: policy.checkRules,
@@ -289,6 +296,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     } catch (err) {
       for (const l of [...opened, webHttp]) l.stop(true);
       tlsListeners?.stop(true);
+      cluster?.halt();
       closeDb();
       const why = (err as { code?: string }).code === "EADDRINUSE" ? "address already in use" : errorMessage(err);
       throw new Error(`cannot listen on ${typeof port === "string" ? port : `${config.listen.address}:${port}`} (${what}): ${why}`);
@@ -353,6 +361,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
       await tunnels.closeAll("server stopping");
       try {
         await jobs.flushStats();
+        await cluster?.stop();
         await markNodeTunnelsOffline(db, node);
       } catch (err) {
         log.warn(`final flush failed: ${errorMessage(err)}`);
