@@ -326,7 +326,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     ? listenOrFail("listen.metrics", config.listen.metrics, () => startMetricsListener({ at: config.listen.metrics, token: config.listen.metricsToken, registry: metrics.registry, health }), [httpListener, httpsListener])
     : undefined;
 
-  const jobs = await startPeriodicJobs({ db, node, started, tunnels, stats, portRange: () => config.portRange, log });
+  const jobs = await startPeriodicJobs({ db, node, started, tunnels, stats, portRange: () => config.portRange, cluster: Boolean(cluster), log });
   const stopMemoryGovernor = startMemoryGovernor(() => {
     let n = 0;
     for (const t of tunnels.registry.all()) for (const s of t.pool.sessions) n += s.bytesIn + s.bytesOut;
