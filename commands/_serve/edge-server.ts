@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { openDatabase } from "../../db/client.ts";
 import { newId } from "../../db/ids.ts";
 import { findDomainOwner, markNodeTunnelsOffline, saveServiceAvailability } from "../../db/queries/live.ts";
-import type { LoadedConfig, ServerConfig } from "../../lib/config/server-config.ts";
+import { clusterSettingsOf, type LoadedConfig, type ServerConfig } from "../../lib/config/server-config.ts";
 import { createChallengeStore } from "../../lib/acme/challenge-store.ts";
 import { loadStoredAcmeCertificate, startAcmeRenewer, type AcmeRenewer } from "../../lib/acme/renewer.ts";
 import type { OnDemandCertificates } from "../../lib/acme/on-demand.ts";
@@ -16,7 +16,7 @@ import { createOrderLimiter } from "../../lib/acme/order-limiter.ts";
 import { startOnDemandCertificates } from "./on-demand-certificates.ts";
 import { startClusterPeering, type ClusterPeering } from "./cluster.ts";
 import { createListenerPorts } from "../../lib/cluster/listener-ports.ts";
-import type { ClusterSettings, ClusterStore } from "../../lib/cluster/types.ts";
+import { createClusterStore } from "../../db/queries/cluster.ts";
 import { createLoopbackRelay } from "../../lib/edge/loopback-relay.ts";
 import { createPublicSocksListeners } from "../../lib/edge/socks-listeners.ts";
 import { createSniListener } from "../../lib/edge/sni-listener.ts";
@@ -169,12 +169,12 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     log,
   });
 
-  // TODO(cluster wiring, lead merge): the settings are H1's `clusterSettingsOf(config)` and the
-  // store H1's cluster membership store (commands/_serve/cluster-store.ts); until both are on
-  // main, cluster mode stays off here.
-  const membership = undefined as { settings: ClusterSettings; store: ClusterStore } | undefined;
-  const cluster: ClusterPeering | undefined = membership
-    ? startClusterPeering({ ...membership, tunnels, listenerPorts, metrics, keepalive: keepaliveFromEnv(process.env.SPOKES_KEEPALIVE_MS), log })
+  // Cluster mode: peer links and the other nodes' routes. The heartbeat (advertise address,
+  // certificate fingerprint) and this node's location writes are the membership's
+  // (commands/_serve/cluster-store.ts); the peering only reads the same tables.
+  const clusterSettings = clusterSettingsOf(config);
+  const cluster: ClusterPeering | undefined = clusterSettings
+    ? startClusterPeering({ settings: clusterSettings, store: createClusterStore(db), tunnels, listenerPorts, metrics, keepalive: keepaliveFromEnv(process.env.SPOKES_KEEPALIVE_MS), log })
     : undefined;
   /** Where the routers send visitors: the local tunnels, and in cluster mode the other nodes' too. */
   const routes = cluster?.routes ?? tunnels.registry;
