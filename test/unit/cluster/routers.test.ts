@@ -12,20 +12,13 @@ import { createMeshResolver } from "../../../lib/tunnel/server/mesh-resolver.ts"
 import type { SocksTarget } from "../../../lib/socks/handshake.ts";
 import { waitFor } from "../../helpers.ts";
 import { FakeConnection } from "../socks/fake-connection.ts";
-import { FakeLiveTunnel, httpRule, location, portRule, readAll, startCluster } from "./cluster-harness.ts";
+import { T1, readAll, twoLinkedNodes } from "./cluster-harness.ts";
 
-const T1 = "1".repeat(32);
 const until = <T>(check: () => T, what: string) => waitFor(check, what, 5_000, 1);
 
-const c = startCluster();
-const a = c.node("a");
-const b = c.node("b");
-const tunnel = new FakeLiveTunnel(T1, "epoch-1");
-const rules = { https: [httpRule("app.test")], ports: [portRule(20001)] };
-b.addTunnel(tunnel, rules);
-await c.store.saveLocation(location(T1, "b", "epoch-1", rules));
-await c.syncAll();
-await until(() => a.engine.links.connectedNodes().includes("b"), "a's link to b");
+const { c, tunnel } = await twoLinkedNodes();
+const a = c.nodes.get("a")!;
+const b = c.nodes.get("b")!;
 
 const http = createHttpRouter({
   routes: a.engine.routes,
