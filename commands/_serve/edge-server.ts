@@ -128,7 +128,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
       for (const t of tunnels.registry.all()) n += t.control.streamCount + t.pool.streamCount;
       return n;
     },
-    peerSessions: () => cluster?.engine.links.connectedNodes().length ?? 0,
+    peerSessions: () => peering?.engine.links.connectedNodes().length ?? 0,
   });
   const health = () =>
     healthResponse({
@@ -172,12 +172,12 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   // Cluster mode: peer links and the other nodes' routes. The heartbeat (advertise address,
   // certificate fingerprint) and this node's location writes are the membership's
   // (commands/_serve/cluster-store.ts); the peering only reads the same tables.
-  const clusterSettings = clusterSettingsOf(config);
-  const cluster: ClusterPeering | undefined = clusterSettings
-    ? startClusterPeering({ settings: clusterSettings, store: createClusterStore(db), tunnels, listenerPorts, metrics, keepalive: keepaliveFromEnv(process.env.SPOKES_KEEPALIVE_MS), log })
+  const peerSettings = clusterSettingsOf(config);
+  const peering: ClusterPeering | undefined = peerSettings
+    ? startClusterPeering({ settings: peerSettings, store: createClusterStore(db), tunnels, listenerPorts, metrics, keepalive: keepaliveFromEnv(process.env.SPOKES_KEEPALIVE_MS), log })
     : undefined;
   /** Where the routers send visitors: the local tunnels, and in cluster mode the other nodes' too. */
-  const routes = cluster?.routes ?? tunnels.registry;
+  const routes = peering?.routes ?? tunnels.registry;
 
   const mesh = createMeshResolver({
     routes,
@@ -243,7 +243,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     const remote = (ip && relay.remoteFor(ip.port)) ?? ip?.address ?? "";
     try {
       if (new URL(req.url).pathname === "/healthz") return await health();
-      const peer = tls ? cluster?.handle(req, server, remote) : undefined;
+      const peer = tls ? peering?.handle(req, server, remote) : undefined;
       // Undefined once upgraded (Bun answers the upgrade itself), as after tunnels.handle.
       if (peer) return peer.response as Response;
       return (
@@ -276,13 +276,13 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     (tlsListeners = startTlsListeners({
       certificates: certSource,
       fetch: (req, server, decrypted) => webFetch(req, server, true, decrypted),
-      websocket: cluster ? cluster.websocket(tunnels.websocket) : tunnels.websocket,
+      websocket: peering ? peering.websocket(tunnels.websocket) : tunnels.websocket,
       direct: config.listen.tunnel ? { hostname: config.listen.address, port: config.listen.tunnel } : undefined,
     }));
 
   const router = createEdgeRouter({
     routes,
-    endpoints: cluster?.endpoints ?? tunnels,
+    endpoints: peering?.endpoints ?? tunnels,
     stats,
     relay,
     domain: () => config.domain,
@@ -370,7 +370,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
       httpsListener.stop(true);
       socks.stop();
       tcpPorts.closeAll();
-      cluster?.stop();
+      peering?.stop();
       await tunnels.closeAll("server stopping");
       try {
         await jobs.flushStats();
