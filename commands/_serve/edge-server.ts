@@ -14,6 +14,9 @@ import { loadStoredAcmeCertificate, startAcmeRenewer, type AcmeRenewer } from ".
 import type { OnDemandCertificates } from "../../lib/acme/on-demand.ts";
 import { createOrderLimiter } from "../../lib/acme/order-limiter.ts";
 import { startOnDemandCertificates } from "./on-demand-certificates.ts";
+import { startClusterPeering, type ClusterPeering } from "./cluster.ts";
+import { createListenerPorts } from "../../lib/cluster/listener-ports.ts";
+import { createClusterStore } from "../../db/queries/cluster.ts";
 import { createLoopbackRelay } from "../../lib/edge/loopback-relay.ts";
 import { createPublicSocksListeners } from "../../lib/edge/socks-listeners.ts";
 import { createSniListener } from "../../lib/edge/sni-listener.ts";
@@ -99,7 +102,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     onDemand?.stop();
     onDemand = undefined;
     if (tlsMode !== "letsencrypt") return;
-    onDemand = startOnDemandCertificates({ config, dir: acmeDir, challenges, caPem: acmeCaPem, tunnels, sni: () => tlsListeners!.sni, limiter: onDemandLimiter, onOrder: metrics.acmeOrder, log });
+    onDemand = startOnDemandCertificates({ config, dir: acmeDir, challenges, caPem: acmeCaPem, routes, sni: () => tlsListeners!.sni, limiter: onDemandLimiter, onOrder: metrics.acmeOrder, log });
     renewer = startAcmeRenewer({
       directoryUrl: config.acme.directoryUrl,
       email: config.acme.email,
@@ -132,6 +135,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
       for (const t of tunnels.registry.all()) n += t.control.streamCount + t.pool.streamCount;
       return n;
     },
+    peerSessions: () => peering?.engine.links.connectedNodes().length ?? 0,
   });
   const health = () =>
     healthResponse({
@@ -145,6 +149,11 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   let publicHttpsPort = config.listen.https;
   const relay = createLoopbackRelay();
   const tcpPorts = createTcpPortListeners({ hostname: config.listen.address, onConnection: (port, conn, remote) => router.onTcpConnection(port, conn, remote) });
+  // Local tunnels' ports and (cluster mode) the other nodes' tunnels' ports: every node listens on all.
+  const listenerPorts = createListenerPorts((opened, closed) => {
+    tcpPorts.close(closed);
+    for (const f of tcpPorts.open(opened)) log.warn(`cannot listen on port ${f.port}: ${f.error}`);
+  });
 
   /** Names the server terminates itself: covered by its certificate, or on-demand tunnel names in Let's Encrypt mode. */
   const serverCertificateCovers = (host: string) => certificateCovers(certSource.current().certPem, host) || Boolean(onDemand?.handles(host));
@@ -155,10 +164,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     online: policy.online,
     offline: policy.offline,
     rulesChanged: policy.rulesChanged,
-    portsChanged(opened, closed) {
-      tcpPorts.close(closed);
-      for (const f of tcpPorts.open(opened)) log.warn(`cannot listen on port ${f.port}: ${f.error}`);
-    },
+    portsChanged: (opened, closed) => listenerPorts.localChanged(opened, closed),
     meshStream: (tunnel, stream, meta) => mesh.serveStream(tunnel, stream, meta),
     monitorReport: (t, services) =>
       void saveServiceAvailability(db, t.tunnelId, services).catch((err) => log.warn(`monitor report of ${t.tunnelId} not saved: ${errorMessage(err)}`)),
@@ -170,8 +176,18 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     log,
   });
 
+  // Cluster mode: peer links and the other nodes' routes. The heartbeat (advertise address,
+  // certificate fingerprint) and this node's location writes are the membership's
+  // (commands/_serve/cluster-store.ts); the peering only reads the same tables.
+  const peerSettings = clusterSettingsOf(config);
+  const peering: ClusterPeering | undefined = peerSettings
+    ? startClusterPeering({ settings: peerSettings, store: createClusterStore(db), tunnels, listenerPorts, metrics, keepalive: keepaliveFromEnv(process.env.SPOKES_KEEPALIVE_MS), log })
+    : undefined;
+  /** Where the routers send visitors: the local tunnels, and in cluster mode the other nodes' too. */
+  const routes = peering?.routes ?? tunnels.registry;
+
   const mesh = createMeshResolver({
-    tunnels,
+    routes,
     stats,
     allow: () => config.socks.allow,
     enabled: () => config.socks.enabled,
@@ -234,6 +250,9 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     const remote = (ip && relay.remoteFor(ip.port)) ?? ip?.address ?? "";
     try {
       if (new URL(req.url).pathname === "/healthz") return await health();
+      const peer = tls ? peering?.handle(req, server, remote) : undefined;
+      // Undefined once upgraded (Bun answers the upgrade itself), as after tunnels.handle.
+      if (peer) return peer.response as Response;
       return (
         (tls ? await tunnels.handle(req, server, remote) : undefined) ??
         (await app.fetch(decrypted ? new Request(req.url.replace(/^http:/, "https:"), req) : req, { remote }))
@@ -264,12 +283,13 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     (tlsListeners = startTlsListeners({
       certificates: certSource,
       fetch: (req, server, decrypted) => webFetch(req, server, true, decrypted),
-      websocket: tunnels.websocket,
+      websocket: peering ? peering.websocket(tunnels.websocket) : tunnels.websocket,
       direct: config.listen.tunnel ? { hostname: config.listen.address, port: config.listen.tunnel } : undefined,
     }));
 
   const router = createEdgeRouter({
-    tunnels,
+    routes,
+    endpoints: peering?.endpoints ?? tunnels,
     stats,
     relay,
     domain: () => config.domain,
@@ -358,6 +378,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
       httpsListener.stop(true);
       socks.stop();
       tcpPorts.closeAll();
+      peering?.stop();
       await tunnels.closeAll("server stopping");
       try {
         await jobs.flushStats();

@@ -12,6 +12,8 @@ export interface MetricsSources {
   connectedTunnels(): number;
   /** Mux streams open over every tunnel session now. */
   openStreams(): number;
+  /** Cluster mode: other nodes this one has a peer link to now. */
+  peerSessions?(): number;
 }
 
 export interface ServerMetrics {
@@ -20,6 +22,8 @@ export interface ServerMetrics {
   loginRefused(): void;
   acmeOrder(outcome: "success" | "failure"): void;
   windowStall(): void;
+  /** Cluster mode: a peer stream opened toward a tunnel's holder (`sent`) or received as the holder, or refused. */
+  peerStream(end: "sent" | "received", outcome: "opened" | "failed"): void;
   /** The same stats, counting each finished connection's bytes by service kind. */
   countTraffic(stats: TrafficStats): TrafficStats;
 }
@@ -78,6 +82,23 @@ export function createServerMetrics(sources: MetricsSources): ServerMetrics {
     help: "Times a tunnel stream used up the client's flow-control window with data still queued.",
     registers,
   });
+  if (sources.peerSessions) {
+    const peerSessions = sources.peerSessions;
+    new Gauge({
+      name: "spokes_cluster_peer_sessions",
+      help: "Other cluster nodes this node has a peer link (mux session) to.",
+      registers,
+      collect() {
+        this.set(peerSessions());
+      },
+    });
+  }
+  const peerStreams = new Counter({
+    name: "spokes_cluster_peer_streams_total",
+    help: "Streams over cluster peer links: sent (opened toward the node holding a tunnel) or received (as the holder), opened or failed (no link, unknown tunnel, stale epoch).",
+    labelNames: ["end", "outcome"],
+    registers,
+  });
   // Zero series exist from the start, so rate() works before the first event.
   acme.inc({ outcome: "success" }, 0);
   acme.inc({ outcome: "failure" }, 0);
@@ -88,6 +109,7 @@ export function createServerMetrics(sources: MetricsSources): ServerMetrics {
     loginRefused: () => logins.inc(),
     acmeOrder: (outcome) => acme.inc({ outcome }),
     windowStall: () => stalls.inc(),
+    peerStream: (end, outcome) => peerStreams.inc({ end, outcome }),
     countTraffic(stats) {
       return {
         ...stats,
