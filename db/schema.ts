@@ -25,6 +25,8 @@ export let connections = sqlite.connections;
 export let settings = sqlite.settings;
 export let sessions = sqlite.sessions;
 export let serverHeartbeats = sqlite.serverHeartbeats;
+export let tunnelLocations = sqlite.tunnelLocations;
+export let apiPages = sqlite.apiPages;
 
 /** The engine's table objects (what drizzle is given as its schema). */
 export function engineTables(engine: Engine): Tables {
@@ -34,7 +36,7 @@ export function engineTables(engine: Engine): Tables {
 /** Points the exported tables at `engine`'s; db/client.ts calls it when it opens a database. */
 export function useEngineTables(engine: Engine): void {
   const t = engineTables(engine);
-  ({ users, registrationTokens, apikeys, adminApiKeys, tunnels, ports, httpServices, bandwidthDaily, connections, settings, sessions, serverHeartbeats } = t);
+  ({ users, registrationTokens, apikeys, adminApiKeys, tunnels, ports, httpServices, bandwidthDaily, connections, settings, sessions, serverHeartbeats, tunnelLocations, apiPages } = t);
 }
 
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;

@@ -25,7 +25,7 @@ let cluster: Promise<PostgresCluster> | undefined;
 let databases = 0;
 
 /** A new database in this process's private cluster (started on first use, stopped at exit). */
-async function freshPostgresDatabase(): Promise<string> {
+export async function freshPostgresDatabase(): Promise<string> {
   cluster ??= startPostgres().then((c) => {
     process.on("exit", () => c.stop());
     return c;

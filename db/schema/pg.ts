@@ -140,4 +140,22 @@ export const serverHeartbeats = pgTable("server_heartbeats", {
   node: text("node").primaryKey(),
   started: msTime("started").notNull(),
   lastSeen: msTime("last_seen").notNull(),
+  advertise: text("advertise").notNull().default(""),
+  fingerprint: text("fingerprint").notNull().default(""),
 });
+export const tunnelLocations = pgTable("tunnel_locations", {
+  tunnelId: text("tunnel_id").primaryKey(),
+  node: text("node").notNull(),
+  epoch: text("epoch").notNull(),
+  userId: text("user_id"),
+  userName: text("user_name").notNull().default(""),
+  hostname: text("hostname").notNull().default(""),
+  https: text("https").notNull().default("[]"),
+  ports: text("ports").notNull().default("[]"),
+  updated: msTime("updated").notNull(),
+}, (t) => [index("tunnel_locations_node_idx").on(t.node)]);
+export const apiPages = pgTable("api_pages", {
+  uid: text("uid").primaryKey(),
+  body: text("body").notNull(),
+  expires: msTime("expires").notNull(),
+}, (t) => [index("api_pages_expires_idx").on(t.expires)]);

@@ -152,9 +152,44 @@ export const sessions = sqliteTable("sessions", {
   expires: integer("expires", { mode: "timestamp_ms" }).notNull(),
 }, (t) => [uniqueIndex("sessions_token_unique").on(t.tokenHash)]);
 
-/** Each running server node refreshes its row every few seconds (SPEC 2.2 "How the CLI knows"). */
+/**
+ * Each running server node refreshes its row every few seconds (SPEC 2.2 "How the CLI knows").
+ * Cluster nodes also publish where peers reach them and the certificate they present there.
+ */
 export const serverHeartbeats = sqliteTable("server_heartbeats", {
   node: text("node").primaryKey(),
   started: integer("started", { mode: "timestamp_ms" }).notNull(),
   lastSeen: integer("last_seen", { mode: "timestamp_ms" }).notNull(),
+  /** Cluster mode: "host:port" of the node's tunnel endpoint ("" outside cluster mode). */
+  advertise: text("advertise").notNull().default(""),
+  /** Cluster mode: SHA-256 (64 lowercase hex digits) of the certificate served at `advertise`. */
+  fingerprint: text("fingerprint").notNull().default(""),
 });
+
+/**
+ * Cluster mode: the node each connected tunnel's client is on now, its session there (the
+ * epoch: a newer login has another), and the routes that node accepted (JSON arrays of
+ * HttpRuleAnnounce / PortRuleAnnounce), so other nodes can route to it through a peer link.
+ */
+export const tunnelLocations = sqliteTable("tunnel_locations", {
+  tunnelId: text("tunnel_id").primaryKey(),
+  node: text("node").notNull(),
+  epoch: text("epoch").notNull(),
+  userId: text("user_id"),
+  userName: text("user_name").notNull().default(""),
+  hostname: text("hostname").notNull().default(""),
+  https: text("https").notNull().default("[]"),
+  ports: text("ports").notNull().default("[]"),
+  updated: integer("updated", { mode: "timestamp_ms" }).notNull(),
+}, (t) => [index("tunnel_locations_node_idx").on(t.node)]);
+
+/**
+ * Admin API page sets (SPEC 2.3 "Pagination"): each page of a long tunnel listing under its
+ * uid until `expires`, in the database so a page listed through one node is fetched from any.
+ */
+export const apiPages = sqliteTable("api_pages", {
+  uid: text("uid").primaryKey(),
+  /** JSON: { items, total, links }. */
+  body: text("body").notNull(),
+  expires: integer("expires", { mode: "timestamp_ms" }).notNull(),
+}, (t) => [index("api_pages_expires_idx").on(t.expires)]);

@@ -2,7 +2,9 @@
 // Spokes file, and validation whose messages name the offending field.
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
+import { hostname } from "node:os";
 import { dirname, isAbsolute, resolve } from "node:path";
+import type { ClusterSettings } from "../cluster/types.ts";
 import { UserError, errorMessage } from "../errors.ts";
 import { isHostname } from "../net/hostname.ts";
 import { parseAllowEntry } from "../socks/allow-list.ts";
@@ -43,6 +45,12 @@ export interface ServerConfig {
    * certificate for the domain and `*.domain` instead of a certificate per tunnel name.
    */
   acme: { directoryUrl: string; email: string; dnsHook: string };
+  /**
+   * `cluster` (extension): several nodes sharing one PostgreSQL database. Cluster mode is on
+   * when `secret` is set; `nodeId` defaults to the machine's hostname then. See
+   * clusterSettingsOf for the parsed form.
+   */
+  cluster: { nodeId: string; advertise: string; secret: string };
 }
 
 export interface LoadedConfig {
@@ -68,8 +76,18 @@ export function defaultServerConfig(domain = ""): ServerConfig {
     socks: { enabled: false, port: 0, tlsPort: 0, allow: [], auth: "token" },
     monitor: { enabled: false, intervalSeconds: 60 },
     acme: { directoryUrl: "https://acme-v02.api.letsencrypt.org/directory", email: "", dnsHook: "" },
+    cluster: { nodeId: "", advertise: "", secret: "" },
   };
 }
+
+/** The node's cluster settings, or undefined when cluster mode is off (no `cluster.secret`). */
+export function clusterSettingsOf(config: ServerConfig): ClusterSettings | undefined {
+  const { nodeId, advertise, secret } = config.cluster;
+  return secret ? { nodeId, advertise, secret } : undefined;
+}
+
+/** Shortest shared secret a cluster accepts (it is the only credential of a peer link). */
+export const CLUSTER_SECRET_MIN_LENGTH = 16;
 
 /** `--config`, else `SPOKES_CONFIG`, else /etc/spokes/config.json. */
 export function resolveConfigPath(flag: string | undefined, env: Record<string, string | undefined> = process.env): string {
@@ -293,7 +311,35 @@ export function validateServerConfig(raw: Record<string, unknown>, baseDir: stri
   if (!URL.canParse(acme.directoryUrl)) fail("acme.directoryUrl", `(${JSON.stringify(acme.directoryUrl)}) is not a URL`);
   if (acme.dnsHook && !isExecutable(acme.dnsHook)) fail("acme.dnsHook", `(${acme.dnsHook}) is not an executable file`);
 
-  return { domain, dataPath, database, portRange, tunOptions, tls, listen, socks, monitor, acme };
+  const cluster = validateCluster(section(raw, "cluster"), database.url);
+
+  return { domain, dataPath, database, portRange, tunOptions, tls, listen, socks, monitor, acme, cluster };
+}
+
+/**
+ * "host:port" a peer can dial: a hostname or an IP address (IPv6 in brackets), and a
+ * port; undefined when malformed.
+ */
+export function parseAdvertise(value: string): { host: string; port: number } | undefined {
+  const m = value.match(/^(?:\[([^\]]+)\]|([^:\[\]]+)):(\d{1,5})$/);
+  const host = m?.[1] ?? m?.[2];
+  const p = Number(m?.[3]);
+  if (!host || !(m?.[1] ? isIP(host) === 6 : isIP(host) === 4 || isHostname(host.toLowerCase())) || p < 1 || p > 65535) return undefined;
+  return { host, port: p };
+}
+
+function validateCluster(c: Record<string, unknown>, databaseUrl: string): ServerConfig["cluster"] {
+  const secret = str(c, "cluster.secret", "secret", "");
+  let nodeId = str(c, "cluster.nodeId", "nodeId", "").trim();
+  const advertise = str(c, "cluster.advertise", "advertise", "").trim();
+  if (!secret) return { nodeId, advertise, secret };
+  if (secret.length < CLUSTER_SECRET_MIN_LENGTH) fail("cluster.secret", `must be at least ${CLUSTER_SECRET_MIN_LENGTH} characters long (got ${secret.length})`);
+  if (!/^postgres(ql)?:\/\//i.test(databaseUrl)) fail("cluster.secret", "is set (cluster mode) but the database is SQLite: a cluster needs a shared PostgreSQL database (database.url postgres://...)");
+  nodeId ||= hostname();
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(nodeId)) fail("cluster.nodeId", `(${JSON.stringify(nodeId)}) must be 1-63 letters, digits, '.', '_' or '-'`);
+  if (!advertise) fail("cluster.advertise", "is required in cluster mode (HOST:PORT where the other nodes reach this node's tunnel endpoint)");
+  if (!parseAdvertise(advertise)) fail("cluster.advertise", `(${JSON.stringify(advertise)}) must be HOST:PORT (a hostname or IP address, and a port 1-65535)`);
+  return { nodeId, advertise, secret };
 }
 
 function isExecutable(path: string): boolean {

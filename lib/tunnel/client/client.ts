@@ -17,6 +17,7 @@ import type { ClientConfig, HttpRule } from "../../client-config/types.ts";
 import { createFeatureServer, needsFeatureServer, requestUpstream, rulePassesTlsThrough, ruleTerminatesTls, type FeatureServer } from "./http-features.ts";
 import { createRuleCertificates, type RuleCertificates, type RuleCertificatesOptions } from "./rule-certificates.ts";
 import { dialTls } from "../../net/dial-tls.ts";
+import { backoffDelay } from "../../net/backoff.ts";
 import { createMeshListeners, type MeshListeners } from "./mesh-listeners.ts";
 import {
   decodeJson,
@@ -119,12 +120,6 @@ export function announcePorts(config: ClientConfig): PortRuleAnnounce[] {
     ...(p.private ? { private: true } : {}),
     ...(p.meshAllow?.length ? { meshAllow: p.meshAllow } : {}),
   }));
-}
-
-/** Exponential backoff with ±30 % jitter, so a fleet does not reconnect in lock step. */
-export function backoffDelay(attempt: number, minMs: number, maxMs: number, random = Math.random): number {
-  const base = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 20));
-  return Math.round(base * (0.7 + 0.6 * random()));
 }
 
 const STABLE_MS = 30_000;

@@ -1,7 +1,8 @@
 // The server's in-memory routing table: which live tunnel serves a domain or a port.
 // Public listeners look up here on every connection (and every HTTP request), so
 // lookups are plain Map reads.
-import type { HttpRuleAnnounce, PortRuleAnnounce } from "../messages.ts";
+import type { MuxStream } from "../../mux/stream.ts";
+import type { HttpRuleAnnounce, PortRuleAnnounce, ServerStreamMeta } from "../messages.ts";
 
 /** What the routing table needs of a live tunnel (the server engine's session object). */
 export interface RoutableTunnel {
@@ -18,6 +19,25 @@ export interface HttpRoute<T extends RoutableTunnel> {
 export interface PortRoute<T extends RoutableTunnel> {
   tunnel: T;
   rule: PortRuleAnnounce;
+}
+
+/**
+ * A tunnel a router can send a visitor to: a live tunnel of this server, or (cluster mode)
+ * one held by another node, reached through the peer link (lib/cluster/remote-routes.ts).
+ */
+export interface RoutedTunnel extends RoutableTunnel {
+  /** Opens a stream toward the tunnel's client at once; throws when that is not possible now. */
+  openStream(meta: ServerStreamMeta): MuxStream;
+}
+
+/**
+ * The lookups the routers (edge, HTTP, mesh, on-demand admission) make: a single server's
+ * registry is one; in cluster mode a composite of the local registry and the other
+ * nodes' tunnels (lib/cluster/route-table.ts).
+ */
+export interface RouteTable {
+  http(domain: string): HttpRoute<RoutedTunnel> | undefined;
+  port(port: number): PortRoute<RoutedTunnel> | undefined;
 }
 
 export interface TunnelRegistry<T extends RoutableTunnel> {

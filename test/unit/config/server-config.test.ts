@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { DEFAULT_CONFIG_PATH, loadServerConfig, resolveConfigPath, validateServerConfig } from "../../../lib/config/server-config.ts";
+import { hostname } from "node:os";
+import { clusterSettingsOf, DEFAULT_CONFIG_PATH, loadServerConfig, resolveConfigPath, validateServerConfig } from "../../../lib/config/server-config.ts";
 import { tempDir } from "../../helpers.ts";
 
 function writeConfig(raw: unknown): string {
@@ -125,7 +126,7 @@ describe("validation: every error names its field", () => {
       acme: { directoryUrl: "https://acme-v02.api.letsencrypt.org/directory", email: "" },
     };
     // listen.tunnel, listen.metrics and acme.dnsHook are this server's extensions, off unless set.
-    expect(validateServerConfig(raw, "/etc/spokes")).toEqual({ ...raw, listen: { ...raw.listen, tunnel: 0, metrics: "", metricsToken: "" }, acme: { ...raw.acme, dnsHook: "" } } as never);
+    expect(validateServerConfig(raw, "/etc/spokes")).toEqual({ ...raw, listen: { ...raw.listen, tunnel: 0, metrics: "", metricsToken: "" }, acme: { ...raw.acme, dnsHook: "" }, cluster: { nodeId: "", advertise: "", secret: "" } } as never);
   });
 });
 
@@ -137,4 +138,47 @@ test("listen.metrics takes ADDRESS:PORT or a port on listen.address, and is chec
   expect(v(0)).toBe("");
   expect(() => v("localhost:9100")).toThrow('config listen.metrics ("localhost:9100") must be ADDRESS:PORT with an IP address, or a port number');
   expect(() => v(8080)).toThrow("config listen.metrics (8080) must differ from listen.http");
+});
+
+describe("cluster", () => {
+  const pg = { domain: "a.test", database: { url: "postgres://spokes@db.internal/spokes" } };
+  const secret = "0123456789abcdef";
+  const v = (cluster: unknown, base: Record<string, unknown> = pg) => validateServerConfig({ ...base, cluster }, "/");
+
+  test("off without a secret: no settings, whatever else the section holds", () => {
+    expect(clusterSettingsOf(validateServerConfig({ domain: "a.test" }, "/"))).toBeUndefined();
+    expect(clusterSettingsOf(v({ nodeId: "n1", advertise: "x:1" }, { domain: "a.test" }))).toBeUndefined();
+  });
+
+  test("on with a secret: the parsed settings, nodeId defaulting to the hostname", () => {
+    expect(clusterSettingsOf(v({ nodeId: "node-a", advertise: "node-a.internal:8443", secret }))).toEqual({ nodeId: "node-a", advertise: "node-a.internal:8443", secret });
+    expect(clusterSettingsOf(v({ advertise: "10.0.0.5:443", secret }))).toEqual({ nodeId: hostname(), advertise: "10.0.0.5:443", secret });
+    expect(clusterSettingsOf(v({ nodeId: "b", advertise: "[fd00::5]:443", secret }))!.advertise).toBe("[fd00::5]:443");
+  });
+
+  const cases: [string, unknown, Record<string, unknown>, string][] = [
+    ["short secret", { advertise: "a:1", secret: "short" }, pg, "config cluster.secret must be at least 16 characters long (got 5)"],
+    ["secret type", { secret: 12 }, pg, "config cluster.secret must be a string (got 12)"],
+    ["SQLite", { advertise: "a:1", secret }, { domain: "a.test" }, "config cluster.secret is set (cluster mode) but the database is SQLite: a cluster needs a shared PostgreSQL database (database.url postgres://...)"],
+    ["libSQL server", { advertise: "a:1", secret }, { domain: "a.test", database: { url: "libsql://x.example" } }, "but the database is SQLite"],
+    ["no advertise", { secret }, pg, "config cluster.advertise is required in cluster mode"],
+    ["advertise without port", { advertise: "node-a.internal", secret }, pg, 'config cluster.advertise ("node-a.internal") must be HOST:PORT'],
+    ["advertise port 0", { advertise: "node-a:0", secret }, pg, 'config cluster.advertise ("node-a:0") must be HOST:PORT'],
+    ["advertise bad host", { advertise: "no_de:443", secret }, pg, 'config cluster.advertise ("no_de:443") must be HOST:PORT'],
+    ["advertise bare IPv6", { advertise: "fd00::5:443", secret }, pg, 'config cluster.advertise ("fd00::5:443") must be HOST:PORT'],
+    ["node id", { nodeId: "a b", advertise: "a:1", secret }, pg, 'config cluster.nodeId ("a b") must be 1-63 letters, digits'],
+    ["section type", "on", pg, "config cluster must be an object"],
+  ];
+  test.each(cases)("%s", (_, cluster, base, message) => {
+    expect(() => v(cluster, base)).toThrow(message);
+  });
+
+  test("an error is one line", () => {
+    try {
+      v({ advertise: "a:1", secret }, { domain: "a.test" });
+      throw new Error("not refused");
+    } catch (err) {
+      expect(String((err as Error).message)).not.toContain("\n");
+    }
+  });
 });

@@ -1,0 +1,66 @@
+// Dials a node's peer endpoint: a WebSocket over TLS to its advertise address, as the
+// tunnel client dials the server (lib/tunnel/client/client.ts webSocketConnector), with
+// the node's published certificate fingerprint as the pin (lib/client-api/trust.ts "pin":
+// the certificate is read first, then only that chain is trusted and checked again on the
+// link's own connection). Bun's WebSocket client sets TCP_NODELAY on its socket (checked
+// with strace on Bun 1.4.5), which small request/response traffic over a link needs.
+import { fetchTlsOptions, pinTrust } from "../client-api/trust.ts";
+import { parseServerHost } from "../client-api/server-host.ts";
+import { WebSocketTransport, type Transport } from "../mux/transport.ts";
+import { PEER_NODE_HEADER } from "./peer-endpoint.ts";
+import type { PeerConnector } from "./peer-links.ts";
+import { CLUSTER_PEER_PATH } from "./types.ts";
+
+export interface PeerConnectorOptions {
+  /** This node's id (X-Spokes-Node). */
+  nodeId: string;
+  secret: string;
+  /** Time for the certificate check and for the link to open (default 10 s). */
+  timeoutMs?: number;
+}
+
+export function webSocketPeerConnector(opts: PeerConnectorOptions): PeerConnector {
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  return async (node, signal) => {
+    if (!node.fingerprint) throw new Error(`node ${node.nodeId} has published no certificate fingerprint yet`);
+    const server = parseServerHost(node.advertise);
+    const tls = await fetchTlsOptions(server, pinTrust(node.fingerprint), timeoutMs);
+    if (signal.aborted) throw new Error("connection aborted");
+    const ws = new WebSocket(`wss://${server.hostPort}${CLUSTER_PEER_PATH}`, {
+      headers: { Authorization: `Bearer ${opts.secret}`, [PEER_NODE_HEADER]: opts.nodeId },
+      tls,
+    } as unknown as string[]);
+    ws.binaryType = "arraybuffer";
+    return new Promise<Transport>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        ws.close();
+        reject(new Error(`cannot connect to ${server.hostPort}: timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      const abort = () => ws.close();
+      signal.addEventListener("abort", abort, { once: true });
+      // Bun names the failure (and an HTTP refusal's status) only in the error event.
+      let failure = "";
+      ws.addEventListener("error", (ev) => void (failure = String((ev as ErrorEvent).message ?? "")));
+      ws.addEventListener("open", () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", abort);
+        resolve(new WebSocketTransport(ws));
+      });
+      ws.addEventListener("close", (ev) => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", abort);
+        // After open the transport reports the close; before it, this is the failure.
+        reject(new Error(`cannot connect to ${server.hostPort}: ${refusalText(failure) ?? (ev.reason || failure || `closed (${ev.code})`)}`));
+      });
+    });
+  };
+}
+
+/** What a refused upgrade's status means for a peer link. */
+function refusalText(failure: string): string | undefined {
+  const status = /status code: (\d{3})/.exec(failure)?.[1];
+  if (status === "403") return "the node refused this node's cluster secret (403)";
+  if (status === "404") return "no cluster peer endpoint there (404: is cluster mode on at that node?)";
+  if (status === "409") return "the node has the same cluster.nodeId as this one (409)";
+  return status ? `the node answered ${status} instead of accepting the link` : undefined;
+}
