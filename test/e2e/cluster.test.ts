@@ -1,6 +1,7 @@
 // Cluster mode end to end (issue 10 "Tests"): PostgreSQL and three real spokes nodes
 // (a, b, c on 127.0.0.1/.2/.3), real pktriot clients. A client held by node b is reached
-// over HTTP, HTTPS and TCP through node a (and c); a client on c maps a port to a service
+// over HTTP, HTTPS (terminated at a, and passed through by SNI) and TCP through node a
+// (and c); a client on c maps a port to a service
 // behind b's client; admins see one state from every node (cluster ls, tunnel ls, Admin
 // API session and page sets, dashboard session); a peer link with a wrong secret is
 // refused; 1 GiB goes through a peer hop beside a never-reading visitor with the nodes'
@@ -8,10 +9,13 @@
 // two server addresses) is back at node a within 10 s, routed from every live node, with
 // no token, tunnel or port allocation lost.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
+import { join } from "node:path";
 import { openDatabase } from "../../db/client.ts";
 import { insertTunnel } from "../db-fixtures.ts";
-import { freePort, waitFor } from "../helpers.ts";
+import { freePort, tempDir, waitFor } from "../helpers.ts";
+import { generateSelfSigned } from "../../lib/tls/certificates.ts";
 import { AdminApiClient } from "./_admin-api-client.ts";
 import {
   DOMAIN,
@@ -29,6 +33,9 @@ import {
 import { curl, echoUpstream, httpUpstream, mustRun, sha256, stopAll, tcpExchange, tcpUpstream, waitForStatus, type TestClient } from "./_tunnel-harness.ts";
 
 const SITE = `app.${DOMAIN}`;
+/** A `--tls` pass-through rule: its upstream terminates with a certificate of its own. */
+const PASS = `pass.${DOMAIN}`;
+let passCaPath: string;
 
 let cl: TestCluster;
 /** Held by node b; node a is its second address. */
@@ -46,6 +53,10 @@ beforeAll(async () => {
   cl = await startCluster();
   const web = httpUpstream({ fetch: (req) => new Response(`hello from behind b: ${new URL(req.url).pathname}`) });
   const echo = await echoUpstream();
+  const passCert = await generateSelfSigned(PASS);
+  passCaPath = join(tempDir("cluster-pass-"), "pass.crt");
+  writeFileSync(passCaPath, passCert.certPem);
+  const passUpstream = httpUpstream({ tls: { cert: passCert.certPem, key: passCert.keyPem }, fetch: () => new Response("tls passed through to b's upstream") });
   const firehose = await tcpUpstream((s) => {
     const chunk = new Uint8Array(64 * 1024).fill(0x5a);
     const pump = () => {
@@ -62,6 +73,7 @@ beforeAll(async () => {
 
   onB = await configureClusterClient([cl.b, cl.a]);
   await mustRun(onB, ["tunnel", "http", "add", "--domain", SITE, "--http", String(web.port)]);
+  await mustRun(onB, ["tunnel", "http", "add", "--domain", PASS, "--tls", String(passUpstream.port)]);
   echoPort = await onB.allocatePort();
   firehosePort = await onB.allocatePort();
   sinkPort = await onB.allocatePort();
@@ -135,6 +147,11 @@ describe("routing through a peer", () => {
   test("HTTPS through node a: node a terminates with the cluster's certificate (the client's CA file from node b verifies it)", async () => {
     const r = await waitForStatus(() => curl(cl.a, SITE, "/secure", { https: true, ca: cl.b.caPath, timeoutMs: 5_000 }), 200, "HTTPS via a");
     expect(r.body).toBe("hello from behind b: /secure");
+  });
+
+  test("HTTPS pass-through by SNI through node a: the visitor's TLS ends at the upstream behind node b's client", async () => {
+    const r = await waitForStatus(() => curl(cl.a, PASS, "/", { https: true, ca: passCaPath, timeoutMs: 5_000 }), 200, "SNI pass-through via a");
+    expect(r.body).toBe("tls passed through to b's upstream");
   });
 
   test("TCP: every node listens on the forwarded port and carries it to node b's client", async () => {
