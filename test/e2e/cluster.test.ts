@@ -1,8 +1,7 @@
 // Cluster mode end to end (issue 10 "Tests"): PostgreSQL and three real spokes nodes
 // (a, b, c on 127.0.0.1/.2/.3), real pktriot clients. A client held by node b is reached
 // over HTTP, HTTPS (terminated at a, and passed through by SNI) and TCP through node a
-// (and c); a client on c maps a port to a service
-// behind b's client; admins see one state from every node (cluster ls, tunnel ls, Admin
+// (and c); a client on c maps a port to a service behind b's client; admins see one state from every node (cluster ls, tunnel ls, Admin
 // API session and page sets, dashboard session); a peer link with a wrong secret is
 // refused; 1 GiB goes through a peer hop beside a never-reading visitor with the nodes'
 // memory bounded; finally node b is killed with SIGKILL and its client (configured with
