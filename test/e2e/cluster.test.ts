@@ -113,15 +113,20 @@ describe("one server to admins", () => {
   test("spokes cluster ls on any node lists the three nodes with fresh heartbeats and the tunnels they hold", async () => {
     for (const node of cl.nodes) {
       const rows = await waitFor(() => {
-        const r = node.json<{ nodeId: string; tunnels: number; heartbeatAgeSeconds?: number }[]>(["cluster", "ls", "--json"]);
+        const r = node.json<{ nodeId: string; tunnels: number; live: boolean; heartbeatAge: number; advertise: string }[]>(["cluster", "ls", "--json"]);
         return r.length === 3 && r.find((n) => n.nodeId === "b")?.tunnels === 1 && r.find((n) => n.nodeId === "c")?.tunnels === 1 ? r : null;
       }, `three nodes in cluster ls at ${node.nodeId}`);
       expect(rows.map((n) => n.nodeId).sort()).toEqual(["a", "b", "c"]);
       expect(rows.find((n) => n.nodeId === "a")?.tunnels).toBe(0);
+      for (const n of rows) {
+        expect(n.live).toBe(true);
+        expect(n.heartbeatAge).toBeLessThan(10);
+        expect(n.advertise).toBe(cl.nodes.find((x) => x.nodeId === n.nodeId)!.hostPort);
+      }
     }
     const table = cl.a.cli(["cluster", "ls"]);
     expect(table.code).toBe(0);
-    expect(table.stdout).toMatch(/\| b +\|/);
+    expect(table.stdout).toMatch(/\| b +\| /);
     expect(table.stdout).toContain(cl.b.hostPort);
   });
 
@@ -285,8 +290,9 @@ describe("failover", () => {
     expect(cl.c.json<{ id: string; active: boolean }[]>(["token", "ls", "--json"])).toEqual(tokensBefore);
     expect(cl.c.json<{ port: number; tunID: string }[]>(["port", "ls", "--json"]).map((p) => `${p.port}/${p.tunID}`).sort()).toEqual(portsBefore);
 
-    // Node b's heartbeat expires (10 s): the survivors drop it, and nothing is left inconsistent.
-    await waitFor(() => !cl.a.json<{ nodeId: string }[]>(["cluster", "ls", "--json"]).some((n) => n.nodeId === "b"), "node b gone from cluster ls", 20_000, 500);
+    // Node b's heartbeat expires (10 s): cluster ls shows it dead, holding nothing, and nothing is left inconsistent.
+    const b = await waitFor(() => cl.a.json<{ nodeId: string; live: boolean; tunnels: number }[]>(["cluster", "ls", "--json"]).find((n) => n.nodeId === "b" && !n.live), "node b dead in cluster ls", 20_000, 500);
+    expect(b.tunnels).toBe(0);
     const check = cl.a.cli(["clean", "--check"]);
     expect(check.stdout).toContain("Issues Found (tunnels + ports): 0");
     expect(check.code).toBe(0);
