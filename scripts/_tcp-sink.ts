@@ -7,7 +7,7 @@ import type { Socket } from "bun";
  * backpressure, half-closes, and waits for the sink's count. Resolves with the seconds
  * from connect to the count; rejects when the count is not `bytes`.
  */
-export function uploadToSink(port: number, bytes: number, chunk: Uint8Array): Promise<{ seconds: number }> {
+export function uploadToSink(port: number, bytes: number, chunk: Uint8Array, hostname = "127.0.0.1"): Promise<{ seconds: number }> {
   return new Promise((resolveRun, reject) => {
     let sent = 0;
     let reply = "";
@@ -25,7 +25,7 @@ export function uploadToSink(port: number, bytes: number, chunk: Uint8Array): Pr
       s.shutdown();
     };
     void Bun.connect({
-      hostname: "127.0.0.1",
+      hostname,
       port,
       allowHalfOpen: true,
       socket: {

@@ -6,154 +6,22 @@
 //
 // Throughput: one connection sends --bytes to a sink that answers with the count when the
 // sender half-closes. Connection setup: --conns sequential connect + 1 byte echoed + close.
-// The upstreams run in a child process (this file with --upstream) so the measuring side
+// The upstreams run in a child process (scripts/_bench-upstream.ts) so the measuring side
 // and the services do not share one event loop.
-import type { Subprocess } from "bun";
 import { writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { scratchRun } from "./_scratch.ts";
-import { uploadToSink } from "./_tcp-sink.ts";
+import { PKTRIOT, SPOKES, arg, echoOnce, freePort, must, setupTimes as setup, start as startIn, startUpstreams, throughput, until } from "./_bench-kit.ts";
 
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-
-// ---- upstream child: a sink (count bytes, answer the count at end) and a 1-byte echo ---------
-if (process.argv.includes("--upstream")) {
-  const sink = Bun.listen<{ n: number }>({
-    hostname: "127.0.0.1",
-    port: 0,
-    allowHalfOpen: true,
-    data: { n: 0 },
-    socket: {
-      open(s) {
-        s.data = { n: 0 };
-      },
-      data(s, chunk) {
-        s.data.n += chunk.length;
-      },
-      end(s) {
-        s.end(`${s.data.n}\n`);
-      },
-    },
-  });
-  const echo = Bun.listen({
-    hostname: "127.0.0.1",
-    port: 0,
-    socket: {
-      data(s, chunk) {
-        s.write(chunk);
-      },
-    },
-  });
-  console.log(JSON.stringify({ sink: sink.port, echo: echo.port }));
-  await new Promise(() => {});
-}
-
-const ROOT = resolve(import.meta.dir, "..");
-const SPOKES = join(ROOT, "dist", "spokes");
-const PKTRIOT = join(ROOT, "dist", "pktriot");
 const BYTES = arg("--bytes", 1024 ** 3);
 const CONNS = arg("--conns", 500);
 
 const { dir, children } = scratchRun("spokes-bench-mesh-");
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.on("error", rej);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => res(port));
-    });
-  });
-}
-
-/** Starts a process, collects its output, resolves once `ready` appears in it. */
-async function start(cmd: string[], ready: string | RegExp, timeoutMs = 20_000): Promise<{ proc: Subprocess; out: () => string }> {
-  const proc = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", stdin: "ignore", env: { ...process.env, NO_COLOR: "1" } });
-  children.add(proc);
-  let text = "";
-  const pump = async (s: ReadableStream<Uint8Array>) => {
-    const dec = new TextDecoder();
-    for await (const c of s as unknown as AsyncIterable<Uint8Array>) text += dec.decode(c, { stream: true });
-  };
-  void pump(proc.stdout);
-  void pump(proc.stderr);
-  const deadline = Date.now() + timeoutMs;
-  while (!(typeof ready === "string" ? text.includes(ready) : ready.test(text))) {
-    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`${cmd.join(" ")} not ready (${ready}):\n${text}`);
-    await Bun.sleep(20);
-  }
-  return { proc, out: () => text };
-}
-
-async function must(cmd: string[]): Promise<string> {
-  const p = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  if (code !== 0) throw new Error(`${cmd.join(" ")}: exit ${code}: ${err}${out}`);
-  return out;
-}
-
-/** Polls until a connect to the port succeeds and `probe` says the path works end to end. */
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await probe().catch(() => false)) return;
-    await Bun.sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-// ---- measurements ------------------------------------------------------------------------------
-
-const UPLOAD_CHUNK = new Uint8Array(1024 * 1024).fill(0x61);
-
-/** One upload to the sink, timed from connect to the sink's count. */
-async function throughput(port: number, bytes: number): Promise<{ seconds: number; mibPerSec: number }> {
-  const { seconds } = await uploadToSink(port, bytes, UPLOAD_CHUNK);
-  return { seconds, mibPerSec: bytes / 1024 / 1024 / seconds };
-}
-
-/** One connect + 1 byte echoed + close, in milliseconds. */
-function echoOnce(port: number): Promise<number> {
-  return new Promise((resolveRun, reject) => {
-    const t0 = performance.now();
-    const timer = setTimeout(() => reject(new Error(`echo on ${port} timed out`)), 10_000);
-    void Bun.connect({
-      hostname: "127.0.0.1",
-      port,
-      socket: {
-        open(s) {
-          s.write("x");
-        },
-        data(s) {
-          clearTimeout(timer);
-          resolveRun(performance.now() - t0);
-          s.end();
-        },
-        connectError(_s, err) {
-          clearTimeout(timer);
-          reject(err);
-        },
-      },
-    }).catch(reject);
-  });
-}
-
-async function setup(port: number, n: number): Promise<{ mean: number; p50: number; p99: number }> {
-  const times: number[] = [];
-  for (let i = 0; i < n; i++) times.push(await echoOnce(port));
-  times.sort((a, b) => a - b);
-  return { mean: times.reduce((a, b) => a + b, 0) / n, p50: times[Math.floor(n * 0.5)]!, p99: times[Math.min(n - 1, Math.floor(n * 0.99))]! };
-}
+const start = (cmd: string[], ready: string | RegExp) => startIn(children, cmd, ready);
 
 // ---- the topology ------------------------------------------------------------------------------
 
-const upstream = await start([process.execPath, import.meta.path, "--upstream"], /\{"sink":\d+,"echo":\d+\}/);
-const ports = JSON.parse(upstream.out().match(/\{"sink":\d+,"echo":\d+\}/)![0]) as { sink: number; echo: number };
+const ports = await startUpstreams(children);
 
 const [http, https] = [await freePort(), await freePort()];
 const begin = 20_000 + Math.floor(Math.random() * 100) * 100;

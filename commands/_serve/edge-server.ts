@@ -26,7 +26,8 @@ import { UserError, errorMessage } from "../../lib/errors.ts";
 import { parseIpLiteral } from "../../lib/socks/allow-list.ts";
 import { bunSocketHandlers, type ConnectionSlot } from "../../lib/net/connection.ts";
 import { createTrafficStats } from "../../lib/stats/traffic-stats.ts";
-import { ensureServerCertificate } from "../../lib/tls/certificates.ts";
+import { ensureServerCertificate, ensureSharedSelfSigned } from "../../lib/tls/certificates.ts";
+import { clusterCertificateStore } from "./cluster-certificate.ts";
 import { createCertificateSource } from "../../lib/tls/sni-certificates.ts";
 import { certificateCovers } from "../../lib/tls/certificates.ts";
 import { createEdgeRouter } from "../../lib/edge/edge-router.ts";
@@ -90,8 +91,14 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
       const stored = loadStoredAcmeCertificate(acmeDir, config.domain);
       if (stored) return { certPem: stored.certPem, keyPem: stored.keyPem };
     }
-    const cert = await ensureServerCertificate({ mode: mode === "custom" ? "custom" : "selfSigned", domain: config.domain, dataPath: config.dataPath, certificate: config.tls.certificate, privateKey: config.tls.privateKey });
+    // A cluster presents one self-signed certificate on every node (kept in the database), so
+    // a client's --ca file or pin holds wherever it fails over to.
+    const cert =
+      mode !== "custom" && config.cluster.secret
+        ? await ensureSharedSelfSigned({ domain: config.domain, dataPath: config.dataPath }, clusterCertificateStore(db))
+        : await ensureServerCertificate({ mode: mode === "custom" ? "custom" : "selfSigned", domain: config.domain, dataPath: config.dataPath, certificate: config.tls.certificate, privateKey: config.tls.privateKey });
     if (cert.generated) log.info(`generated a self-signed certificate for ${config.domain} and *.${config.domain} (${cert.certPath})`);
+    if ("claimed" in cert) log.info(cert.claimed ? `this node's self-signed certificate is now the cluster's (${cert.fingerprint})` : `using the cluster's self-signed certificate (${cert.fingerprint})`);
     if (mode === "letsencrypt") log.info(`serving a self-signed certificate for ${config.domain} until Let's Encrypt issues one`);
     return { certPem: cert.certPem, keyPem: cert.keyPem };
   };

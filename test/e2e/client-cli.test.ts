@@ -272,6 +272,7 @@ describe("unmanaged configure", () => {
     ["bad fingerprint", ["--hostname", "h.example.com", "--key", "k", "--fingerprint", "sha256:abc"], 'error: fingerprint "sha256:abc" is not a SHA-256 fingerprint (sha256:<64 hex digits>)\n'],
     ["bad tunnel hostname", ["--hostname", "h.example.com", "--registration", "t", "--tunnel-hostname", "a_b!"], 'error: --tunnel-hostname "a_b!" is not a valid host name\n'],
     ["missing CA file", ["--hostname", "h.example.com", "--key", "k", "--ca", "/nonexistent/ca.pem"], "error: cannot read CA file /nonexistent/ca.pem: no such file\n"],
+    ["bad entry in a server list", ["--hostname", "a.example.com,b.example.com:0", "--key", "k"], 'error: --hostname "a.example.com,b.example.com:0" entry "b.example.com:0" has an invalid port ("0"); use a number between 1 and 65535\n'],
   ];
   for (const [name, args, stderr] of bad) {
     test(`bad input: ${name} (exit 1)`, async () => {
@@ -288,6 +289,20 @@ describe("unmanaged configure", () => {
     const port = await freePort();
     const r = await pk(["unmanaged", "configure", "--config", newConfigPath(), "--hostname", `127.0.0.1:${port}`, "--registration", GOOD_REGISTRATION, "--fingerprint", cert.fingerprint]);
     expect(r).toEqual({ code: 1, stdout: "", stderr: `error: cannot reach server 127.0.0.1:${port}: connection refused\n` });
+  });
+
+  test("several addresses (cluster nodes): the first one that answers registers; the list is saved, first in serverHost", async () => {
+    const down = await freePort();
+    const config = newConfigPath();
+    const r = await pk(["unmanaged", "configure", "--config", config, "--hostname", `127.0.0.1:${down},${srv.hostPort}`, "--registration", GOOD_REGISTRATION, "--fingerprint", cert.fingerprint]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`Failover: ${srv.hostPort}\n`);
+    expect(readJson(config)).toMatchObject({ serverHost: `127.0.0.1:${down}`, failoverHosts: [srv.hostPort] });
+    const status = await pk(["status", "--config", config]);
+    expect(status.stdout).toContain(`\tFailover:  ${srv.hostPort}\n`);
+    // One address again: the list is gone from the file.
+    expect((await pk(["unmanaged", "configure", "--config", config, "--hostname", srv.hostPort, "--key", readJson(config).key, "--fingerprint", cert.fingerprint])).code).toBe(0);
+    expect(readJson(config).failoverHosts).toBeUndefined();
   });
 });
 

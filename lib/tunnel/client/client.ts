@@ -512,7 +512,7 @@ export function webSocketConnector(opts: Pick<TunnelClientOptions, "serverUrl" |
         clearTimeout(timer);
         signal.removeEventListener("abort", abort);
         // After open the transport reports the close; before it, this is the failure.
-        const why = timedOut ? `: no answer within ${Math.round(timeoutMs / 1000)}s` : ev.reason ? `: ${ev.reason}` : "";
+        const why = timedOut ? `: no answer within ${timeoutMs / 1000}s` : ev.reason ? `: ${ev.reason}` : "";
         reject(new Error(`cannot connect to ${serverUrl}${why}`));
       });
     });

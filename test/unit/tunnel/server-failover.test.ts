@@ -6,6 +6,7 @@
 import { afterEach, expect, test } from "bun:test";
 import type { TCPSocketListener } from "bun";
 import { defaultClientConfig } from "../../../lib/client-config/types.ts";
+import { webSocketConnector } from "../../../lib/tunnel/client/client.ts";
 import { startClient, startServer, TUNNEL_A, until, type InMemoryClient, type InMemoryServer } from "./in-memory-tunnel.ts";
 
 const cleanups: (() => unknown)[] = [];
@@ -124,4 +125,14 @@ test("one address behaves as before: the failure is followed by the backoff, nev
   expect(c.warnings).toEqual([expect.stringMatching(/^disconnected: cannot connect to memory:\/\/server: connection refused; reconnecting in [0-9.]+s$/)]);
   c.clock.advance(1300);
   await until(() => c.client.state === "online", "online at the second attempt");
+});
+
+test("the WebSocket connector gives up on an address that accepts TCP but never answers, after its connect timeout", async () => {
+  const silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data: () => {} } });
+  cleanups.push(() => silent.stop(true));
+  const connector = webSocketConnector({ serverUrl: `ws://127.0.0.1:${silent.port}`, key: "k", tls: async () => undefined, connectTimeoutMs: 300 });
+  const t0 = performance.now();
+  const err = await connector({ kind: "control" }, new AbortController().signal).catch((e: Error) => e);
+  expect(String(err)).toContain(`cannot connect to ws://127.0.0.1:${silent.port}: no answer within 0.3s`);
+  expect(performance.now() - t0).toBeLessThan(2_000);
 });

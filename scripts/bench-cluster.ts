@@ -1,0 +1,104 @@
+// Cluster benchmark: the cost of a peer hop. Two spokes nodes (a on 127.0.0.1, b on
+// 127.0.0.2) share a private PostgreSQL; one pktriot client is connected to node b. The
+// same forwarded ports are measured through node b (direct: visitor → b → client) and
+// through node a (peer hop: visitor → a → peer link → b → client), in one run:
+//
+//   bun scripts/bench-cluster.ts [--bytes 1073741824] [--conns 500]      (npm run bench:cluster)
+//
+// Throughput: one connection sends --bytes to a sink that answers the count at EOF.
+// New-connection time: --conns sequential connect + 1 byte echoed + close (the stream
+// open through the tunnel is what the peer hop adds to). Targets (issue 10): the peer hop
+// keeps at least 0.6x the direct throughput, and its p99 new-connection time is under 10 ms.
+// Needs the dist/ executables (`bun scripts/build.ts`) and PostgreSQL's binaries
+// (scripts/setup-test-deps.sh installs Debian's postgresql).
+import { randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { startPostgres } from "../test/postgres-cluster.ts";
+import { scratchRun } from "./_scratch.ts";
+import { PKTRIOT, SPOKES, arg, echoOnce, freePort, must, setupTimes, start, startUpstreams, throughput, until } from "./_bench-kit.ts";
+
+const BYTES = arg("--bytes", 1024 ** 3);
+const CONNS = arg("--conns", 500);
+const DOMAIN = "bench.test";
+
+const { dir, children } = scratchRun("spokes-bench-cluster-");
+const pg = await startPostgres();
+process.on("exit", () => pg.stop());
+const databaseUrl = await pg.createDatabase("bench_cluster");
+
+// ---- the topology ------------------------------------------------------------------------------
+
+const ports = await startUpstreams(children);
+const secret = randomBytes(24).toString("base64url");
+const begin = 20_000 + Math.floor(Math.random() * 100) * 100;
+
+async function node(nodeId: string, address: string): Promise<{ config: string; https: number; address: string }> {
+  const [http, https] = [await freePort(), await freePort()];
+  const data = join(dir, nodeId);
+  const config = join(dir, `${nodeId}.json`);
+  writeFileSync(
+    config,
+    JSON.stringify({
+      domain: DOMAIN,
+      dataPath: data,
+      database: { url: databaseUrl },
+      portRange: { begin, end: begin + 99 },
+      tls: { selfSigned: true },
+      listen: { address, http, https },
+      tunOptions: { maxPoolSize: 4, maxPorts: 5 },
+      cluster: { nodeId, advertise: `${address}:${https}`, secret },
+    }),
+  );
+  await start(children, [SPOKES, "serve", "--config", config], `serving ${DOMAIN}`, 30_000);
+  return { config, https, address };
+}
+// a first: it migrates the database and stores the cluster's certificate.
+const a = await node("a", "127.0.0.1");
+const b = await node("b", "127.0.0.2");
+
+const clientConfig = join(dir, "client.json");
+const key = (await must([SPOKES, "--config", b.config, "token", "create"])).trim().split("\n").at(-1)!;
+await must([PKTRIOT, "unmanaged", "configure", "--config", clientConfig, "--hostname", `${b.address}:${b.https}`, "--key", key, "--ca", join(dir, "b", "tls", "self-signed.crt")]);
+const allocate = async () => Number((await must([PKTRIOT, "--config", clientConfig, "tunnel", "tcp", "allocate"])).match(/(\d+)\s*$/)![1]);
+const [sinkPort, echoPort] = [await allocate(), await allocate()];
+await must([PKTRIOT, "--config", clientConfig, "tunnel", "tcp", "forward", "--port", String(sinkPort), "--destination", "127.0.0.1", "--dstport", String(ports.sink)]);
+await must([PKTRIOT, "--config", clientConfig, "tunnel", "tcp", "forward", "--port", String(echoPort), "--destination", "127.0.0.1", "--dstport", String(ports.echo)]);
+await start(children, [PKTRIOT, "--config", clientConfig, "start"], "online");
+
+// Node a learns the tunnel's location from the database (1 s sync) and opens the port.
+for (const n of [b, a]) await until(`echo through node ${n.address}`, async () => (await echoOnce(echoPort, n.address)) >= 0, 30_000);
+
+// ---- run -------------------------------------------------------------------------------------------
+
+const paths = [
+  { name: "direct (visitor at b)", host: b.address },
+  { name: "peer hop (visitor at a)", host: a.address },
+];
+console.log(`cluster bench: ${(BYTES / 1024 ** 3).toFixed(2)} GiB throughput, ${CONNS} sequential connections (connect + 1-byte echo + close)\n`);
+
+// Warm-up: the first streams grow the client's pool and JIT the paths.
+for (const p of paths) {
+  await throughput(sinkPort, 32 * 1024 * 1024, p.host);
+  await setupTimes(echoPort, 20, p.host);
+}
+
+const results: { name: string; mibPerSec: number; seconds: number; mean: number; p50: number; p99: number }[] = [];
+for (const p of paths) {
+  const t = await throughput(sinkPort, BYTES, p.host);
+  const s = await setupTimes(echoPort, CONNS, p.host);
+  results.push({ name: p.name, ...t, ...s });
+}
+
+const [direct, hop] = [results[0]!, results[1]!];
+const pad = (s: string, n: number) => s.padEnd(n);
+console.log(`${pad("path", 26)} ${pad("throughput", 24)} ${pad("new connection mean / p50 / p99 (ms)", 38)}`);
+for (const r of results) {
+  console.log(`${pad(r.name, 26)} ${pad(`${r.mibPerSec.toFixed(0)} MiB/s (${r.seconds.toFixed(2)} s)`, 24)} ${r.mean.toFixed(3)} / ${r.p50.toFixed(3)} / ${r.p99.toFixed(3)}`);
+}
+const ratio = hop.mibPerSec / direct.mibPerSec;
+console.log(
+  `\npeer hop vs direct: ${ratio.toFixed(2)}x the throughput (target >= 0.6x: ${ratio >= 0.6 ? "met" : "NOT met"}), ` +
+    `${(hop.mean / direct.mean).toFixed(2)}x the new-connection time; p99 ${hop.p99.toFixed(2)} ms (target < 10 ms: ${hop.p99 < 10 ? "met" : "NOT met"})`,
+);
+process.exit(0);
