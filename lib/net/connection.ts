@@ -130,6 +130,24 @@ export class BunSocketConnection implements DuplexConnection {
     if (!this.paused && !this.closed) this.socket.resume();
   }
 
+  /**
+   * Hands the socket over to a new owner (a TLS upgrade on the same socket): this
+   * connection gets no more events and fires no onclose. Returns what was received but
+   * not yet delivered (a chunk Bun handed out right after pause()), in order.
+   */
+  detach(): Uint8Array[] {
+    const held = this.held;
+    this.held = [];
+    this.endHeld = false;
+    this.closed = true;
+    this.closeNotified = true;
+    this.queue = [];
+    this.queued = 0;
+    const slot = this.socket.data as ConnectionSlot | undefined;
+    if (slot && slot.connection === this) slot.connection = undefined;
+    return held;
+  }
+
   // ---- Bun socket events (wired by `bunSocketHandlers`) --------------------------
 
   handleData(chunk: Uint8Array): void {
