@@ -19,6 +19,8 @@ export interface DuplexConnection {
    * dropped. The connection may keep a reference to `bytes`: don't modify them.
    */
   write(bytes: Uint8Array): boolean;
+  /** True when write() has sent or copied the bytes by the time it returns (the caller may reuse its buffer). */
+  readonly copiesWrites?: boolean;
   /** Half-close: send what is queued, then signal end of stream to the peer. Idempotent. */
   end(): void;
   /** Abort both directions now, discarding queued bytes. Idempotent. */
@@ -62,6 +64,8 @@ export class BunSocketConnection implements DuplexConnection {
   onclose?: ((error?: Error) => void) | null;
   ondrain?: (() => void) | null;
 
+  /** What the socket could not take at once is copied into the queue. */
+  readonly copiesWrites = true;
   private queue: Uint8Array[] = [];
   private queued = 0;
   private paused = true;
