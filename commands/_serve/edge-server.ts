@@ -36,7 +36,7 @@ import { startMemoryGovernor } from "./memory-governor.ts";
 import { createLoginPolicy } from "./login-policy.ts";
 import { startPeriodicJobs } from "./periodic-jobs.ts";
 import { healthResponse } from "./health.ts";
-import { createServerMetrics } from "./metrics.ts";
+import { uncountedMetrics, type MetricHooks } from "./metric-hooks.ts";
 import { startMetricsListener } from "./metrics-listener.ts";
 import { watchDatabaseFile } from "../../db/file-identity.ts";
 import { countTunnelsByState, pingDatabase } from "../../db/queries/health.ts";
@@ -117,7 +117,8 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   const certSource = createCertificateSource(await loadServerCertificate());
   const tlsOptions = () => ({ cert: certSource.current().certPem, key: certSource.current().keyPem });
 
-  const metrics = createServerMetrics({
+  // prom-client is loaded only when listen.metrics asks for it (several MiB resident otherwise spent on nothing).
+  const serverMetrics = config.listen.metrics ? (await import("./metrics.ts")).createServerMetrics({
     tunnelsByState: () => countTunnelsByState(db),
     connectedTunnels: () => [...tunnels.registry.all()].filter((t) => t.online).length,
     openStreams: () => {
@@ -125,7 +126,8 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
       for (const t of tunnels.registry.all()) n += t.control.streamCount + t.pool.streamCount;
       return n;
     },
-  });
+  }) : undefined;
+  const metrics: MetricHooks = serverMetrics ?? uncountedMetrics;
   const health = () =>
     healthResponse({
       async database() {
@@ -315,7 +317,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   );
   socks.apply();
   const metricsListener = config.listen.metrics
-    ? listenOrFail("listen.metrics", config.listen.metrics, () => startMetricsListener({ at: config.listen.metrics, token: config.listen.metricsToken, registry: metrics.registry, health }), [httpListener, httpsListener])
+    ? listenOrFail("listen.metrics", config.listen.metrics, () => startMetricsListener({ at: config.listen.metrics, token: config.listen.metricsToken, registry: serverMetrics!.registry, health }), [httpListener, httpsListener])
     : undefined;
 
   const jobs = await startPeriodicJobs({ db, node, started, tunnels, stats, portRange: () => config.portRange, log });
