@@ -41,7 +41,7 @@ import { createLoginPolicy } from "./login-policy.ts";
 import { startPeriodicJobs } from "./periodic-jobs.ts";
 import { startClusterMembership } from "./cluster-store.ts";
 import { healthResponse } from "./health.ts";
-import { createServerMetrics } from "./metrics.ts";
+import { uncountedMetrics, type MetricHooks } from "./metric-hooks.ts";
 import { startMetricsListener } from "./metrics-listener.ts";
 import { watchDatabaseFile } from "../../db/file-identity.ts";
 import { countTunnelsByState, pingDatabase } from "../../db/queries/health.ts";
@@ -134,7 +134,8 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     ? await startClusterMembership({ db, settings: clusterSettings, started, certificatePem: () => certSource.current().certPem, log })
     : undefined;
 
-  const metrics = createServerMetrics({
+  // prom-client is loaded only when listen.metrics asks for it (several MiB resident otherwise spent on nothing).
+  const serverMetrics = config.listen.metrics ? (await import("./metrics.ts")).createServerMetrics({
     tunnelsByState: () => countTunnelsByState(db),
     connectedTunnels: () => [...tunnels.registry.all()].filter((t) => t.online).length,
     openStreams: () => {
@@ -143,7 +144,8 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
       return n;
     },
     peerSessions: () => peering?.engine.links.connectedNodes().length ?? 0,
-  });
+  }) : undefined;
+  const metrics: MetricHooks = serverMetrics ?? uncountedMetrics;
   const health = () =>
     healthResponse({
       async database() {
@@ -350,7 +352,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   );
   socks.apply();
   const metricsListener = config.listen.metrics
-    ? listenOrFail("listen.metrics", config.listen.metrics, () => startMetricsListener({ at: config.listen.metrics, token: config.listen.metricsToken, registry: metrics.registry, health }), [httpListener, httpsListener])
+    ? listenOrFail("listen.metrics", config.listen.metrics, () => startMetricsListener({ at: config.listen.metrics, token: config.listen.metricsToken, registry: serverMetrics!.registry, health }), [httpListener, httpsListener])
     : undefined;
 
   const jobs = await startPeriodicJobs({ db, node, started, tunnels, stats, portRange: () => config.portRange, cluster: Boolean(cluster), log });

@@ -2,8 +2,8 @@
 // engines report through their hooks (onConnection, onWindowStall, onOrder, the traffic
 // stats); gauges are read from the live registry and the database when scraped.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
-import type { ConnectionKind, ConnectionOutcome } from "../../lib/edge/edge-router.ts";
 import type { FinishedConnection, TrafficStats } from "../../lib/stats/traffic-stats.ts";
+import type { MetricHooks } from "./metric-hooks.ts";
 
 export interface MetricsSources {
   /** Tunnels per state as the database has them. */
@@ -16,16 +16,9 @@ export interface MetricsSources {
   peerSessions?(): number;
 }
 
-export interface ServerMetrics {
+/** The hooks, counting into a registry that `listen.metrics` serves. */
+export interface ServerMetrics extends MetricHooks {
   readonly registry: Registry;
-  connection(kind: ConnectionKind, outcome: ConnectionOutcome): void;
-  loginRefused(): void;
-  acmeOrder(outcome: "success" | "failure"): void;
-  windowStall(): void;
-  /** Cluster mode: a peer stream opened toward a tunnel's holder (`sent`) or received as the holder, or refused. */
-  peerStream(end: "sent" | "received", outcome: "opened" | "failed"): void;
-  /** The same stats, counting each finished connection's bytes by service kind. */
-  countTraffic(stats: TrafficStats): TrafficStats;
 }
 
 export function createServerMetrics(sources: MetricsSources): ServerMetrics {
