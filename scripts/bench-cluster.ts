@@ -15,6 +15,7 @@ import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startPostgres } from "../test/postgres-cluster.ts";
+import { randomPortRange } from "../test/ports.ts";
 import { scratchRun } from "./_scratch.ts";
 import { PKTRIOT, SPOKES, arg, echoOnce, freePort, must, setupTimes, start, startUpstreams, throughput, until } from "./_bench-kit.ts";
 
@@ -31,7 +32,7 @@ const databaseUrl = await pg.createDatabase("bench_cluster");
 
 const ports = await startUpstreams(children);
 const secret = randomBytes(24).toString("base64url");
-const begin = 20_000 + Math.floor(Math.random() * 100) * 100;
+const portRange = randomPortRange();
 
 async function node(nodeId: string, address: string): Promise<{ config: string; https: number; address: string }> {
   const [http, https] = [await freePort(), await freePort()];
@@ -43,7 +44,7 @@ async function node(nodeId: string, address: string): Promise<{ config: string; 
       domain: DOMAIN,
       dataPath: data,
       database: { url: databaseUrl },
-      portRange: { begin, end: begin + 99 },
+      portRange,
       tls: { selfSigned: true },
       listen: { address, http, https },
       tunOptions: { maxPoolSize: 4, maxPorts: 5 },
