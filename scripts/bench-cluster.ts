@@ -3,7 +3,7 @@
 // same forwarded ports are measured through node b (direct: visitor → b → client) and
 // through node a (peer hop: visitor → a → peer link → b → client), in one run:
 //
-//   bun scripts/bench-cluster.ts [--bytes 1073741824] [--conns 500]      (npm run bench:cluster)
+//   bun scripts/bench-cluster.ts [--bytes 1073741824] [--conns 500] [--advertise tunnel|https]   (npm run bench:cluster)
 //
 // Throughput: one connection sends --bytes to a sink that answers the count at EOF.
 // New-connection time: --conns sequential connect + 1 byte echoed + close (the stream
@@ -22,6 +22,12 @@ import { PKTRIOT, SPOKES, arg, echoOnce, freePort, must, setupTimes, start, star
 const BYTES = arg("--bytes", 1024 ** 3);
 const CONNS = arg("--conns", 500);
 const DOMAIN = "bench.test";
+/**
+ * The listener `cluster.advertise` names, so peer links go there: `tunnel` (listen.tunnel,
+ * Bun's native TLS; the default) or `https` (the SNI front door, TLS in-process).
+ */
+const ADVERTISE = process.argv.includes("--advertise") ? process.argv[process.argv.indexOf("--advertise") + 1] : "tunnel";
+if (ADVERTISE !== "tunnel" && ADVERTISE !== "https") throw new Error("--advertise must be tunnel or https");
 
 const { dir, children } = scratchRun("spokes-bench-cluster-");
 const pg = await startPostgres();
@@ -35,7 +41,7 @@ const secret = randomBytes(24).toString("base64url");
 const portRange = randomPortRange();
 
 async function node(nodeId: string, address: string): Promise<{ config: string; https: number; address: string }> {
-  const [http, https] = [await freePort(), await freePort()];
+  const [http, https, tunnel] = [await freePort(), await freePort(), await freePort()];
   const data = join(dir, nodeId);
   const config = join(dir, `${nodeId}.json`);
   writeFileSync(
@@ -46,9 +52,9 @@ async function node(nodeId: string, address: string): Promise<{ config: string; 
       database: { url: databaseUrl },
       portRange,
       tls: { selfSigned: true },
-      listen: { address, http, https },
+      listen: { address, http, https, tunnel },
       tunOptions: { maxPoolSize: 4, maxPorts: 5 },
-      cluster: { nodeId, advertise: `${address}:${https}`, secret },
+      cluster: { nodeId, advertise: `${address}:${ADVERTISE === "https" ? https : tunnel}`, secret },
     }),
   );
   await start(children, [SPOKES, "serve", "--config", config], `serving ${DOMAIN}`, 30_000);
@@ -76,7 +82,7 @@ const paths = [
   { name: "direct (visitor at b)", host: b.address },
   { name: "peer hop (visitor at a)", host: a.address },
 ];
-console.log(`cluster bench: ${(BYTES / 1024 ** 3).toFixed(2)} GiB throughput, ${CONNS} sequential connections (connect + 1-byte echo + close)\n`);
+console.log(`cluster bench: ${(BYTES / 1024 ** 3).toFixed(2)} GiB throughput, ${CONNS} sequential connections (connect + 1-byte echo + close), peer links to ${ADVERTISE === "https" ? "the HTTPS port" : "listen.tunnel"}\n`);
 
 // Warm-up: the first streams grow the client's pool and JIT the paths.
 for (const p of paths) {
