@@ -81,9 +81,6 @@ export function configureClusterClient(nodes: ClusterNode[], opts: { key?: strin
   return configureClient(nodes[0]!, { hostname: serversOf(...nodes), key: opts.key });
 }
 
-/** Client settings for tests: a short reconnect backoff (the failover deadline is 10 s). */
-export const FAST_CLIENT_ENV = { PKTRIOT_BACKOFF_MAX_MS: "1000", PKTRIOT_KEEPALIVE_MS: "2000" };
-
 /** Resident memory of a process (or its peak with "VmHWM"), KiB. */
 export const rssKiB = (pid: number, field = "VmRSS") => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
 

@@ -18,7 +18,6 @@ import { generateSelfSigned } from "../../lib/tls/certificates.ts";
 import { AdminApiClient } from "./_admin-api-client.ts";
 import {
   DOMAIN,
-  FAST_CLIENT_ENV,
   addAdmin,
   configureClusterClient,
   dashboardLogin,
@@ -79,12 +78,13 @@ beforeAll(async () => {
   for (const [port, upstream] of [[echoPort, echo.port], [firehosePort, firehose.port], [sinkPort, sink.port]] as const) {
     await mustRun(onB, ["tunnel", "tcp", "forward", "--port", String(port), "--destination", "127.0.0.1", "--dstport", String(upstream)]);
   }
-  await onB.start(FAST_CLIENT_ENV);
+  // Default backoff and keepalive: the 10 s failover is the product's, not a test hook's.
+  await onB.start();
 
   onC = await configureClusterClient([cl.c]);
   mapPort = await freePort();
   await mustRun(onC, ["ports", "map", String(mapPort), "--transport", "tcp", "--destination", "echo.mesh", "--port", String(echoPort)]);
-  await onC.start(FAST_CLIENT_ENV);
+  await onC.start();
 }, 120_000);
 
 afterAll(stopAll);
