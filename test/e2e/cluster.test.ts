@@ -113,7 +113,7 @@ describe("one server to admins", () => {
   test("spokes cluster ls on any node lists the three nodes with fresh heartbeats and the tunnels they hold", async () => {
     for (const node of cl.nodes) {
       const rows = await waitFor(() => {
-        const r = node.json<{ nodeId: string; tunnels: number; live: boolean; heartbeatAge: number; advertise: string }[]>(["cluster", "ls", "--json"]);
+        const r = node.json<{ nodeId: string; tunnels: number; live: boolean; heartbeatAge: number; advertise: string; fingerprint: string }[]>(["cluster", "ls", "--json"]);
         return r.length === 3 && r.find((n) => n.nodeId === "b")?.tunnels === 1 && r.find((n) => n.nodeId === "c")?.tunnels === 1 ? r : null;
       }, `three nodes in cluster ls at ${node.nodeId}`);
       expect(rows.map((n) => n.nodeId).sort()).toEqual(["a", "b", "c"]);
@@ -123,6 +123,9 @@ describe("one server to admins", () => {
         expect(n.heartbeatAge).toBeLessThan(10);
         expect(n.advertise).toBe(cl.nodes.find((x) => x.nodeId === n.nodeId)!.hostPort);
       }
+      // One certificate for the cluster: every node publishes the same fingerprint.
+      expect(new Set(rows.map((n) => n.fingerprint)).size).toBe(1);
+      expect(rows[0]!.fingerprint).toMatch(/^sha256:[0-9a-f]{64}$/);
     }
     const table = cl.a.cli(["cluster", "ls"]);
     expect(table.code).toBe(0);
