@@ -17,6 +17,7 @@ export const spokes: CommandDef<ArgsDef> = defineCommand({
     tunnel: () => load(import("./tunnel/index.ts")),
     port: () => load(import("./port/index.ts")),
     clean: () => load(import("./clean.ts")),
+    cluster: () => load(import("./cluster/index.ts")),
     service: () => load(import("./service/index.ts")),
     backup: () => load(import("./backup.ts")),
     serve: () => load(import("./serve.ts")),

@@ -7,7 +7,7 @@
 //   bun scripts/bench-cpu.ts [--bytes 1G] [--runs 1] [--paths 443,tunnel]
 // Profile the server: SPOKES_SERVE_CMD="bun --cpu-prof --cpu-prof-dir=/tmp/prof commands/spokes.ts"
 import { spawn } from "bun";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 
 const { values } = parseArgs({ options: { bytes: { type: "string", default: "1G" }, runs: { type: "string", default: "1" }, paths: { type: "string", default: "443,tunnel" } } });
@@ -28,10 +28,11 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / TICK; // utime, stime
 }
 
-function hwmMiB(pid: number): number {
-  const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+function statusMiB(pid: number, field: "VmHWM" | "VmRSS"): number {
+  const m = new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return Number(m?.[1] ?? 0) / 1024;
 }
+const hwmMiB = (pid: number) => statusMiB(pid, "VmHWM");
 
 /** A service that counts what it receives and, when asked with one byte "D", sends BYTES. */
 function startService() {
@@ -113,7 +114,16 @@ async function startTunnel(svcPort: number, direct: boolean) {
   const children = (await new Response(spawn(["pgrep", "-P", String(proc.pid)]).stdout).text()).trim().split("\n").map(Number);
   const spokesPid = children.find((pid) => { try { return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("serve"); } catch { return false; } });
   if (!spokesPid) throw new Error("spokes server process not found");
-  return { pub, spokesPid, stop: () => { for (const pid of children) try { process.kill(pid, "SIGTERM"); } catch {} proc.kill(); } };
+  const stop = () => {
+    for (const pid of children) try { process.kill(pid, "SIGTERM"); } catch {}
+    proc.kill();
+  };
+  // The server writes its CPU profile (SPOKES_SERVE_CMD with --cpu-prof) while it exits: wait for it, bounded.
+  const stopped = async () => {
+    stop();
+    for (let i = 0; i < 200 && existsSync(`/proc/${spokesPid}`); i++) await Bun.sleep(50);
+  };
+  return { pub, spokesPid, stop, stopped };
 }
 
 const service = startService();
@@ -130,20 +140,22 @@ try {
       try {
         // Warm up the path (first connection opens the data pool).
         const cpu0 = cpuSeconds(tunnel.spokesPid);
+        const idle = statusMiB(tunnel.spokesPid, "VmRSS");
         service.reset();
         const upMs = await transfer(tunnel.pub, "up", service.uploaded);
         const cpu1 = cpuSeconds(tunnel.spokesPid);
+        const upPeak = hwmMiB(tunnel.spokesPid);
         const downMs = await transfer(tunnel.pub, "down", service.uploaded);
         const cpu2 = cpuSeconds(tunnel.spokesPid);
         const gib = BYTES / 1024 ** 3;
         const name = direct ? "listen.tunnel" : "via 443";
         rows.push(
           `${name.padEnd(14)} run ${run}  up ${(BYTES / 1e6 / (upMs / 1000)).toFixed(0).padStart(5)} MB/s ${((cpu1 - cpu0) / gib).toFixed(2)} s/GiB   ` +
-            `down ${(BYTES / 1e6 / (downMs / 1000)).toFixed(0).padStart(5)} MB/s ${((cpu2 - cpu1) / gib).toFixed(2)} s/GiB   peak ${hwmMiB(tunnel.spokesPid).toFixed(0)} MiB`,
+            `down ${(BYTES / 1e6 / (downMs / 1000)).toFixed(0).padStart(5)} MB/s ${((cpu2 - cpu1) / gib).toFixed(2)} s/GiB   RSS ${idle.toFixed(0)} MiB before, peak ${upPeak.toFixed(0)} MiB after up, ${hwmMiB(tunnel.spokesPid).toFixed(0)} MiB after down`,
         );
         console.log(rows.at(-1));
       } finally {
-        tunnel.stop();
+        await tunnel.stopped();
         running.delete(tunnel);
       }
     }

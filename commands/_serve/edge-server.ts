@@ -8,12 +8,15 @@ import { join } from "node:path";
 import { openDatabase } from "../../db/client.ts";
 import { newId } from "../../db/ids.ts";
 import { findDomainOwner, markNodeTunnelsOffline, saveServiceAvailability } from "../../db/queries/live.ts";
-import type { LoadedConfig, ServerConfig } from "../../lib/config/server-config.ts";
+import { clusterSettingsOf, type LoadedConfig, type ServerConfig } from "../../lib/config/server-config.ts";
 import { createChallengeStore } from "../../lib/acme/challenge-store.ts";
 import { loadStoredAcmeCertificate, startAcmeRenewer, type AcmeRenewer } from "../../lib/acme/renewer.ts";
 import type { OnDemandCertificates } from "../../lib/acme/on-demand.ts";
 import { createOrderLimiter } from "../../lib/acme/order-limiter.ts";
 import { startOnDemandCertificates } from "./on-demand-certificates.ts";
+import { startClusterPeering, type ClusterPeering } from "./cluster.ts";
+import { createListenerPorts } from "../../lib/cluster/listener-ports.ts";
+import { createClusterStore } from "../../db/queries/cluster.ts";
 import { createLoopbackRelay } from "../../lib/edge/loopback-relay.ts";
 import { createPublicSocksListeners } from "../../lib/edge/socks-listeners.ts";
 import { createSniListener } from "../../lib/edge/sni-listener.ts";
@@ -36,8 +39,9 @@ import { databaseOptionsOf } from "../_server-context.ts";
 import { startMemoryGovernor } from "./memory-governor.ts";
 import { createLoginPolicy } from "./login-policy.ts";
 import { startPeriodicJobs } from "./periodic-jobs.ts";
+import { startClusterMembership } from "./cluster-store.ts";
 import { healthResponse } from "./health.ts";
-import { createServerMetrics } from "./metrics.ts";
+import { uncountedMetrics, type MetricHooks } from "./metric-hooks.ts";
 import { startMetricsListener } from "./metrics-listener.ts";
 import { watchDatabaseFile } from "../../db/file-identity.ts";
 import { countTunnelsByState, pingDatabase } from "../../db/queries/health.ts";
@@ -55,7 +59,9 @@ type Slot = ConnectionSlot;
 
 export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance): Promise<EdgeServer> {
   const config: ServerConfig = loaded.config;
-  const node = newId();
+  const clusterSettings = clusterSettingsOf(config);
+  // The tunnels table's server_node: the configured id in a cluster, else one per process.
+  const node = clusterSettings?.nodeId ?? newId();
   const started = Date.now();
   const { db, close: closeDb } = await openDatabase(databaseOptionsOf(config));
   const dbFile = config.database.url ? undefined : watchDatabaseFile(config.database.path);
@@ -103,7 +109,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     onDemand?.stop();
     onDemand = undefined;
     if (tlsMode !== "letsencrypt") return;
-    onDemand = startOnDemandCertificates({ config, dir: acmeDir, challenges, caPem: acmeCaPem, tunnels, sni: () => tlsListeners!.sni, limiter: onDemandLimiter, onOrder: metrics.acmeOrder, log });
+    onDemand = startOnDemandCertificates({ config, dir: acmeDir, challenges, caPem: acmeCaPem, routes, sni: () => tlsListeners!.sni, limiter: onDemandLimiter, onOrder: metrics.acmeOrder, log });
     renewer = startAcmeRenewer({
       directoryUrl: config.acme.directoryUrl,
       email: config.acme.email,
@@ -123,8 +129,13 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   };
   const certSource = createCertificateSource(await loadServerCertificate());
   const tlsOptions = () => ({ cert: certSource.current().certPem, key: certSource.current().keyPem });
+  // Cluster mode: live (heartbeat) before any listener accepts a tunnel.
+  const cluster = clusterSettings
+    ? await startClusterMembership({ db, settings: clusterSettings, started, certificatePem: () => certSource.current().certPem, log })
+    : undefined;
 
-  const metrics = createServerMetrics({
+  // prom-client is loaded only when listen.metrics asks for it (several MiB resident otherwise spent on nothing).
+  const serverMetrics = config.listen.metrics ? (await import("./metrics.ts")).createServerMetrics({
     tunnelsByState: () => countTunnelsByState(db),
     connectedTunnels: () => [...tunnels.registry.all()].filter((t) => t.online).length,
     openStreams: () => {
@@ -132,7 +143,9 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
       for (const t of tunnels.registry.all()) n += t.control.streamCount + t.pool.streamCount;
       return n;
     },
-  });
+    peerSessions: () => peering?.engine.links.connectedNodes().length ?? 0,
+  }) : undefined;
+  const metrics: MetricHooks = serverMetrics ?? uncountedMetrics;
   const health = () =>
     healthResponse({
       async database() {
@@ -145,20 +158,22 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   let publicHttpsPort = config.listen.https;
   const relay = createLoopbackRelay();
   const tcpPorts = createTcpPortListeners({ hostname: config.listen.address, onConnection: (port, conn, remote) => router.onTcpConnection(port, conn, remote) });
+  // Local tunnels' ports and (cluster mode) the other nodes' tunnels' ports: every node listens on all.
+  const listenerPorts = createListenerPorts((opened, closed) => {
+    tcpPorts.close(closed);
+    for (const f of tcpPorts.open(opened)) log.warn(`cannot listen on port ${f.port}: ${f.error}`);
+  });
 
   /** Names the server terminates itself: covered by its certificate, or on-demand tunnel names in Let's Encrypt mode. */
   const serverCertificateCovers = (host: string) => certificateCovers(certSource.current().certPem, host) || Boolean(onDemand?.handles(host));
-  const policy = createLoginPolicy({ db, config, node, certificateCovers: serverCertificateCovers });
+  const policy = createLoginPolicy({ db, config, node, certificateCovers: serverCertificateCovers, locations: cluster?.locations });
   const tunnels = createTunnelServer({
     login: policy.login,
     checkRules: policy.checkRules,
     online: policy.online,
     offline: policy.offline,
     rulesChanged: policy.rulesChanged,
-    portsChanged(opened, closed) {
-      tcpPorts.close(closed);
-      for (const f of tcpPorts.open(opened)) log.warn(`cannot listen on port ${f.port}: ${f.error}`);
-    },
+    portsChanged: (opened, closed) => listenerPorts.localChanged(opened, closed),
     meshStream: (tunnel, stream, meta) => mesh.serveStream(tunnel, stream, meta),
     monitorReport: (t, services) =>
       void saveServiceAvailability(db, t.tunnelId, services).catch((err) => log.warn(`monitor report of ${t.tunnelId} not saved: ${errorMessage(err)}`)),
@@ -170,8 +185,18 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     log,
   });
 
+  // Cluster mode: peer links and the other nodes' routes. The heartbeat (advertise address,
+  // certificate fingerprint) and this node's location writes are the membership's
+  // (commands/_serve/cluster-store.ts); the peering only reads the same tables.
+  const peerSettings = clusterSettingsOf(config);
+  const peering: ClusterPeering | undefined = peerSettings
+    ? startClusterPeering({ settings: peerSettings, store: createClusterStore(db), tunnels, listenerPorts, metrics, keepalive: keepaliveFromEnv(process.env.SPOKES_KEEPALIVE_MS), log })
+    : undefined;
+  /** Where the routers send visitors: the local tunnels, and in cluster mode the other nodes' too. */
+  const routes = peering?.routes ?? tunnels.registry;
+
   const mesh = createMeshResolver({
-    tunnels,
+    routes,
     stats,
     allow: () => config.socks.allow,
     enabled: () => config.socks.enabled,
@@ -234,6 +259,9 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     const remote = (ip && relay.remoteFor(ip.port)) ?? ip?.address ?? "";
     try {
       if (new URL(req.url).pathname === "/healthz") return await health();
+      const peer = tls ? peering?.handle(req, server, remote) : undefined;
+      // Undefined once upgraded (Bun answers the upgrade itself), as after tunnels.handle.
+      if (peer) return peer.response as Response;
       return (
         (tls ? await tunnels.handle(req, server, remote) : undefined) ??
         (await app.fetch(decrypted ? new Request(req.url.replace(/^http:/, "https:"), req) : req, { remote }))
@@ -264,12 +292,13 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     (tlsListeners = startTlsListeners({
       certificates: certSource,
       fetch: (req, server, decrypted) => webFetch(req, server, true, decrypted),
-      websocket: tunnels.websocket,
+      websocket: peering ? peering.websocket(tunnels.websocket) : tunnels.websocket,
       direct: config.listen.tunnel ? { hostname: config.listen.address, port: config.listen.tunnel } : undefined,
     }));
 
   const router = createEdgeRouter({
-    tunnels,
+    routes,
+    endpoints: peering?.endpoints ?? tunnels,
     stats,
     relay,
     domain: () => config.domain,
@@ -296,6 +325,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     } catch (err) {
       for (const l of [...opened, webHttp]) l.stop(true);
       tlsListeners?.stop(true);
+      cluster?.halt();
       closeDb();
       const why = (err as { code?: string }).code === "EADDRINUSE" ? "address already in use" : errorMessage(err);
       throw new Error(`cannot listen on ${typeof port === "string" ? port : `${config.listen.address}:${port}`} (${what}): ${why}`);
@@ -322,10 +352,10 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   );
   socks.apply();
   const metricsListener = config.listen.metrics
-    ? listenOrFail("listen.metrics", config.listen.metrics, () => startMetricsListener({ at: config.listen.metrics, token: config.listen.metricsToken, registry: metrics.registry, health }), [httpListener, httpsListener])
+    ? listenOrFail("listen.metrics", config.listen.metrics, () => startMetricsListener({ at: config.listen.metrics, token: config.listen.metricsToken, registry: serverMetrics!.registry, health }), [httpListener, httpsListener])
     : undefined;
 
-  const jobs = await startPeriodicJobs({ db, node, started, tunnels, stats, portRange: () => config.portRange, log });
+  const jobs = await startPeriodicJobs({ db, node, started, tunnels, stats, portRange: () => config.portRange, cluster: Boolean(cluster), log });
   const stopMemoryGovernor = startMemoryGovernor(() => {
     let n = 0;
     for (const t of tunnels.registry.all()) for (const s of t.pool.sessions) n += s.bytesIn + s.bytesOut;
@@ -357,9 +387,11 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
       httpsListener.stop(true);
       socks.stop();
       tcpPorts.closeAll();
+      peering?.stop();
       await tunnels.closeAll("server stopping");
       try {
         await jobs.flushStats();
+        await cluster?.stop();
         await markNodeTunnelsOffline(db, node);
       } catch (err) {
         log.warn(`final flush failed: ${errorMessage(err)}`);

@@ -6,11 +6,11 @@
 import type { Database } from "../../db/client.ts";
 import { findAuthTokenByValue } from "../../db/queries/auth-tokens.ts";
 import { listTunnelPorts } from "../../db/queries/ports.ts";
-import { checkTunnelLogin, findDomainOwner, markTunnelOffline, markTunnelOnline, saveAnnouncedServices } from "../../db/queries/live.ts";
+import { checkTunnelLogin, claimDomain, markTunnelOffline, markTunnelOnline, saveAnnouncedServices } from "../../db/queries/live.ts";
 import type { ServerConfig } from "../../lib/config/server-config.ts";
 import { isHostname } from "../../lib/net/hostname.ts";
 import type { MeshCaller } from "../../lib/tunnel/server/mesh-access.ts";
-import type { CheckedRules, TunnelServerHooks } from "../../lib/tunnel/server/server.ts";
+import type { CheckedRules, LiveTunnel, TunnelServerHooks } from "../../lib/tunnel/server/server.ts";
 
 export interface LoginPolicyDeps {
   db: Database;
@@ -19,6 +19,14 @@ export interface LoginPolicyDeps {
   node: string;
   /** Whether the server's certificate covers a name (an HTTP rule without its own certificate is secure then). */
   certificateCovers(host: string): boolean;
+  /** Cluster mode: where tunnels are, written when they come online or change rules, cleared when they go (cluster-store.ts). */
+  locations?: TunnelLocations;
+}
+
+/** A cluster node's records of its tunnels' locations. */
+export interface TunnelLocations {
+  save(tunnel: LiveTunnel): Promise<void>;
+  clear(tunnel: LiveTunnel): Promise<void>;
 }
 
 export type LoginPolicy = Pick<TunnelServerHooks, "login" | "checkRules" | "online" | "offline" | "rulesChanged"> & {
@@ -26,7 +34,7 @@ export type LoginPolicy = Pick<TunnelServerHooks, "login" | "checkRules" | "onli
   verifySocksToken(value: string): Promise<MeshCaller | undefined>;
 };
 
-export function createLoginPolicy({ db, config, node, certificateCovers }: LoginPolicyDeps): LoginPolicy {
+export function createLoginPolicy({ db, config, node, certificateCovers, locations }: LoginPolicyDeps): LoginPolicy {
   return {
     login: async (key) => checkTunnelLogin(db, key),
     async checkRules(login, https, ports): Promise<CheckedRules> {
@@ -37,8 +45,8 @@ export function createLoginPolicy({ db, config, node, certificateCovers }: Login
           refused.push({ rule: rule.domain, reason: `domain ${rule.domain} is not allowed` });
           continue;
         }
-        const owner = await findDomainOwner(db, rule.domain, login.tunnelId);
-        if (owner) {
+        // The claim is the database's unique index: two nodes announcing one domain at once cannot both get it.
+        if (!(await claimDomain(db, { id: login.tunnelId, userId: login.userId }, rule.domain))) {
           refused.push({ rule: rule.domain, reason: `domain ${rule.domain} is claimed by another tunnel` });
           continue;
         }
@@ -53,15 +61,21 @@ export function createLoginPolicy({ db, config, node, certificateCovers }: Login
       return { https: okHttps, ports: okPorts, refused };
     },
     online: (t) => markTunnelOnline(db, t.tunnelId, { address: t.address, ...t.info, node }),
-    offline: (t) => markTunnelOffline(db, t.tunnelId),
-    rulesChanged: (t, cfg) =>
-      saveAnnouncedServices(
+    async offline(t) {
+      await locations?.clear(t);
+      await markTunnelOffline(db, t.tunnelId, node);
+    },
+    // Called at login (after `online`) and on every rules change: the location carries the routes.
+    async rulesChanged(t, cfg) {
+      await saveAnnouncedServices(
         db,
         { id: t.tunnelId, userId: t.userId },
         t.https.map((h) => ({ domain: h.domain, secure: h.ownCertificate || certificateCovers(h.domain), available: h.available !== false })),
         t.ports.filter((p) => p.forwarded).map((p) => ({ port: p.port, available: true })),
         cfg,
-      ),
+      );
+      await locations?.save(t);
+    },
     async verifySocksToken(value) {
       // findAuthTokenByValue compares in constant time; checkTunnelLogin adds the
       // active-token and tunnel-not-shut-down checks of a tunnel login.

@@ -2,8 +2,8 @@
 // engines report through their hooks (onConnection, onWindowStall, onOrder, the traffic
 // stats); gauges are read from the live registry and the database when scraped.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
-import type { ConnectionKind, ConnectionOutcome } from "../../lib/edge/edge-router.ts";
 import type { FinishedConnection, TrafficStats } from "../../lib/stats/traffic-stats.ts";
+import type { MetricHooks } from "./metric-hooks.ts";
 
 export interface MetricsSources {
   /** Tunnels per state as the database has them. */
@@ -12,16 +12,13 @@ export interface MetricsSources {
   connectedTunnels(): number;
   /** Mux streams open over every tunnel session now. */
   openStreams(): number;
+  /** Cluster mode: other nodes this one has a peer link to now. */
+  peerSessions?(): number;
 }
 
-export interface ServerMetrics {
+/** The hooks, counting into a registry that `listen.metrics` serves. */
+export interface ServerMetrics extends MetricHooks {
   readonly registry: Registry;
-  connection(kind: ConnectionKind, outcome: ConnectionOutcome): void;
-  loginRefused(): void;
-  acmeOrder(outcome: "success" | "failure"): void;
-  windowStall(): void;
-  /** The same stats, counting each finished connection's bytes by service kind. */
-  countTraffic(stats: TrafficStats): TrafficStats;
 }
 
 export function createServerMetrics(sources: MetricsSources): ServerMetrics {
@@ -78,6 +75,23 @@ export function createServerMetrics(sources: MetricsSources): ServerMetrics {
     help: "Times a tunnel stream used up the client's flow-control window with data still queued.",
     registers,
   });
+  if (sources.peerSessions) {
+    const peerSessions = sources.peerSessions;
+    new Gauge({
+      name: "spokes_cluster_peer_sessions",
+      help: "Other cluster nodes this node has a peer link (mux session) to.",
+      registers,
+      collect() {
+        this.set(peerSessions());
+      },
+    });
+  }
+  const peerStreams = new Counter({
+    name: "spokes_cluster_peer_streams_total",
+    help: "Streams over cluster peer links: sent (opened toward the node holding a tunnel) or received (as the holder), opened or failed (no link, unknown tunnel, stale epoch).",
+    labelNames: ["end", "outcome"],
+    registers,
+  });
   // Zero series exist from the start, so rate() works before the first event.
   acme.inc({ outcome: "success" }, 0);
   acme.inc({ outcome: "failure" }, 0);
@@ -88,6 +102,7 @@ export function createServerMetrics(sources: MetricsSources): ServerMetrics {
     loginRefused: () => logins.inc(),
     acmeOrder: (outcome) => acme.inc({ outcome }),
     windowStall: () => stalls.inc(),
+    peerStream: (end, outcome) => peerStreams.inc({ end, outcome }),
     countTraffic(stats) {
       return {
         ...stats,

@@ -10,7 +10,7 @@ import { createAcmeOrderer } from "../../lib/acme/order.ts";
 import { createOnDemandAdmission, isUnderDomain } from "../../lib/edge/on-demand-admission.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { SniCertificates } from "../../lib/tls/sni-certificates.ts";
-import type { TunnelServer } from "../../lib/tunnel/server/server.ts";
+import type { RouteTable } from "../../lib/tunnel/server/registry.ts";
 
 export interface OnDemandWiring {
   config: ServerConfig;
@@ -18,7 +18,8 @@ export interface OnDemandWiring {
   dir: string;
   challenges: ChallengeStore;
   caPem?: string;
-  tunnels: TunnelServer;
+  /** The live routes (local, and in cluster mode the other nodes'): a name qualifies wherever its tunnel is connected. */
+  routes: RouteTable;
   /** The front door's certificates by name. */
   sni(): SniCertificates;
   /** Kept across restarts of the engine (a settings change must not reset the budget). */
@@ -33,7 +34,7 @@ export function startOnDemandCertificates(w: OnDemandWiring): OnDemandCertificat
     dir: w.dir,
     // With a DNS-01 hook the server's own certificate is a wildcard that covers every tunnel name.
     handles: (name) => !w.config.acme.dnsHook && isUnderDomain(name, domain),
-    admit: createOnDemandAdmission({ domain: () => domain, route: (name) => w.tunnels.registry.http(name) }),
+    admit: createOnDemandAdmission({ domain: () => domain, route: (name) => w.routes.http(name) }),
     order: createAcmeOrderer({ directoryUrl: w.config.acme.directoryUrl, email: w.config.acme.email, dir: w.dir, challenges: w.challenges, caPem: w.caPem }),
     limiter: w.limiter,
     onCertificate: (name, pair) => w.sni().set(name, pair),

@@ -23,6 +23,8 @@ export interface PeriodicJobsDeps {
   tunnels: TunnelServer;
   stats: TrafficStats;
   portRange(): ServerConfig["portRange"];
+  /** Cluster mode: housekeeping also wants every online tunnel to have a location. */
+  cluster?: boolean;
   log: Logger;
 }
 
@@ -33,7 +35,7 @@ export interface PeriodicJobs {
 }
 
 /** Records the first heartbeat, then starts the timers. */
-export async function startPeriodicJobs({ db, node, started, tunnels, stats, portRange, log }: PeriodicJobsDeps): Promise<PeriodicJobs> {
+export async function startPeriodicJobs({ db, node, started, tunnels, stats, portRange, cluster, log }: PeriodicJobsDeps): Promise<PeriodicJobs> {
   const onlineIds = () => [...tunnels.registry.all()].filter((t) => t.online).map((t) => t.tunnelId);
   const safely = (what: string, fn: () => Promise<unknown>) => () =>
     void fn().catch((err) => log.warn(`${what} failed: ${errorMessage(err)}`));
@@ -49,7 +51,7 @@ export async function startPeriodicJobs({ db, node, started, tunnels, stats, por
     ),
     setInterval(
       safely("housekeeping", async () => {
-        const fixed = await fixHousekeepingIssues(db, { portRange: portRange() });
+        const fixed = await fixHousekeepingIssues(db, { portRange: portRange(), cluster });
         if (fixed > 0) log.info(`housekeeping fixed ${fixed} issue(s)`);
       }),
       HOUSEKEEPING_MS,

@@ -14,9 +14,11 @@ export default defineCommand({
   },
   async run({ args }) {
     const rows = await withServerContext(args, ({ db }) => listTunnels(db, { online: args.online, all: args.all }));
+    // A cluster (some tunnel has a location) adds the node holding each connection.
+    const cluster = rows.some((t) => t.node);
     printListing(args, rows, {
-      headers: ["ID", "User", "Hostname", "Online", "Address", "Uptime", "Daily / Monthly", "Created"],
-      row: (t) => [t.id, t.user || "-", t.hostname || "-", boolCell(t.online), t.address || "-", formatUptime(t.uptime), bandwidthCell(t.bandwidth), formatDate(t.created)],
+      headers: ["ID", "User", "Hostname", "Online", "Address", ...(cluster ? ["Node"] : []), "Uptime", "Daily / Monthly", "Created"],
+      row: (t) => [t.id, t.user || "-", t.hostname || "-", boolCell(t.online), t.address || "-", ...(cluster ? [t.node || "-"] : []), formatUptime(t.uptime), bandwidthCell(t.bandwidth), formatDate(t.created)],
       noun: ["tunnel"],
     });
   },

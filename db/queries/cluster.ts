@@ -5,10 +5,11 @@
 // still the clearing node's session, and a dead node's rows are removed by whichever
 // survivor gets there first.
 import { and, asc, eq, gt, inArray, isNotNull, ne, notInArray, sql } from "drizzle-orm";
-import type { ClusterNode, ClusterStore, TunnelLocation, TunnelLocationStamp } from "../../lib/cluster/types.ts";
+import { CLUSTER_NODE_DEAD_MS, type ClusterNode, type ClusterStore, type TunnelLocation, type TunnelLocationStamp } from "../../lib/cluster/types.ts";
 import type { HttpRuleAnnounce, PortRuleAnnounce } from "../../lib/tunnel/messages.ts";
 import { httpServices, ports, serverHeartbeats, TUNNEL_STATE, tunnelLocations, tunnels } from "../schema.ts";
 import { affectedRows, type Db } from "./_shared.ts";
+import { HEARTBEAT_LIVE_WINDOW_MS } from "./heartbeats.ts";
 
 /** Rows per `IN (...)` list: well under SQLite's and PostgreSQL's bound-parameter limits. */
 const IN_CHUNK = 500;
@@ -163,9 +164,11 @@ export interface ClusterNodeStatus {
 
 /**
  * Every node with a heartbeat row or a location (a node that vanished without a row still
- * shows while it holds locations), by id.
+ * shows while it holds locations), by id. A cluster node (it publishes an advertise
+ * address) is live while its heartbeat is younger than CLUSTER_NODE_DEAD_MS; a single-node
+ * server's row keeps its 60 s window.
  */
-export async function listClusterNodes(db: Db, deadAfterMs: number, now: number = Date.now()): Promise<ClusterNodeStatus[]> {
+export async function listClusterNodes(db: Db, now: number = Date.now()): Promise<ClusterNodeStatus[]> {
   const beats = await db.select().from(serverHeartbeats);
   const held = await db
     .select({ node: tunnelLocations.node, n: sql<number>`count(*)`.mapWith(Number) })
@@ -182,7 +185,7 @@ export async function listClusterNodes(db: Db, deadAfterMs: number, now: number 
       startedAt: b.started.getTime(),
       heartbeatAt: b.lastSeen.getTime(),
       heartbeatAgeMs: age,
-      live: age < deadAfterMs,
+      live: age < (b.advertise ? CLUSTER_NODE_DEAD_MS : HEARTBEAT_LIVE_WINDOW_MS),
       tunnels: count.get(b.node) ?? 0,
     });
   }

@@ -1,12 +1,13 @@
 // Queries the running server makes about live tunnel sessions: login, online/offline
 // state, claimed domains and ports, cached rules, the node heartbeat, and stats batches.
-import { and, eq, inArray, ne, notInArray, sql } from "drizzle-orm";
+import { and, eq, inArray, isNull, ne, notInArray, or, sql } from "drizzle-orm";
 import type { Database } from "../client.ts";
 import { addBandwidth } from "./bandwidth.ts";
 import { recordHeartbeat, removeHeartbeat } from "./heartbeats.ts";
 import { listTunnelPorts } from "./ports.ts";
+import { isUniqueViolation } from "./_shared.ts";
 import { newId } from "../ids.ts";
-import { apikeys, connections, httpServices, ports, tunnels, TUNNEL_STATE, users } from "../schema.ts";
+import { apikeys, connections, httpServices, ports, tunnels, TUNNEL_STATE, users, type TunnelState } from "../schema.ts";
 import type { TrafficBatch } from "../../lib/stats/traffic-stats.ts";
 
 export interface TunnelLogin {
@@ -49,20 +50,30 @@ export async function markTunnelOnline(
     .where(eq(tunnels.id, tunnelId));
 }
 
-export async function markTunnelOffline(db: Database, tunnelId: string): Promise<void> {
+/**
+ * The tunnel's session on `node` ended. With `node`, a tunnel whose client meanwhile logged
+ * in on another node (cluster mode: its row names that node) stays online there, services
+ * included.
+ */
+export async function markTunnelOffline(db: Database, tunnelId: string, node?: string): Promise<void> {
   const now = new Date();
+  const onNode = node ? or(eq(tunnels.serverNode, node), isNull(tunnels.serverNode)) : undefined;
   await db
     .update(tunnels)
     .set({ state: TUNNEL_STATE.offline, connectedAt: null, serverNode: null, lastActive: now, modified: now })
-    .where(and(eq(tunnels.id, tunnelId), eq(tunnels.state, TUNNEL_STATE.online)));
+    .where(and(eq(tunnels.id, tunnelId), eq(tunnels.state, TUNNEL_STATE.online), onNode));
+  if (node) {
+    const [row] = await db.select({ state: tunnels.state, serverNode: tunnels.serverNode }).from(tunnels).where(eq(tunnels.id, tunnelId));
+    if (row?.state === TUNNEL_STATE.online && row.serverNode && row.serverNode !== node) return;
+  }
   await db.update(httpServices).set({ active: false }).where(eq(httpServices.tunnelId, tunnelId));
   await db.update(ports).set({ active: false }).where(eq(ports.tunnelId, tunnelId));
 }
 
-/** At stop: every tunnel this node served goes offline at once. */
+/** At stop (and at a cluster node's start, for what a previous run left): every tunnel this node served goes offline at once. */
 export async function markNodeTunnelsOffline(db: Database, node: string): Promise<void> {
   const rows = await db.select({ id: tunnels.id }).from(tunnels).where(eq(tunnels.serverNode, node));
-  for (const r of rows) await markTunnelOffline(db, r.id);
+  for (const r of rows) await markTunnelOffline(db, r.id, node);
   await removeHeartbeat(db, node);
 }
 
@@ -109,6 +120,42 @@ export async function findDomainOwner(db: Database, domain: string, tunnelId: st
   return row.tunnelId;
 }
 
+/** States in which a tunnel keeps its claims (a shut-down or deleted tunnel's domains are free). */
+const CLAIMING_STATES: TunnelState[] = [TUNNEL_STATE.init, TUNNEL_STATE.online, TUNNEL_STATE.offline];
+
+/**
+ * Claims an HTTP domain for a tunnel; true when it is this tunnel's now. Settled by the
+ * unique index on the domain, never by reading first: the insert wins or conflicts; a
+ * conflicting row of a shut-down, deleted or unknown tunnel is taken over only while it
+ * still names that holder (compare-and-swap), so two nodes claiming at once cannot both win.
+ */
+export async function claimDomain(db: Database, tunnel: { id: string; userId: string | null }, domain: string): Promise<boolean> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const inserted = await db
+      .insert(httpServices)
+      .values({ id: newId(), tunnelId: tunnel.id, userId: tunnel.userId, domain })
+      .onConflictDoNothing({ target: httpServices.domain })
+      .returning({ id: httpServices.id });
+    if (inserted.length) return true;
+    const [holder] = await db
+      .select({ tunnelId: httpServices.tunnelId, state: tunnels.state })
+      .from(httpServices)
+      .leftJoin(tunnels, eq(tunnels.id, httpServices.tunnelId))
+      .where(eq(httpServices.domain, domain))
+      .limit(1);
+    if (!holder) continue; // released meanwhile: insert again
+    if (holder.tunnelId === tunnel.id) return true;
+    if (holder.state !== null && CLAIMING_STATES.includes(holder.state)) return false;
+    const taken = await db
+      .update(httpServices)
+      .set({ tunnelId: tunnel.id, userId: tunnel.userId, active: false, available: false, lastCheck: null, modified: new Date() })
+      .where(and(eq(httpServices.domain, domain), eq(httpServices.tunnelId, holder.tunnelId)))
+      .returning({ id: httpServices.id });
+    if (taken.length) return true;
+  }
+  return false;
+}
+
 /** Stores the services a tunnel announced, so offline tunnels still show their rules. */
 export async function saveAnnouncedServices(
   db: Database,
@@ -120,14 +167,18 @@ export async function saveAnnouncedServices(
   const now = new Date();
   await db.transaction(async (tx) => {
     const domains = https.map((h) => h.domain);
-    // A domain left by a shut-down tunnel may be taken over.
-    if (domains.length) await tx.delete(httpServices).where(and(inArray(httpServices.domain, domains), ne(httpServices.tunnelId, tunnel.id)));
+    // A domain left by a shut-down, deleted or unknown tunnel may be taken over; an active
+    // tunnel's claim is never overwritten (claimDomain settled who holds it).
+    if (domains.length) {
+      const claiming = tx.select({ id: tunnels.id }).from(tunnels).where(inArray(tunnels.state, CLAIMING_STATES));
+      await tx.delete(httpServices).where(and(inArray(httpServices.domain, domains), ne(httpServices.tunnelId, tunnel.id), notInArray(httpServices.tunnelId, claiming)));
+    }
     await tx.delete(httpServices).where(domains.length ? and(eq(httpServices.tunnelId, tunnel.id), notInArray(httpServices.domain, domains)) : eq(httpServices.tunnelId, tunnel.id));
     for (const h of https) {
       await tx
         .insert(httpServices)
         .values({ id: newId(), tunnelId: tunnel.id, userId: tunnel.userId, domain: h.domain, secure: h.secure, active: true, available: h.available, modified: now })
-        .onConflictDoUpdate({ target: httpServices.domain, set: { tunnelId: tunnel.id, secure: h.secure, active: true, available: h.available, modified: now } });
+        .onConflictDoUpdate({ target: httpServices.domain, set: { secure: h.secure, active: true, available: h.available, modified: now }, setWhere: eq(httpServices.tunnelId, tunnel.id) });
     }
     await tx.update(ports).set({ active: false }).where(eq(ports.tunnelId, tunnel.id));
     for (const p of forwardedPorts) {
@@ -139,7 +190,10 @@ export async function saveAnnouncedServices(
 
 /**
  * Picks a random free port of the range for a tunnel, within its `maxPorts` allowance.
- * The primary key on `port` settles a race between two servers: the loser retries.
+ * The primary key on `port` settles a race between two servers: the loser retries. The
+ * allowance is checked again after the insert (two allocations for one tunnel on two nodes
+ * at once): an allocation that finds the tunnel over it gives its port back, so the limit
+ * holds whatever the interleaving (at worst both give way and the caller tries again).
  */
 export async function allocatePort(
   db: Database,
@@ -158,10 +212,13 @@ export async function allocatePort(
     const port = free[Math.floor(random() * free.length)]!;
     try {
       await db.insert(ports).values({ port, id: newId(), tunnelId: tunnel.id, userId: tunnel.userId });
-      return { ok: true, port };
-    } catch {
-      // taken by a concurrent allocation; look again
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err;
+      continue; // taken by a concurrent allocation; look again
     }
+    if ((await listTunnelPorts(db, tunnel.id)).length <= maxPorts) return { ok: true, port };
+    await releasePort(db, tunnel.id, port);
+    return { ok: false, reason: `tunnel already holds the maximum of ${maxPorts} ports` };
   }
   return { ok: false, reason: "could not allocate a port, try again" };
 }

@@ -2,7 +2,7 @@
 // tunnel's cached services and configuration, its connection records and bandwidth per
 // service (domain or port).
 import { and, asc, desc, eq, gte, inArray, like, lte, or, sql, sum, type AnyColumn } from "drizzle-orm";
-import { bandwidthDaily, connections, httpServices, ports, tunnels, users, type TunnelState } from "../schema.ts";
+import { bandwidthDaily, connections, httpServices, ports, tunnelLocations, tunnels, users, type TunnelState } from "../schema.ts";
 import { ACTIVE_TUNNEL_STATES, VISIBLE_TUNNEL_STATES, assertId, type Db } from "./_shared.ts";
 import { bandwidthByTunnel, bandwidthOf, dayKey, type Bandwidth } from "./bandwidth.ts";
 import { parseCachedConfig } from "./ports.ts";
@@ -40,9 +40,10 @@ export async function searchTunnels(db: Db, q: TunnelSearch = {}): Promise<Tunne
     : undefined;
   const exact = (col: AnyColumn, v: string | undefined) => (v?.trim() ? sql`lower(${col}) = ${v.trim().toLowerCase()}` : undefined);
   const rows = await db
-    .select({ tunnel: tunnels, email: users.email })
+    .select({ tunnel: tunnels, email: users.email, node: tunnelLocations.node })
     .from(tunnels)
     .leftJoin(users, eq(users.id, tunnels.userId))
+    .leftJoin(tunnelLocations, eq(tunnelLocations.tunnelId, tunnels.id))
     .where(
       and(
         inArray(tunnels.state, states),
@@ -55,7 +56,7 @@ export async function searchTunnels(db: Db, q: TunnelSearch = {}): Promise<Tunne
     )
     .orderBy(asc(tunnels.created), asc(tunnels.id));
   const bw = await bandwidthByTunnel(db, { now });
-  return rows.map(({ tunnel: t, email }) => toTunnelInfo(t, email, bandwidthOf(bw, t.id), now));
+  return rows.map(({ tunnel: t, email, node }) => toTunnelInfo(t, email, bandwidthOf(bw, t.id), now, node));
 }
 
 /** The distinct OS, arch and version values of visible tunnels, for the search form. */

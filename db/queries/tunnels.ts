@@ -3,7 +3,7 @@
 // notices the change).
 import { and, asc, eq, inArray } from "drizzle-orm";
 import { UserError } from "../../lib/errors.ts";
-import { apikeys, ports, TUNNEL_STATE, tunnels, users, type TunnelState } from "../schema.ts";
+import { apikeys, ports, TUNNEL_STATE, tunnelLocations, tunnels, users, type TunnelState } from "../schema.ts";
 import { ACTIVE_TUNNEL_STATES, affectedRows, assertId, VISIBLE_TUNNEL_STATES, type Db } from "./_shared.ts";
 import { bandwidthByTunnel, bandwidthOf, type Bandwidth } from "./bandwidth.ts";
 
@@ -29,6 +29,8 @@ export interface TunnelInfo extends TunnelClientFields {
   bandwidth: Bandwidth;
   online: boolean;
   user: string;
+  /** Cluster mode: the node the tunnel's client is connected to now ("" when none or outside a cluster). */
+  node: string;
 }
 
 /** Current-session seconds: from connectedAt when known, else the server's last refresh. */
@@ -52,27 +54,30 @@ export async function listTunnels(db: Db, opts: ListTunnelsOptions = {}): Promis
   const now = opts.now ?? Date.now();
   const states = opts.online ? [TUNNEL_STATE.online] : opts.all ? VISIBLE_TUNNEL_STATES : ACTIVE_TUNNEL_STATES;
   const rows = await db
-    .select({ tunnel: tunnels, email: users.email })
+    .select({ tunnel: tunnels, email: users.email, node: tunnelLocations.node })
     .from(tunnels)
     .leftJoin(users, eq(users.id, tunnels.userId))
+    .leftJoin(tunnelLocations, eq(tunnelLocations.tunnelId, tunnels.id))
     .where(and(inArray(tunnels.state, states), opts.userId ? eq(tunnels.userId, opts.userId) : undefined))
     .orderBy(asc(tunnels.created), asc(tunnels.id));
   const bw = await bandwidthByTunnel(db, { now });
-  return rows.map((r) => toTunnelInfo(r.tunnel, r.email, bandwidthOf(bw, r.tunnel.id), now));
+  return rows.map((r) => toTunnelInfo(r.tunnel, r.email, bandwidthOf(bw, r.tunnel.id), now, r.node));
 }
 
 export async function getTunnel(db: Db, id: string, now = Date.now()): Promise<TunnelInfo> {
   const [r] = await db
-    .select({ tunnel: tunnels, email: users.email })
+    .select({ tunnel: tunnels, email: users.email, node: tunnelLocations.node })
     .from(tunnels)
     .leftJoin(users, eq(users.id, tunnels.userId))
+    .leftJoin(tunnelLocations, eq(tunnelLocations.tunnelId, tunnels.id))
     .where(eq(tunnels.id, assertId(id, "tunnel id")))
     .limit(1);
   if (!r || r.tunnel.state === TUNNEL_STATE.deleted) throw new UserError(`no tunnel with id ${id}`);
-  return toTunnelInfo(r.tunnel, r.email, bandwidthOf(await bandwidthByTunnel(db, { now }), id), now);
+  return toTunnelInfo(r.tunnel, r.email, bandwidthOf(await bandwidthByTunnel(db, { now }), id), now, r.node);
 }
 
-export function toTunnelInfo(t: TunnelRow, email: string | null, bandwidth: Bandwidth, now: number): TunnelInfo {
+/** `node`: the node of the tunnel's location (cluster mode), null without one. */
+export function toTunnelInfo(t: TunnelRow, email: string | null, bandwidth: Bandwidth, now: number, node: string | null = null): TunnelInfo {
   return {
     id: t.id,
     userID: t.userId ?? "",
@@ -84,6 +89,7 @@ export function toTunnelInfo(t: TunnelRow, email: string | null, bandwidth: Band
     ...tunnelClientFields(t),
     online: t.state === TUNNEL_STATE.online,
     user: email ?? t.userId ?? "",
+    node: node ?? "",
   };
 }
 

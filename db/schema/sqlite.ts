@@ -162,7 +162,7 @@ export const serverHeartbeats = sqliteTable("server_heartbeats", {
   lastSeen: integer("last_seen", { mode: "timestamp_ms" }).notNull(),
   /** Cluster mode: "host:port" of the node's tunnel endpoint ("" outside cluster mode). */
   advertise: text("advertise").notNull().default(""),
-  /** Cluster mode: SHA-256 (64 lowercase hex digits) of the certificate served at `advertise`. */
+  /** Cluster mode: `sha256:<hex>` of the certificate served at `advertise` (the form clients pin). */
   fingerprint: text("fingerprint").notNull().default(""),
 });
 

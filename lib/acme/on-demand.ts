@@ -13,7 +13,9 @@
  * reused across restarts, and renewed below `renewBeforeMs` (30 days): on the first
  * handshake that finds one due, and by a daily check over every stored name still admitted.
  */
-// First, as in renewer.ts: acme-client before lib/tls (they share @peculiar/x509).
+// order.ts loads acme-client on the first order: by then lib/tls has loaded @peculiar/x509
+// behind its Reflect metadata shim, and acme-client reuses that module (checked by the
+// pebble e2e tests on the compiled executables).
 import { AcmeOrderError, type AcmeOrder } from "./order.ts";
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import type { Logger } from "../log.ts";

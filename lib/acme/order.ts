@@ -8,7 +8,7 @@
  * name, the CA refused) and remembers the CA's Retry-After so the callers' backoff
  * respects it.
  */
-import acme from "acme-client";
+import type AcmeClient from "acme-client";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { Agent } from "node:https";
 import { rootCertificates } from "node:tls";
@@ -55,7 +55,23 @@ export class AcmeOrderError extends Error {
 const retryAfterUntil = new Map<string, number>();
 /** The last connection error per CA origin during the current order (acme-client loses it, see below). */
 const networkErrors = new Map<string, string>();
-let httpSettingsInstalled = false;
+
+type Acme = typeof AcmeClient;
+let acmeModule: Promise<Acme> | undefined;
+
+/**
+ * acme-client (axios and its crypto under it, ~25 MiB of resident memory) is loaded on
+ * the first order, not at start: a server or client that never orders (self-signed or
+ * custom certificates, a Let's Encrypt certificate still valid) never pays for it.
+ */
+function loadAcme(): Promise<Acme> {
+  acmeModule ??= import("acme-client").then((m) => {
+    const acme = (m as { default?: Acme }).default ?? (m as unknown as Acme);
+    installHttpSettings(acme);
+    return acme;
+  });
+  return acmeModule;
+}
 
 const originOf = (url: unknown): string | undefined => {
   try {
@@ -70,11 +86,8 @@ const originOf = (url: unknown): string | undefined => {
 // policy (a backoff that honours Retry-After for the renewers, a per-name backoff and an
 // hourly budget for on-demand names), so an order fails fast instead: a handshake waiting
 // on it is not held by a CA that is down, and a rate limit is not slept through.
-// (Set when an orderer is made, not at import: the compiled executable may evaluate this
-// module before acme-client's.)
-function installHttpSettings() {
-  if (httpSettingsInstalled) return;
-  httpSettingsInstalled = true;
+// (Set once acme-client is loaded, on the first order.)
+function installHttpSettings(acme: Acme) {
   const settings = (acme.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number; retryDefaultDelay: number } }).acmeSettings;
   settings.retryMaxAttempts = 0;
   // Ours runs before acme-client's own response interceptor: when a request got no
@@ -109,16 +122,13 @@ function noteRetryAfter(url: unknown, header: unknown): void {
 const DIRECTORY_TIMEOUT_MS = 10_000;
 
 export function createAcmeOrderer(opts: AcmeOrdererOptions): AcmeOrder {
-  installHttpSettings();
-  if (opts.caPem) {
-    // acme-client sends every request through one shared axios instance; the CA is
-    // added to the public roots, not put in their place.
-    acme.axios.defaults.httpsAgent = new Agent({ ca: [...rootCertificates, opts.caPem] });
-  }
+  // acme-client sends every request through one shared axios instance; the CA is added to
+  // the public roots, not put in their place (installed before each order of this orderer).
+  const agent = opts.caPem ? new Agent({ ca: [...rootCertificates, opts.caPem] }) : undefined;
   const accountKeyPath = join(opts.dir, "account.key");
   const origin = originOf(opts.directoryUrl) ?? opts.directoryUrl;
 
-  const accountKey = async (): Promise<Buffer> => {
+  const accountKey = async (acme: Acme): Promise<Buffer> => {
     if (existsSync(accountKeyPath)) return readFileSync(accountKeyPath);
     const key = await acme.crypto.createPrivateEcdsaKey();
     try {
@@ -146,10 +156,12 @@ export function createAcmeOrderer(opts: AcmeOrdererOptions): AcmeOrder {
   const dnsHook = opts.dnsHook;
   return async (name, altNames = []) => {
     await checkReachable();
+    const acme = await loadAcme();
+    if (agent) acme.axios.defaults.httpsAgent = agent;
     networkErrors.delete(origin);
     let phase: AcmeOrderPhase = "account";
     try {
-      const client = new acme.Client({ directoryUrl: opts.directoryUrl, accountKey: await accountKey(), backoffMin: 500, backoffMax: 5_000 });
+      const client = new acme.Client({ directoryUrl: opts.directoryUrl, accountKey: await accountKey(acme), backoffMin: 500, backoffMax: 5_000 });
       const [key, csr] = await acme.crypto.createCsr({ commonName: name, altNames: [name, ...altNames] }, await acme.crypto.createPrivateEcdsaKey());
       const certPem = await client.auto({
         csr,

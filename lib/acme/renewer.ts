@@ -13,8 +13,9 @@
  *   <dir>/<domain>.key  its private key (0600)
  */
 import type { Logger } from "../log.ts";
-// First: acme-client and lib/tls share @peculiar/x509 (and its tsyringe registry), which
-// the compiled executable only initialises correctly when acme-client is evaluated first.
+// order.ts loads acme-client on the first order: by then lib/tls has loaded @peculiar/x509
+// behind its Reflect metadata shim, and acme-client reuses that module (checked by the
+// pebble e2e tests on the compiled executables).
 import { AcmeOrderError, acmeRetryDelay, createAcmeOrderer } from "./order.ts";
 import { existsSync, mkdirSync } from "node:fs";
 import { readFileSync } from "node:fs";

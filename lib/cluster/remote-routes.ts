@@ -13,30 +13,40 @@ export type PeerStreamOpener = (nodeId: string, meta: PeerStreamMeta) => MuxStre
 export class RemoteTunnel implements RoutedTunnel {
   /** Routed while its location stands; a missing peer link shows as openStream throwing. */
   readonly online = true;
-  readonly login: TunnelLoginInfo;
 
   constructor(
-    readonly location: TunnelLocation,
+    private current: TunnelLocation,
     private readonly open: PeerStreamOpener,
-  ) {
-    this.login = { tunnelId: location.tunnelId, userId: location.userId, userName: location.userName, hostname: location.hostname };
+  ) {}
+
+  get location(): TunnelLocation {
+    return this.current;
+  }
+  get login(): TunnelLoginInfo {
+    const l = this.current;
+    return { tunnelId: l.tunnelId, userId: l.userId, userName: l.userName, hostname: l.hostname };
   }
 
   get tunnelId(): string {
-    return this.location.tunnelId;
+    return this.current.tunnelId;
   }
   get userId(): string | null {
-    return this.location.userId;
+    return this.current.userId;
   }
   get nodeId(): string {
-    return this.location.nodeId;
+    return this.current.nodeId;
   }
   get epoch(): string {
-    return this.location.epoch;
+    return this.current.epoch;
+  }
+
+  /** A newer row of the same login (its rules changed): the routers keep the same object. */
+  update(location: TunnelLocation): void {
+    this.current = location;
   }
 
   openStream(meta: ServerStreamMeta): MuxStream {
-    return this.open(this.location.nodeId, { t: "peer", id: this.location.tunnelId, e: this.location.epoch, m: meta });
+    return this.open(this.current.nodeId, { t: "peer", id: this.current.tunnelId, e: this.current.epoch, m: meta });
   }
 }
 
@@ -64,9 +74,15 @@ export function createRemoteRoutes(open: PeerStreamOpener): RemoteRoutes {
     byId: (id) => registry.byId(id),
     ids: () => [...registry.all()].map((t) => t.tunnelId)[Symbol.iterator](),
     set(location) {
-      remove(location.tunnelId);
-      const tunnel = new RemoteTunnel(location, open);
-      registry.add(tunnel);
+      // The same login keeps its object (an HTTP keep-alive connection bound to it goes on);
+      // a login elsewhere or a newer one is another tunnel session.
+      let tunnel = registry.byId(location.tunnelId);
+      if (tunnel && tunnel.nodeId === location.nodeId && tunnel.epoch === location.epoch) tunnel.update(location);
+      else {
+        remove(location.tunnelId);
+        tunnel = new RemoteTunnel(location, open);
+        registry.add(tunnel);
+      }
       const https = Array.isArray(location.https) ? location.https : [];
       const ports = Array.isArray(location.ports) ? location.ports : [];
       registry.setRoutes(tunnel, https, ports);

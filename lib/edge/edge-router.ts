@@ -8,12 +8,16 @@ import type { TrafficStats } from "../stats/traffic-stats.ts";
 import type { LoopbackRelay } from "./loopback-relay.ts";
 import { terminateTls, type CertificateSelector } from "./tls-termination.ts";
 import { serveOwnDomain } from "./own-domain.ts";
-import type { LiveTunnel, TunnelServer } from "../tunnel/server/server.ts";
+import type { TunnelServer } from "../tunnel/server/server.ts";
+import type { RoutedTunnel, RouteTable } from "../tunnel/server/registry.ts";
 import type { ServerStreamMeta } from "../tunnel/messages.ts";
 import { createHttpRouter, firewallFor, type HttpRouter } from "./http-router.ts";
 
 export interface EdgeRouterOptions {
-  tunnels: TunnelServer;
+  /** Where each name and port goes: the tunnel registry, or a cluster node's composite table. */
+  routes: RouteTable;
+  /** The tunnel (and peer link) endpoints, for upgrades on the server's own domain at the front door. */
+  endpoints: Pick<TunnelServer, "admit">;
   stats: TrafficStats;
   relay: LoopbackRelay;
   /** The server's own domain (dashboard, API, tunnel endpoints). */
@@ -54,7 +58,7 @@ export interface EdgeRouter {
 }
 
 export function createEdgeRouter(opts: EdgeRouterOptions): EdgeRouter {
-  const { tunnels, stats } = opts;
+  const { routes, stats } = opts;
   const count = (kind: ConnectionKind, outcome: ConnectionOutcome) => opts.onConnection?.(kind, outcome);
   const refuse = (kind: ConnectionKind, conn: DuplexConnection, why: ConnectionOutcome) => {
     count(kind, why);
@@ -63,7 +67,7 @@ export function createEdgeRouter(opts: EdgeRouterOptions): EdgeRouter {
 
   /** Pipes a public connection into a new tunnel stream and accounts for it when it closes. */
   const joinTunnel = (
-    tunnel: LiveTunnel,
+    tunnel: RoutedTunnel,
     conn: DuplexConnection,
     meta: ServerStreamMeta,
     service: string,
@@ -85,7 +89,7 @@ export function createEdgeRouter(opts: EdgeRouterOptions): EdgeRouter {
   };
 
   const http: HttpRouter = createHttpRouter({
-    tunnels,
+    routes,
     isOwnDomain: (host) => host === opts.domain(),
     claimedDomain: opts.claimedDomain,
     webHttpPort: opts.webHttpPort,
@@ -100,14 +104,14 @@ export function createEdgeRouter(opts: EdgeRouterOptions): EdgeRouter {
     count("tls", "accepted");
     void terminateTls(conn, sni, initial, { selectCertificate: opts.selectCertificate }).then((plain) => {
       if (!plain) return;
-      if (own) serveOwnDomain(plain, remote, { tunnels, relay: opts.relay, webPlainPort: opts.webPlainPort });
+      if (own) serveOwnDomain(plain, remote, { tunnels: opts.endpoints, relay: opts.relay, webPlainPort: opts.webPlainPort });
       else http.handle(plain, remote, true);
     });
   };
 
   return {
     onTcpConnection(port, conn, remote) {
-      const route = tunnels.registry.port(port);
+      const route = routes.port(port);
       // A private (mesh-only) port has no listener; this guards a connection racing a change.
       if (!route || !route.tunnel.online || route.rule.private) return refuse("tcp", conn, "no_route");
       if (!firewallFor(route.rule.firewall).allows(remote)) return refuse("tcp", conn, "firewall");
@@ -120,7 +124,7 @@ export function createEdgeRouter(opts: EdgeRouterOptions): EdgeRouter {
       const host = sni ?? "";
       // No SNI (a client that connected by IP) is the server's own domain (SPEC 2.3).
       if (!host || host === opts.domain()) return terminate(conn, sni, initial, remote, true);
-      const route = tunnels.registry.http(host);
+      const route = routes.http(host);
       if (!route || !route.tunnel.online) {
         // An unknown name is closed (SPEC 2.3). A known domain whose tunnel is offline, under
         // the server's certificate, is terminated so the HTTP router can answer 502.

@@ -14,14 +14,14 @@ import { badRequestResponse, rawResponse, errorResponse, httpsRedirectResponse, 
 import type { LoopbackRelay } from "./loopback-relay.ts";
 import type { TrafficStats } from "../stats/traffic-stats.ts";
 import type { MuxStream } from "../mux/stream.ts";
-import type { LiveTunnel, TunnelServer } from "../tunnel/server/server.ts";
+import type { RoutedTunnel, RouteTable } from "../tunnel/server/registry.ts";
 
 export interface HttpRouter {
   handle(conn: DuplexConnection, remote: string, secure: boolean): void;
 }
 
 export interface HttpRouterOptions {
-  tunnels: TunnelServer;
+  routes: RouteTable;
   isOwnDomain(host: string): boolean;
   /** Whether a domain with no live route belongs to a tunnel that is offline now (502, not 404). */
   claimedDomain?(host: string): Promise<boolean>;
@@ -70,7 +70,7 @@ export function createHttpRouter(opts: HttpRouterOptions): HttpRouter {
 
   return {
     handle(conn, remote, secure) {
-      let tunnel: LiveTunnel | undefined;
+      let tunnel: RoutedTunnel | undefined;
       let stream: MuxStream | undefined;
       let ownDomain = false;
       /** Until the first decision, chunks are kept to be replayed if the connection goes to the web server. */
@@ -104,7 +104,7 @@ export function createHttpRouter(opts: HttpRouterOptions): HttpRouter {
         conn.end();
       };
 
-      const openStream = (t: LiveTunnel, host: string): boolean => {
+      const openStream = (t: RoutedTunnel, host: string): boolean => {
         try {
           stream = t.openStream({ t: "http", d: host, r: remote, s: secure });
         } catch {
@@ -141,7 +141,7 @@ export function createHttpRouter(opts: HttpRouterOptions): HttpRouter {
         }
         const challenge = acmeChallengeResponse(head);
         if (challenge) return { action: "respond", response: challenge };
-        const route = opts.tunnels.registry.http(host);
+        const route = opts.routes.http(host);
         if (!route) {
           if (tunnel) return { action: "stop" };
           const unknown: HeadDecision = { action: "respond", response: notFoundResponse(host) };

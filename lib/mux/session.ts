@@ -133,7 +133,9 @@ export class MuxSession {
   private nextId: number;
   private lastPeerId = 0;
   private out: Uint8Array = NO_BUFFER;
-  private outLen = 0;
+  /** Bytes left free at the start of each batch for the transport's own header (see Transport.sendAfterHeadroom). */
+  private readonly headroom: number;
+  private outLen: number;
   private writable = true;
   private flushScheduled = false;
   private flushing = false;
@@ -155,6 +157,8 @@ export class MuxSession {
     this.opts = opts;
     this.side = opts.side;
     this.transport = opts.transport;
+    this.headroom = this.transport.sendAfterHeadroom ? (this.transport.headroom ?? 0) : 0;
+    this.outLen = this.headroom;
     this.clock = opts.clock ?? systemClock;
     this.window = opts.initialWindow ?? PROTOCOL_INITIAL_WINDOW;
     if (!Number.isInteger(this.window) || this.window < PROTOCOL_INITIAL_WINDOW || this.window > 0x7fff_ffff) {
@@ -369,7 +373,7 @@ export class MuxSession {
   /** Returns the offset of `n` free bytes in the output buffer (flushing or growing it). */
   private reserve(n: number): number {
     if (this.outLen + n > this.out.byteLength) {
-      if (this.writable && this.outLen > 0 && !this.closed_) this.sendOut();
+      if (this.writable && this.outLen > this.headroom && !this.closed_) this.sendOut();
       if (this.out === NO_BUFFER) this.out = takeOutBuffer();
       if (this.outLen + n > this.out.byteLength) {
         const grown = new Uint8Array(Math.max(this.out.byteLength * 2, this.outLen + n));
@@ -388,11 +392,12 @@ export class MuxSession {
 
   private sendOut(): void {
     const len = this.outLen;
-    this.outLen = 0;
-    this.bytesOut += len;
+    const start = this.headroom;
+    this.outLen = start;
+    this.bytesOut += len - start;
     let ok: boolean;
     try {
-      ok = this.transport.send(this.out.subarray(0, len));
+      ok = start > 0 ? this.transport.sendAfterHeadroom!(this.out.subarray(start, len)) : this.transport.send(this.out.subarray(0, len));
     } catch {
       ok = false;
     }
@@ -433,7 +438,7 @@ export class MuxSession {
             if (!this.writable) break;
           }
         }
-        if (this.outLen > 0 && this.writable) this.sendOut();
+        if (this.outLen > this.headroom && this.writable) this.sendOut();
       }
     } finally {
       this.flushing = false;
@@ -668,8 +673,8 @@ export class MuxSession {
       this.out.set(text, off + FRAME_HEADER_SIZE + 1);
     }
     // Whatever is encoded (GOAWAY, FINs, RSTs) is handed over even when backpressured: the transport keeps it.
-    if (this.outLen > 0 && !this.transport.closed) this.sendOut();
-    this.outLen = 0;
+    if (this.outLen > this.headroom && !this.transport.closed) this.sendOut();
+    this.outLen = this.headroom;
     this.closed_ = true;
     this.decoder.stop();
     if (this.pingTimer !== null) this.clock.clearTimeout(this.pingTimer);

@@ -20,6 +20,16 @@ export interface Transport {
    * must stop producing until `drain`. Returns false after close (bytes dropped).
    */
   send(bytes: Uint8Array): boolean;
+  /**
+   * Optional zero-copy send for a transport that frames what it sends (WebSocket framing
+   * over a byte connection): the caller leaves `headroom` bytes free right in front of
+   * `bytes` in the same buffer, and the transport writes its frame header there and sends
+   * header and payload as one view instead of copying both into a new buffer. Otherwise
+   * as send(); the headroom bytes are overwritten.
+   */
+  sendAfterHeadroom?(bytes: Uint8Array): boolean;
+  /** Bytes sendAfterHeadroom needs in front of the payload. */
+  readonly headroom?: number;
   /** Closes after the bytes already accepted are flushed where the transport allows it. */
   close(code?: number, reason?: string): void;
   /** Installs the handlers; data and close that arrived earlier are replayed now. */

@@ -87,6 +87,25 @@ export class WebSocketFramingTransport extends TransportBase {
     return this.conn.write(frame(OP_BINARY, bytes));
   }
 
+  /**
+   * The largest server frame header (2 bytes + a 64-bit length), when the connection
+   * copies what it does not send at once (the session reuses its buffer after the call);
+   * 0 (no zero-copy sends) over a connection that may keep a reference.
+   */
+  get headroom(): number {
+    return this.conn.copiesWrites === true ? 10 : 0;
+  }
+
+  sendAfterHeadroom(bytes: Uint8Array): boolean {
+    if (this.isClosed) return false;
+    const len = bytes.length;
+    const hl = headerLength(len);
+    if (bytes.byteOffset < hl) return this.send(bytes);
+    const out = new Uint8Array(bytes.buffer, bytes.byteOffset - hl, hl + len);
+    writeHeader(out, OP_BINARY, len, hl);
+    return this.conn.write(out);
+  }
+
   close(code: number = CloseCode.NORMAL, reason = ""): void {
     if (this.isClosed) return;
     this.isClosed = true;
@@ -229,26 +248,39 @@ export class WebSocketFramingTransport extends TransportBase {
     let p = this.maskPos;
     const len = piece.length;
     let i = 0;
-    // Byte by byte up to a mask boundary, then four at a time.
-    for (; i < len && p !== 0; i++, p = (p + 1) & 3) piece[i]! ^= m[p]!;
-    const m0 = m[0]!, m1 = m[1]!, m2 = m[2]!, m3 = m[3]!;
-    const end4 = i + ((len - i) & ~3);
-    for (; i < end4; i += 4) {
-      piece[i]! ^= m0;
-      piece[i + 1]! ^= m1;
-      piece[i + 2]! ^= m2;
-      piece[i + 3]! ^= m3;
+    if (len >= 64 && LITTLE_ENDIAN) {
+      // Byte by byte up to a 4-byte aligned address, then a word at a time: the mask
+      // rotated to the current position, read as one little-endian word.
+      for (; (piece.byteOffset + i) & 3; i++, p = (p + 1) & 3) piece[i]! ^= m[p]!;
+      const key = (m[p]! | (m[(p + 1) & 3]! << 8) | (m[(p + 2) & 3]! << 16) | (m[(p + 3) & 3]! << 24)) | 0;
+      const words = (len - i) >>> 2;
+      const w = new Int32Array(piece.buffer, piece.byteOffset + i, words);
+      for (let k = 0; k < words; k++) w[k]! ^= key;
+      i += words << 2;
     }
     for (; i < len; i++, p = (p + 1) & 3) piece[i]! ^= m[p]!;
     this.maskPos = p;
   }
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 /** One unmasked server frame (FIN set): header and payload in one buffer, one write. */
 function frame(op: number, payload: Uint8Array): Uint8Array {
   const len = payload.length;
-  const hl = len < 126 ? 2 : len < 65536 ? 4 : 10;
+  const hl = headerLength(len);
   const out = new Uint8Array(hl + len);
+  writeHeader(out, op, len, hl);
+  out.set(payload, hl);
+  return out;
+}
+
+function headerLength(len: number): number {
+  return len < 126 ? 2 : len < 65536 ? 4 : 10;
+}
+
+/** A server frame header (FIN set, no mask) for a payload of `len` bytes at the start of `out`. */
+function writeHeader(out: Uint8Array, op: number, len: number, hl: number): void {
   out[0] = 0x80 | op;
   if (hl === 2) out[1] = len;
   else if (hl === 4) {
@@ -257,9 +289,11 @@ function frame(op: number, payload: Uint8Array): Uint8Array {
     out[3] = len & 0xff;
   } else {
     out[1] = 127;
-    // Bytes 2..5 stay 0: a send is far below 4 GiB.
-    new DataView(out.buffer).setUint32(6, len);
+    // A send is far below 4 GiB: the high half of the length is 0.
+    out[2] = out[3] = out[4] = out[5] = 0;
+    out[6] = len >>> 24;
+    out[7] = (len >>> 16) & 0xff;
+    out[8] = (len >>> 8) & 0xff;
+    out[9] = len & 0xff;
   }
-  out.set(payload, hl);
-  return out;
 }

@@ -19,6 +19,8 @@ export interface DuplexConnection {
    * dropped. The connection may keep a reference to `bytes`: don't modify them.
    */
   write(bytes: Uint8Array): boolean;
+  /** True when write() has sent or copied the bytes by the time it returns (the caller may reuse its buffer). */
+  readonly copiesWrites?: boolean;
   /** Half-close: send what is queued, then signal end of stream to the peer. Idempotent. */
   end(): void;
   /** Abort both directions now, discarding queued bytes. Idempotent. */
@@ -62,6 +64,8 @@ export class BunSocketConnection implements DuplexConnection {
   onclose?: ((error?: Error) => void) | null;
   ondrain?: (() => void) | null;
 
+  /** What the socket could not take at once is copied into the queue. */
+  readonly copiesWrites = true;
   private queue: Uint8Array[] = [];
   private queued = 0;
   private paused = true;
@@ -128,6 +132,24 @@ export class BunSocketConnection implements DuplexConnection {
     this.paused = false;
     this.deliverHeld();
     if (!this.paused && !this.closed) this.socket.resume();
+  }
+
+  /**
+   * Hands the socket over to a new owner (a TLS upgrade on the same socket): this
+   * connection gets no more events and fires no onclose. Returns what was received but
+   * not yet delivered (a chunk Bun handed out right after pause()), in order.
+   */
+  detach(): Uint8Array[] {
+    const held = this.held;
+    this.held = [];
+    this.endHeld = false;
+    this.closed = true;
+    this.closeNotified = true;
+    this.queue = [];
+    this.queued = 0;
+    const slot = this.socket.data as ConnectionSlot | undefined;
+    if (slot && slot.connection === this) slot.connection = undefined;
+    return held;
   }
 
   // ---- Bun socket events (wired by `bunSocketHandlers`) --------------------------

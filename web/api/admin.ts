@@ -52,7 +52,7 @@ export function createAdminApi(shared: WebShared) {
   const db = deps.db;
   const app = new Hono<ApiEnv>();
   const appStarted = shared.now();
-  const pages = createPageCache<TunnelJson>({ basePath: `${ADMIN_API_BASE}/tunnel/page`, ttlMs: pageTtl(shared), now: shared.now });
+  const pages = createPageCache<TunnelJson>({ db, basePath: `${ADMIN_API_BASE}/tunnel/page`, ttlMs: pageTtl(shared), now: shared.now });
 
   app.onError((err, c) => fail(c, 500, `internal error: ${errorMessage(err)}`));
   app.notFound((c) => fail(c, 404, `unknown endpoint ${c.req.method} ${new URL(c.req.url).pathname}`));
@@ -210,7 +210,7 @@ function tunnelsApi(shared: WebShared, pages: ReturnType<typeof createPageCache<
   const respond = async (c: Ctx, list: TunnelInfo[]) => {
     const details = c.req.query("details") === "true";
     const json = details ? await tunnelsWithDetails(db, list, shared.now()) : list.map(tunnelJson);
-    const paged = pages.paginate(json);
+    const paged = await pages.paginate(json);
     return c.json({ status: true, total: paged.total, tunnels: paged.items, links: paged.links satisfies PageLink[] });
   };
 
@@ -227,8 +227,8 @@ function tunnelsApi(shared: WebShared, pages: ReturnType<typeof createPageCache<
     return respond(c, await searchTunnels(db, q));
   });
 
-  app.get("/page/:uid", (c) => {
-    const page = pages.page(c.req.param("uid"));
+  app.get("/page/:uid", async (c) => {
+    const page = await pages.page(c.req.param("uid"));
     if (!page) return fail(c, 404, `no page ${c.req.param("uid")}: page sets expire ${Math.round(pageTtl(shared) / 1000)} s after the listing; list the tunnels again`);
     return c.json({ status: true, total: page.total, tunnels: page.items, links: page.links });
   });

@@ -61,6 +61,8 @@ export interface TunnelJson extends TunnelClientFields {
   state: number;
   uptime: number;
   bandwidth: BandwidthJson;
+  /** Extension (cluster mode): the node holding the tunnel's connection now, "" when none. */
+  node: string;
   https?: HttpServiceJson[];
   ports?: PortServiceJson[];
 }
@@ -75,6 +77,7 @@ export function tunnelJson(t: TunnelInfo): TunnelJson {
     uptime: t.uptime,
     bandwidth: { daily: t.bandwidth.daily, monthly: t.bandwidth.monthly },
     ...tunnelClientFields(t),
+    node: t.node,
   };
 }
 

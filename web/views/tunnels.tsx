@@ -70,6 +70,7 @@ export function TunnelListView(p: {
             </td>
             <td>
               <StateBadge state={t.state} />
+              {t.node && <div class="muted mono" title="Cluster node holding the tunnel's connection">on {t.node}</div>}
             </td>
             <td>{t.userID ? <a href={`/tunnels?user=${t.userID}`}>{t.user}</a> : <span class="muted">-</span>}</td>
             <td>{t.address || "-"}</td>
@@ -210,6 +211,12 @@ export function TunnelDetailView(p: TunnelDetailProps) {
           <dd>{t.userID ? <a href={`/tunnels?user=${t.userID}`}>{t.user}</a> : "-"}</dd>
           <dt>Address</dt>
           <dd>{t.address || "-"}</dd>
+          {t.node && (
+            <>
+              <dt>Node</dt>
+              <dd class="mono">{t.node}</dd>
+            </>
+          )}
           <dt>Client</dt>
           <dd>{t.os ? `${t.os}/${t.arch}, version ${t.version}` : "-"}</dd>
           <dt>Uptime</dt>

@@ -14,10 +14,11 @@ import type { ClientStreamMeta } from "../messages.ts";
 import { MESH_OK } from "../mesh-status.ts";
 import { firewallFor } from "../../edge/http-router.ts";
 import { meshAccessRefusal, type MeshCaller } from "./mesh-access.ts";
-import type { LiveTunnel, TunnelServer } from "./server.ts";
+import type { LiveTunnel } from "./server.ts";
+import type { RoutedTunnel, RouteTable } from "./registry.ts";
 
 export interface MeshRoute {
-  tunnel: LiveTunnel;
+  tunnel: RoutedTunnel;
   /** The service as the stats name it: a domain or a port number. */
   service: string;
 }
@@ -48,7 +49,8 @@ export interface MeshResolver {
 }
 
 export interface MeshResolverOptions {
-  tunnels: TunnelServer;
+  /** The tunnels' services: the registry, or a cluster node's composite table. */
+  routes: RouteTable;
   stats: TrafficStats;
   /** Read per request, so settings changes apply without a restart. */
   allow(): string[];
@@ -86,14 +88,14 @@ export function createMeshResolver(opts: MeshResolverOptions): MeshResolver {
   // SOCKS client's address (or the asking tunnel's), as a public visitor's would be. Its
   // mesh access list sees the asking tunnel (or the SOCKS login's).
   const findService = (host: string, port: number, source: MeshSource): MeshRoute | MeshRefusal | null => {
-    const byPort = opts.tunnels.registry.port(port);
+    const byPort = opts.routes.port(port);
     if (byPort?.tunnel.online) {
       if (!firewallFor(byPort.rule.firewall).allows(source.address)) return null;
       const refused = meshAccessRefusal({ ownerId: byPort.tunnel.tunnelId, ...byPort.rule }, source.caller);
       return refused ? { refused: `port ${port}: ${refused}` } : { tunnel: byPort.tunnel, service: String(port) };
     }
     if (port === 80 || port === 443) {
-      const byHost = opts.tunnels.registry.http(host);
+      const byHost = opts.routes.http(host);
       // A mesh connection reaches the upstream as it is, past the server's HTTP router: a
       // site that asks the router for Basic auth is not offered that way.
       if (byHost?.tunnel.online && !byHost.rule.basicHttpAuth && firewallFor(byHost.rule.firewall).allows(source.address)) {

@@ -10,6 +10,7 @@ import type { PeerConnector } from "../../../lib/cluster/peer-links.ts";
 import { CLUSTER_PEER_PATH, type ClusterNode, type ClusterStore, type TunnelLocation, type TunnelLocationStamp } from "../../../lib/cluster/types.ts";
 import { decodeJson, encodeJson, type ServerStreamMeta } from "../../../lib/tunnel/messages.ts";
 import { createTunnelRegistry, type TunnelRegistry } from "../../../lib/tunnel/server/registry.ts";
+import { waitFor } from "../../helpers.ts";
 import { FakeClock } from "../tunnel/fake-clock.ts";
 
 export const SECRET = "s3cret-shared-by-every-node";
@@ -217,4 +218,21 @@ export function readAll(stream: MuxStream): Promise<Uint8Array> {
     stream.onend = () => resolve(Buffer.concat(parts));
     stream.onclose = (err) => (err ? reject(err) : resolve(Buffer.concat(parts)));
   });
+}
+
+export const T1 = "1".repeat(32);
+
+/** Nodes a and b, tunnel T1 live on b with app.test and port 20001, both synced and linked. */
+export async function twoLinkedNodes(): Promise<{ c: TestCluster; tunnel: FakeLiveTunnel }> {
+  const c = startCluster();
+  const a = c.node("a");
+  const b = c.node("b");
+  const tunnel = new FakeLiveTunnel(T1, "epoch-1");
+  const rules = { https: [httpRule("app.test")], ports: [portRule(20001)] };
+  b.addTunnel(tunnel, rules);
+  await c.store.saveLocation(location(T1, "b", "epoch-1", rules));
+  await c.syncAll();
+  const linked = () => a.engine.links.connectedNodes().includes("b") && b.engine.links.connectedNodes().includes("a");
+  await waitFor(linked, "links a<->b", 5_000, 1);
+  return { c, tunnel };
 }

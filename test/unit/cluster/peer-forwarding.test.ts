@@ -4,26 +4,11 @@ import { expect, test } from "bun:test";
 import { RemoteTunnel } from "../../../lib/cluster/remote-routes.ts";
 import type { MuxStream } from "../../../lib/mux/stream.ts";
 import { waitFor } from "../../helpers.ts";
-import { FakeLiveTunnel, httpRule, location, portRule, readAll, startCluster, type TestCluster } from "./cluster-harness.ts";
+import { T1, readAll, twoLinkedNodes as twoNodes } from "./cluster-harness.ts";
 
-const T1 = "1".repeat(32);
 const until = <T>(check: () => T, what: string) => waitFor(check, what, 5_000, 1);
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 const bytes = (s: string) => new TextEncoder().encode(s);
-
-/** Nodes a and b, tunnel T1 live on b with app.test and port 20001, a synced and linked to b. */
-async function twoNodes(): Promise<{ c: TestCluster; tunnel: FakeLiveTunnel }> {
-  const c = startCluster();
-  const a = c.node("a");
-  const b = c.node("b");
-  const tunnel = new FakeLiveTunnel(T1, "epoch-1");
-  const rules = { https: [httpRule("app.test")], ports: [portRule(20001)] };
-  b.addTunnel(tunnel, rules);
-  await c.store.saveLocation(location(T1, "b", "epoch-1", rules));
-  await c.syncAll();
-  await until(() => a.engine.links.connectedNodes().includes("b") && b.engine.links.connectedNodes().includes("a"), "links a<->b");
-  return { c, tunnel };
-}
 
 test("a visitor's stream at A reaches B's tunnel with its meta, and bytes flow both ways", async () => {
   const { c, tunnel } = await twoNodes();

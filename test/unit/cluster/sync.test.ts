@@ -31,6 +31,7 @@ test("sync adds remote routes and listeners for other nodes' tunnels, and remove
   expect(c.store.fetched.length).toBe(fetches);
 
   // A rules change on b: the new row is fetched, routes and listeners follow.
+  const before = a.engine.remote.byId(T1);
   await c.store.saveLocation(location(T1, "b", "e1", { https: [httpRule("two.test")], ports: [portRule(20004)] }));
   await c.store.saveLocation(location(T2, "b", "e9", { ports: [portRule(20005)] }));
   await c.syncAll(["a"]);
@@ -38,9 +39,17 @@ test("sync adds remote routes and listeners for other nodes' tunnels, and remove
   expect(a.engine.routes.http("one.test")).toBeUndefined();
   expect(a.engine.routes.http("two.test")?.tunnel.tunnelId).toBe(T1);
   expect([...a.listening].sort()).toEqual([20004, 20005]);
+  // Same login, new rules: the same tunnel object (a keep-alive connection bound to it goes on).
+  expect(a.engine.remote.byId(T1)).toBe(before!);
+  // A newer login (another epoch) is another object, and streams name the new epoch.
+  await c.store.saveLocation(location(T1, "b", "e2", { https: [httpRule("two.test")], ports: [portRule(20004)] }));
+  await c.syncAll(["a"]);
+  expect(a.engine.remote.byId(T1)).not.toBe(before!);
+  expect(a.engine.remote.byId(T1)!.epoch).toBe("e2");
+  expect([...a.listening].sort()).toEqual([20004, 20005]);
 
   // Offline on b: the location is cleared, so is everything here.
-  await c.store.clearLocation(T1, "b", "e1");
+  await c.store.clearLocation(T1, "b", "e2");
   await c.syncAll(["a"]);
   expect(a.engine.routes.http("two.test")).toBeUndefined();
   expect(a.engine.remote.byId(T1)).toBeUndefined();

@@ -5,10 +5,9 @@ import { createLoopbackRelay } from "../../../lib/edge/loopback-relay.ts";
 import { createTrafficStats } from "../../../lib/stats/traffic-stats.ts";
 import { createHttpRouter } from "../../../lib/edge/http-router.ts";
 import { createTunnelRegistry } from "../../../lib/tunnel/server/registry.ts";
-import type { TunnelServer } from "../../../lib/tunnel/server/server.ts";
 
 const router = createHttpRouter({
-  tunnels: { registry: createTunnelRegistry() } as unknown as TunnelServer,
+  routes: createTunnelRegistry(),
   isOwnDomain: (h) => h === "spokes.test",
   webHttpPort: () => 1,
   httpsPort: () => 443,

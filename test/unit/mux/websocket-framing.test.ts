@@ -3,7 +3,7 @@
 // WebSocketFramingTransport (echo, or a mux session) on it.
 import { afterAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { bunSocketHandlers, type BunSocketConnection } from "../../../lib/net/connection.ts";
+import { bunSocketHandlers, type BunSocketConnection, type DuplexConnection } from "../../../lib/net/connection.ts";
 import { createMuxSession, type MuxStream } from "../../../lib/mux/index.ts";
 import { WebSocketTransport } from "../../../lib/mux/transport.ts";
 import { WebSocketFramingTransport, websocketAccept, websocketUpgradeResponse } from "../../../lib/mux/websocket-framing.ts";
@@ -159,4 +159,76 @@ describe("websocket framing (server side, in-process)", () => {
     expect(sha(joined)).toBe(sha(payload));
     client.close();
   }, 60_000);
+
+  /** A connection that records what is written and lets the test feed what is read. */
+  function fakeConnection(copiesWrites: boolean) {
+    const written: Uint8Array[] = [];
+    const conn: DuplexConnection & { written: Uint8Array[] } = {
+      written,
+      copiesWrites,
+      write: (b) => (written.push(b.slice()), true),
+      end() {},
+      reset() {},
+      pause() {},
+      resume() {},
+    };
+    return conn;
+  }
+
+  /** A masked client frame (FIN, binary) as the client would send it. */
+  function maskedFrame(payload: Uint8Array, mask: Uint8Array): Uint8Array {
+    const len = payload.length;
+    const hl = len < 126 ? 2 : len < 65536 ? 4 : 10;
+    const out = new Uint8Array(hl + 4 + len);
+    out[0] = 0x82;
+    if (hl === 2) out[1] = 0x80 | len;
+    else if (hl === 4) (out[1] = 0x80 | 126), (out[2] = len >> 8), (out[3] = len & 0xff);
+    else (out[1] = 0x80 | 127), new DataView(out.buffer).setUint32(6, len);
+    out.set(mask, hl);
+    for (let i = 0; i < len; i++) out[hl + 4 + i] = payload[i]! ^ mask[i & 3]!;
+    return out;
+  }
+
+  test("payload is unmasked right whatever the piece boundaries and buffer alignment", () => {
+    const payload = new Uint8Array(70_001).map((_, i) => (i * 131 + (i >> 8)) & 0xff);
+    const mask = new Uint8Array([0x9d, 0x17, 0xe2, 0x4c]);
+    const wire = maskedFrame(payload, mask);
+    for (const cut of [1, 3, 63, 64, 65, 100, 4097, 33_333]) {
+      for (const shift of [0, 1, 2, 3]) {
+        const conn = fakeConnection(true);
+        const t = new WebSocketFramingTransport(conn);
+        const got: Uint8Array[] = [];
+        t.bind({ data: (c) => void got.push(c.slice()), drain: () => {}, close: () => {} });
+        for (let at = 0; at < wire.length; at += cut) {
+          const piece = wire.subarray(at, Math.min(at + cut, wire.length));
+          // The piece starts `shift` bytes into its own buffer: every alignment is seen.
+          const host = new Uint8Array(piece.length + shift);
+          host.set(piece, shift);
+          conn.ondata!(host.subarray(shift));
+        }
+        const joined = new Uint8Array(got.reduce((a, b) => a + b.length, 0));
+        let o = 0;
+        for (const g of got) joined.set(g, (o += g.length) - g.length);
+        expect(sha(joined)).toBe(sha(payload));
+      }
+    }
+  });
+
+  test("sendAfterHeadroom writes the header into the room in front of the payload (one write, no copy) only over a copying connection", () => {
+    for (const size of [5, 125, 126, 65_535, 65_536, 300_000]) {
+      const payload = new Uint8Array(size).map((_, i) => i & 0xff);
+      const want = new WebSocketFramingTransport(fakeConnection(false));
+      const wantConn = fakeConnection(false);
+      new WebSocketFramingTransport(wantConn).send(payload);
+      expect(want.headroom).toBe(0);
+      const conn = fakeConnection(true);
+      const t = new WebSocketFramingTransport(conn);
+      expect(t.headroom).toBe(10);
+      const buf = new Uint8Array(t.headroom + size);
+      buf.set(payload, t.headroom);
+      t.sendAfterHeadroom(buf.subarray(t.headroom));
+      expect(conn.written.length).toBe(1);
+      expect(sha(conn.written[0]!)).toBe(sha(wantConn.written[0]!));
+    }
+  });
 });

@@ -186,6 +186,7 @@ describe("tunnels", () => {
       version: "1.2.0",
       os: "linux",
       arch: "arm64",
+      node: "", // extension: the cluster node holding the tunnel ("" outside a cluster)
     });
     expect(t.uptime).toBeGreaterThanOrEqual(59);
     const offT = all.tunnels.find((x: { id: string }) => x.id === off);

@@ -4,6 +4,7 @@ import { eq } from "drizzle-orm";
 import { listAdminApiKeys, verifyAdminApiKey } from "../../../db/queries/admin-api-keys.ts";
 import { addBandwidth } from "../../../db/queries/bandwidth.ts";
 import { writeTrafficBatch } from "../../../db/queries/live.ts";
+import { createClusterStore } from "../../../db/queries/cluster.ts";
 import { listRegistrationTokens } from "../../../db/queries/registration-tokens.ts";
 import { loadSettings } from "../../../db/queries/settings.ts";
 import { findUserByEmail, findOrCreateTunnelUser, verifyPassword } from "../../../db/queries/users.ts";
@@ -141,6 +142,17 @@ describe("tunnels", () => {
     expect(b.lastHtml).not.toContain("Add an HTTP rule");
     expect((await b.get(`/tunnels/${"a".repeat(32)}`)).status).toBe(404);
     expect((await b.get("/tunnels/xyz")).status).toBe(404);
+  });
+
+  test("cluster mode: the list and the details show the node holding the tunnel", async () => {
+    const held = await tunnelWith({ state: 2, hostname: "held.spokes.test", serverNode: "node-b" });
+    await tunnelWith({ state: 3, hostname: "idle.spokes.test" });
+    await createClusterStore(w.db).saveLocation({ tunnelId: held, nodeId: "node-b", epoch: "e", userId: null, hostname: "", https: [], ports: [] });
+    await b.get("/tunnels");
+    expect(text(b.lastHtml)).toContain("Online on node-b");
+    expect(text(b.lastHtml).match(/ on node-/g)?.length).toBe(1);
+    await b.get(`/tunnels/${held}`);
+    expect(text(b.lastHtml)).toContain("Node node-b");
   });
 
   test("shutdown asks for confirmation, then shuts down and disconnects", async () => {

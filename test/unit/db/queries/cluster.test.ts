@@ -191,11 +191,13 @@ describe("listings", () => {
     tick(3000);
     await store.heartbeat({ nodeId: "node-a", advertise: "a:1", fingerprint: FP, startedAt: NOW });
     tick(9000);
-    const nodes = await listClusterNodes(db, 10_000, at());
+    await insertHeartbeat(db, "standalone", new Date(at() - 30_000)); // a single-node server: 60 s window
+    const nodes = await listClusterNodes(db, at());
     expect(nodes.map((n) => [n.nodeId, n.heartbeatAgeMs, n.live, n.tunnels, n.advertise])).toEqual([
       ["node-a", 9000, true, 2, "a:1"],
       ["node-b", 12_000, false, 0, "b:1"],
       ["node-x", -1, false, 1, ""],
+      ["standalone", 30_000, true, 0, ""],
     ]);
     expect(await tunnelNodes(db)).toEqual(new Map([[t1, "node-a"], [t2, "node-a"], [t3, "node-x"]]));
     expect(await tunnelNodes(db, [t2, "f".repeat(32)])).toEqual(new Map([[t2, "node-a"]]));

@@ -2,6 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
 import { recordHeartbeat } from "../../../../db/queries/heartbeats.ts";
+import { createClusterStore } from "../../../../db/queries/cluster.ts";
 import { findHousekeepingIssues, fixHousekeepingIssues } from "../../../../db/queries/housekeeping.ts";
 import type { Database } from "../../../../db/client.ts";
 import { ports, TUNNEL_STATE, tunnels } from "../../../../db/schema.ts";
@@ -146,5 +147,83 @@ describe("counting and safety", () => {
     await findHousekeepingIssues(db, opts);
     expect(await stateOf(db, t)).toBe(TUNNEL_STATE.online);
     expect(await portNumbers(db)).toEqual([30001]);
+  });
+});
+
+describe("cluster (tunnel locations)", () => {
+  const store = (db: Database) => createClusterStore(db, { now: () => NOW });
+  const loc = (tunnelId: string, nodeId: string, epoch = "e") => ({ tunnelId, nodeId, epoch, userId: null, hostname: "", https: [], ports: [] });
+  const cluster = { ...opts, cluster: true };
+
+  test("a consistent cluster has no issues", async () => {
+    const db = await memoryDb();
+    await insertHeartbeat(db, "node-a", new Date(NOW - 3000));
+    const t = await insertTunnel(db, { state: TUNNEL_STATE.online, serverNode: "node-a", connectedAt: new Date(NOW - 60_000) });
+    await store(db).saveLocation(loc(t, "node-a"));
+    expect(await findHousekeepingIssues(db, cluster)).toEqual([]);
+  });
+
+  test("a location held by a dead node is removed and its tunnel marked offline (one issue, not also stale-online)", async () => {
+    const db = await memoryDb();
+    await insertHeartbeat(db, "node-a", new Date(NOW - 3000));
+    await insertHeartbeat(db, "node-b", new Date(NOW - 15_000)); // dead for the cluster, live for the 60 s window
+    const t = await insertTunnel(db, { id: "7".repeat(32), state: TUNNEL_STATE.online, serverNode: "node-b" });
+    await store(db).saveLocation(loc(t, "node-b"));
+    const issues = await findHousekeepingIssues(db, cluster);
+    expect(issues.map((i) => [i.kind, i.description])).toEqual([
+      ["location-dead-node", `tunnel ${t} is located on node node-b, which has no heartbeat in the last 10 s: remove the location, mark offline`],
+    ]);
+    expect(await fixHousekeepingIssues(db, cluster)).toBe(1);
+    expect(await store(db).locationStamps()).toEqual([]);
+    expect(await stateOf(db, t)).toBe(TUNNEL_STATE.offline);
+    expect(await findHousekeepingIssues(db, cluster)).toEqual([]);
+  });
+
+  test("locations of deleted and unknown tunnels are removed", async () => {
+    const db = await memoryDb();
+    await insertHeartbeat(db, "node-a", new Date(NOW - 3000));
+    const gone = await insertTunnel(db, { id: "8".repeat(32), state: TUNNEL_STATE.deleted, token: "none" });
+    await store(db).saveLocation(loc(gone, "node-a"));
+    await store(db).saveLocation(loc("9".repeat(32), "node-a"));
+    const issues = await findHousekeepingIssues(db, cluster);
+    expect(issues.map((i) => i.description)).toEqual([
+      `node node-a holds a location of deleted tunnel ${gone}: remove`,
+      `node node-a holds a location of unknown tunnel ${"9".repeat(32)}: remove`,
+    ]);
+    expect(await fixHousekeepingIssues(db, cluster)).toBe(2);
+    expect(await store(db).locationStamps()).toEqual([]);
+  });
+
+  test("an online tunnel no location holds goes offline in cluster mode, after the login grace; not outside cluster mode", async () => {
+    const db = await memoryDb();
+    await insertHeartbeat(db, "node-a", new Date(NOW - 3000));
+    const t = await insertTunnel(db, { id: "a".repeat(32), state: TUNNEL_STATE.online, serverNode: "node-a", connectedAt: new Date(NOW - 30_000) });
+    await insertTunnel(db, { state: TUNNEL_STATE.online, serverNode: "node-a", connectedAt: new Date(NOW - 2000) }); // logging in now
+    expect(await findHousekeepingIssues(db, opts)).toEqual([]);
+    const issues = await findHousekeepingIssues(db, cluster);
+    expect(issues.map((i) => [i.kind, i.description])).toEqual([
+      ["tunnel-online-no-location", `tunnel ${t} is marked online but no cluster node holds its connection: mark offline`],
+    ]);
+    // Its location appears before the fix (a slow login): left alone, not counted.
+    await store(db).saveLocation(loc(t, "node-a"));
+    expect(await fixHousekeepingIssues(db, { ...cluster, issues })).toBe(0);
+    expect(await stateOf(db, t)).toBe(TUNNEL_STATE.online);
+    await store(db).clearLocation(t, "node-a", "e");
+    expect(await fixHousekeepingIssues(db, cluster)).toBe(1);
+    expect(await stateOf(db, t)).toBe(TUNNEL_STATE.offline);
+  });
+
+  test("a location fix leaves a newer login alone", async () => {
+    const db = await memoryDb();
+    await insertHeartbeat(db, "node-a", new Date(NOW - 3000));
+    const t = await insertTunnel(db, { state: TUNNEL_STATE.online, serverNode: "node-dead" });
+    await store(db).saveLocation(loc(t, "node-dead", "old"));
+    const issues = await findHousekeepingIssues(db, cluster);
+    expect(issues.map((i) => i.kind)).toEqual(["location-dead-node"]);
+    await store(db).saveLocation(loc(t, "node-a", "new"));
+    await db.update(tunnels).set({ serverNode: "node-a" }).where(eq(tunnels.id, t));
+    expect(await fixHousekeepingIssues(db, { ...cluster, issues })).toBe(0);
+    expect((await store(db).locationStamps()).map((s) => s.epoch)).toEqual(["new"]);
+    expect(await stateOf(db, t)).toBe(TUNNEL_STATE.online);
   });
 });

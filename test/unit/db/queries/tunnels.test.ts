@@ -2,6 +2,8 @@ import { expect, test } from "bun:test";
 import { addBandwidth, bandwidthByTunnel, dayKey } from "../../../../db/queries/bandwidth.ts";
 import { listPortAllocations } from "../../../../db/queries/ports.ts";
 import { getTunnel, listTunnels, shutdownTunnel } from "../../../../db/queries/tunnels.ts";
+import { createClusterStore } from "../../../../db/queries/cluster.ts";
+import { searchTunnels } from "../../../../db/queries/tunnel-details.ts";
 import { findOrCreateTunnelUser } from "../../../../db/queries/users.ts";
 import { eq } from "drizzle-orm";
 import { apikeys, ports, TUNNEL_STATE, tunnels } from "../../../../db/schema.ts";
@@ -77,9 +79,21 @@ test("a tunnel in the API shape with online, user, uptime and bandwidth", async 
     arch: "",
     online: true,
     user: "ann@example.com",
+    node: "",
   });
   // JSON times are RFC 3339.
   expect(JSON.parse(JSON.stringify(t)).created).toBe(created.toISOString());
+});
+
+test("cluster mode: the node holding a tunnel's connection, in every listing", async () => {
+  const db = await memoryDb();
+  const held = await insertTunnel(db, { state: TUNNEL_STATE.online, serverNode: "node-b" });
+  const free = await insertTunnel(db, { state: TUNNEL_STATE.offline });
+  await createClusterStore(db).saveLocation({ tunnelId: held, nodeId: "node-b", epoch: "e", userId: null, hostname: "", https: [], ports: [] });
+  const nodes = (list: { id: string; node: string }[]) => Object.fromEntries(list.map((t) => [t.id, t.node]));
+  expect(nodes(await listTunnels(db, { now: NOW }))).toEqual({ [held]: "node-b", [free]: "" });
+  expect(nodes(await searchTunnels(db, { now: NOW }))).toEqual({ [held]: "node-b", [free]: "" });
+  expect((await getTunnel(db, held, NOW)).node).toBe("node-b");
 });
 
 test("uptime is 0 unless online; without connectedAt the server's stored uptime is used", async () => {

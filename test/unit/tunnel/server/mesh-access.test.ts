@@ -8,7 +8,7 @@ import type { HttpRuleAnnounce, PortRuleAnnounce } from "../../../../lib/tunnel/
 import { meshAccessRefusal, type MeshCaller } from "../../../../lib/tunnel/server/mesh-access.ts";
 import { createMeshResolver } from "../../../../lib/tunnel/server/mesh-resolver.ts";
 import { createTunnelRegistry } from "../../../../lib/tunnel/server/registry.ts";
-import type { LiveTunnel, TunnelServer } from "../../../../lib/tunnel/server/server.ts";
+import type { LiveTunnel } from "../../../../lib/tunnel/server/server.ts";
 import { waitFor } from "../../../helpers.ts";
 import { FakeConnection } from "../../socks/fake-connection.ts";
 
@@ -54,7 +54,7 @@ function setup() {
   );
   const log: string[] = [];
   const mesh = createMeshResolver({
-    tunnels: { registry } as unknown as TunnelServer,
+    routes: registry,
     stats: createTrafficStats(),
     allow: () => [],
     enabled: () => true,

@@ -5,7 +5,7 @@ import type { SocksTarget } from "../../../../lib/socks/handshake.ts";
 import { createTrafficStats } from "../../../../lib/stats/traffic-stats.ts";
 import { createMeshResolver } from "../../../../lib/tunnel/server/mesh-resolver.ts";
 import { createTunnelRegistry } from "../../../../lib/tunnel/server/registry.ts";
-import type { LiveTunnel, TunnelServer } from "../../../../lib/tunnel/server/server.ts";
+import type { LiveTunnel } from "../../../../lib/tunnel/server/server.ts";
 import { waitFor } from "../../../helpers.ts";
 import { FakeConnection } from "../../socks/fake-connection.ts";
 
@@ -35,7 +35,7 @@ function setup(opts: { enabled?: boolean; allow?: string[]; protectedAddresses?:
   );
   const log: string[] = [];
   const mesh = createMeshResolver({
-    tunnels: { registry } as unknown as TunnelServer,
+    routes: registry,
     stats: createTrafficStats(),
     allow: () => opts.allow ?? [],
     enabled: () => opts.enabled ?? true,

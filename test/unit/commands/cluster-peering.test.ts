@@ -1,0 +1,53 @@
+// The cluster wiring of a server: the peer endpoint beside the tunnel endpoints at the
+// front door, and the peer metrics in the Prometheus registry.
+import { expect, test } from "bun:test";
+import { startClusterPeering } from "../../../commands/_serve/cluster.ts";
+import { createServerMetrics } from "../../../commands/_serve/metrics.ts";
+import { createListenerPorts } from "../../../lib/cluster/listener-ports.ts";
+import { CLUSTER_PEER_PATH } from "../../../lib/cluster/types.ts";
+import { TUNNEL_CONTROL_PATH } from "../../../lib/client-api/paths.ts";
+import type { TunnelServer } from "../../../lib/tunnel/server/server.ts";
+import { createTunnelRegistry } from "../../../lib/tunnel/server/registry.ts";
+import { FakeClusterStore } from "../cluster/cluster-harness.ts";
+
+const SECRET = "the-cluster-secret-0123456789";
+
+test("the front door admits peer links and still passes tunnel upgrades to the tunnel server; peer metrics are exported", async () => {
+  const tunnelAdmits: string[] = [];
+  const tunnels = {
+    registry: createTunnelRegistry(),
+    admit: async (req: { url: URL }) => (tunnelAdmits.push(req.url.pathname), { refuse: new Response("tunnel", { status: 401 }) }),
+    disconnect: () => {},
+  } as unknown as TunnelServer;
+  const metrics = createServerMetrics({ tunnelsByState: async () => ({}), connectedTunnels: () => 0, openStreams: () => 0, peerSessions: () => 2 });
+  const peering = startClusterPeering({
+    settings: { nodeId: "a", advertise: "127.0.0.1:1", secret: SECRET },
+    store: new FakeClusterStore(),
+    tunnels,
+    listenerPorts: createListenerPorts(() => {}),
+    metrics,
+    log: { info: () => {}, warn: () => {} },
+  });
+  try {
+    const upgrade = (path: string, auth: string) => ({
+      url: new URL(`https://spokes.test${path}`),
+      header: (n: string) => ({ upgrade: "websocket", authorization: `Bearer ${auth}`, "x-spokes-node": "b" })[n.toLowerCase() as "upgrade"],
+    });
+    const peer = await peering.endpoints.admit(upgrade(CLUSTER_PEER_PATH, SECRET), "10.0.0.2");
+    expect(peer && "accept" in peer).toBe(true);
+    const refused = await peering.endpoints.admit(upgrade(CLUSTER_PEER_PATH, "wrong"), "10.0.0.2");
+    expect(refused && "refuse" in refused && refused.refuse.status).toBe(403);
+    const tunnel = await peering.endpoints.admit(upgrade(TUNNEL_CONTROL_PATH, "key"), "10.0.0.2");
+    expect(tunnel && "refuse" in tunnel && tunnel.refuse.status).toBe(401);
+    expect(tunnelAdmits).toEqual([TUNNEL_CONTROL_PATH]);
+
+    metrics.peerStream("sent", "opened");
+    metrics.peerStream("received", "failed");
+    const text = await metrics.registry.metrics();
+    expect(text).toContain("spokes_cluster_peer_sessions 2");
+    expect(text).toContain('spokes_cluster_peer_streams_total{end="sent",outcome="opened"} 1');
+    expect(text).toContain('spokes_cluster_peer_streams_total{end="received",outcome="failed"} 1');
+  } finally {
+    peering.stop();
+  }
+});
