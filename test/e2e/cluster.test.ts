@@ -8,7 +8,7 @@
 // two server addresses) is back at node a within 10 s, routed from every live node, with
 // no token, tunnel or port allocation lost.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { openDatabase } from "../../db/client.ts";
@@ -22,6 +22,7 @@ import {
   configureClusterClient,
   dashboardLogin,
   dashboardPage,
+  dashboardPost,
   peerLinkStatus,
   rssKiB,
   startCluster,
@@ -44,6 +45,8 @@ let echoPort: number;
 let firehosePort: number;
 let sinkPort: number;
 let mapPort: number;
+/** The dashboard session of the admin, made at node a. */
+let adminCookie = "";
 let firehoseWritten = 0;
 let sinkReceived = 0;
 
@@ -206,7 +209,7 @@ describe("sessions from any node", () => {
 
   test("a dashboard session made at node a is signed in at node c", async () => {
     expect(addAdmin(cl.a, "admin@spokes.test", "correct horse battery").code).toBe(0);
-    const cookie = await dashboardLogin(cl.a, "admin@spokes.test", "correct horse battery");
+    const cookie = (adminCookie = await dashboardLogin(cl.a, "admin@spokes.test", "correct horse battery"));
     const page = await dashboardPage(cl.c, cookie, "/");
     expect(page.status).toBe(200);
     expect(page.body).not.toContain('name="password"');
@@ -299,6 +302,26 @@ describe("failover", () => {
     const check = cl.a.cli(["clean", "--check"]);
     expect(check.stdout).toContain("Issues Found (tunnels + ports): 0");
     expect(check.code).toBe(0);
+  }, 60_000);
+});
+
+describe("settings shared by the cluster (last: it changes the certificate the clients trust)", () => {
+  test("a certificate uploaded in node a's dashboard: node c, restarted, restores its files from the database and serves it", async () => {
+    const uploaded = await generateSelfSigned(DOMAIN);
+    const caPath = join(tempDir("cluster-upload-"), "uploaded.crt");
+    writeFileSync(caPath, uploaded.certPem);
+    const r = await dashboardPost(cl.a, adminCookie, "/settings", "/settings/tls", { domain: DOMAIN, tlsMode: "custom", certificate: uploaded.certPem, privateKey: uploaded.keyPem });
+    expect(r).toEqual({ status: 303, location: expect.stringContaining("/settings?done=tls") });
+    // Node a serves it at once; node c reads the shared setting at its next start, without the files.
+    await waitForStatus(() => curl(cl.a, SITE, "/uploaded", { https: true, ca: caPath, timeoutMs: 5_000 }), 200, "the upload served at a");
+    await cl.c.kill9();
+    // On one machine node c could read node a's files: remove them, as on a disk of its own.
+    const uploadDir = join(cl.a.dir, "tls");
+    for (const f of ["dashboard-certificate.pem", "dashboard-private-key.pem"]) rmSync(join(uploadDir, f));
+    await cl.c.restart();
+    expect(cl.c.log.text).toContain("restored the certificate uploaded in the dashboard from the database");
+    const atC = await waitForStatus(() => curl(cl.c, SITE, "/uploaded", { https: true, ca: caPath, timeoutMs: 5_000 }), 200, "the upload served at c");
+    expect(atC.body).toBe("hello from behind b: /uploaded");
   }, 60_000);
 });
 
