@@ -98,6 +98,12 @@ export function echoOnce(port: number, hostname = "127.0.0.1"): Promise<number> 
 export async function setupTimes(port: number, n: number, hostname = "127.0.0.1"): Promise<{ mean: number; p50: number; p99: number }> {
   const times: number[] = [];
   for (let i = 0; i < n; i++) times.push(await echoOnce(port, hostname));
-  times.sort((a, b) => a - b);
-  return { mean: times.reduce((a, b) => a + b, 0) / n, p50: times[Math.floor(n * 0.5)]!, p99: times[Math.min(n - 1, Math.floor(n * 0.99))]! };
+  return percentiles(times);
+}
+
+/** Mean, p50 and p99 of a list of milliseconds. */
+export function percentiles(times: number[]): { mean: number; p50: number; p99: number } {
+  const n = times.length;
+  const sorted = [...times].sort((a, b) => a - b);
+  return { mean: sorted.reduce((a, b) => a + b, 0) / n, p50: sorted[Math.floor(n * 0.5)]!, p99: sorted[Math.min(n - 1, Math.floor(n * 0.99))]! };
 }
