@@ -45,6 +45,8 @@ let echoPort: number;
 let firehosePort: number;
 let sinkPort: number;
 let mapPort: number;
+/** An Admin API session made at node a (its cookie works on every node). */
+let adminApi: AdminApiClient;
 /** The dashboard session of the admin, made at node a. */
 let adminCookie = "";
 let firehoseWritten = 0;
@@ -183,7 +185,7 @@ describe("sessions from any node", () => {
     const made = cl.a.cli(["apikey", "create", "--description", "cluster e2e"]);
     expect(made.code).toBe(0);
     const key = made.stdout.trim().split("\n").at(-1)!.trim();
-    const atA = await new AdminApiClient(() => cl.a.httpsPort, DOMAIN, cl.a.address).login(key);
+    const atA = (adminApi = await new AdminApiClient(() => cl.a.httpsPort, DOMAIN, cl.a.address).login(key));
     const atB = new AdminApiClient(() => cl.b.httpsPort, DOMAIN, cl.b.address);
     atB.cookie = atA.cookie;
     const online = await atB.get("tunnel/list/online");
@@ -272,6 +274,14 @@ describe("memory through a peer hop", () => {
 describe("failover", () => {
   test("kill -9 node b: its client is back at node a within 10 s and routed from every live node; nothing is lost", async () => {
     const tokensBefore = cl.a.json<{ id: string; active: boolean }[]>(["token", "ls", "--json"]);
+    const rulesOf = async (api: AdminApiClient) => {
+      const r = await api.get("tunnel/list/online?details=true");
+      const t = r.json.tunnels.find((x: { id: string }) => x.id === onB.tunnelId);
+      return { https: t.https.map((h: { domainName: string }) => h.domainName).sort(), ports: t.ports.map((p: { port: number }) => p.port).sort() };
+    };
+    const rulesBefore = await rulesOf(adminApi);
+    expect(rulesBefore.https).toEqual([SITE, PASS].sort());
+    expect(rulesBefore.ports).toHaveLength(3);
     const portsBefore = cl.a.json<{ port: number; tunID: string }[]>(["port", "ls", "--json"]).map((p) => `${p.port}/${p.tunID}`).sort();
     const from = onB.log.text.length;
     const killed = performance.now();
@@ -292,7 +302,10 @@ describe("failover", () => {
     expect(routedMs).toBeLessThan(10_000);
     expect(tunnelAt(cl.c, onB.tunnelId)).toMatchObject({ online: true, node: "a" });
 
-    // No configuration lost: the same tokens, the same port allocations.
+    // No configuration lost: the same rules (read at node c), tokens and port allocations.
+    const atC = new AdminApiClient(() => cl.c.httpsPort, DOMAIN, cl.c.address);
+    atC.cookie = adminApi.cookie;
+    expect(await rulesOf(atC)).toEqual(rulesBefore);
     expect(cl.c.json<{ id: string; active: boolean }[]>(["token", "ls", "--json"])).toEqual(tokensBefore);
     expect(cl.c.json<{ port: number; tunID: string }[]>(["port", "ls", "--json"]).map((p) => `${p.port}/${p.tunID}`).sort()).toEqual(portsBefore);
 
