@@ -2,9 +2,10 @@
 // and waiting for their readiness line, the upstream child, and the two measurements
 // (one bulk upload to the sink; sequential connect + 1-byte echo + close).
 import type { Subprocess } from "bun";
-import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { uploadToSink } from "./_tcp-sink.ts";
+
+export { freePort } from "../test/ports.ts";
 
 export const ROOT = resolve(import.meta.dir, "..");
 export const SPOKES = join(ROOT, "dist", "spokes");
@@ -14,17 +15,6 @@ export const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 };
-
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.on("error", rej);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => res(port));
-    });
-  });
-}
 
 /** Starts a process (tracked in `children`), collects its output, resolves once `ready` appears in it. */
 export async function start(children: Set<Subprocess>, cmd: string[], ready: string | RegExp, timeoutMs = 20_000): Promise<{ proc: Subprocess; out: () => string }> {
@@ -108,6 +98,12 @@ export function echoOnce(port: number, hostname = "127.0.0.1"): Promise<number> 
 export async function setupTimes(port: number, n: number, hostname = "127.0.0.1"): Promise<{ mean: number; p50: number; p99: number }> {
   const times: number[] = [];
   for (let i = 0; i < n; i++) times.push(await echoOnce(port, hostname));
-  times.sort((a, b) => a - b);
-  return { mean: times.reduce((a, b) => a + b, 0) / n, p50: times[Math.floor(n * 0.5)]!, p99: times[Math.min(n - 1, Math.floor(n * 0.99))]! };
+  return percentiles(times);
+}
+
+/** Mean, p50 and p99 of a list of milliseconds. */
+export function percentiles(times: number[]): { mean: number; p50: number; p99: number } {
+  const n = times.length;
+  const sorted = [...times].sort((a, b) => a - b);
+  return { mean: sorted.reduce((a, b) => a + b, 0) / n, p50: sorted[Math.floor(n * 0.5)]!, p99: sorted[Math.min(n - 1, Math.floor(n * 0.99))]! };
 }

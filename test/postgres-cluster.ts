@@ -6,7 +6,7 @@ import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
-import { freePort } from "./helpers.ts";
+import { freePort } from "./ports.ts";
 
 export interface PostgresCluster {
   /** postgres:// URL of the `postgres` database (superuser `spokes`, trust auth on 127.0.0.1). */

@@ -26,7 +26,7 @@ import { parseIpLiteral } from "../../lib/socks/allow-list.ts";
 import { bunSocketHandlers, type ConnectionSlot } from "../../lib/net/connection.ts";
 import { createTrafficStats } from "../../lib/stats/traffic-stats.ts";
 import { ensureServerCertificate, ensureSharedSelfSigned } from "../../lib/tls/certificates.ts";
-import { clusterCertificateStore } from "./cluster-certificate.ts";
+import { clusterCertificateStore, restoreUploadedCertificate } from "./cluster-certificate.ts";
 import { createCertificateSource } from "../../lib/tls/sni-certificates.ts";
 import { certificateCovers } from "../../lib/tls/certificates.ts";
 import { createEdgeRouter } from "../../lib/edge/edge-router.ts";
@@ -90,8 +90,11 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
       const stored = loadStoredAcmeCertificate(acmeDir, config.domain);
       if (stored) return { certPem: stored.certPem, keyPem: stored.keyPem };
     }
-    // A cluster presents one self-signed certificate on every node (kept in the database), so
-    // a client's --ca file or pin holds wherever it fails over to.
+    // A cluster presents one certificate on every node (kept in the database), so a client's
+    // --ca file or pin holds wherever it fails over to.
+    if (mode === "custom" && config.cluster.secret && (await restoreUploadedCertificate(db, config.tls))) {
+      log.info(`restored the certificate uploaded in the dashboard from the database (${config.tls.certificate})`);
+    }
     const cert =
       mode !== "custom" && config.cluster.secret
         ? await ensureSharedSelfSigned({ domain: config.domain, dataPath: config.dataPath }, clusterCertificateStore(db))

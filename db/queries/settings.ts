@@ -4,6 +4,13 @@ import { and, eq, sql } from "drizzle-orm";
 import { settings } from "../schema.ts";
 import type { Db } from "./_shared.ts";
 
+/**
+ * The certificate and key last uploaded in the dashboard, with the paths the `tls` section
+ * names for them: those files are written on the node that served the upload, and another
+ * node of a cluster that finds them missing restores them from this row.
+ */
+export const UPLOADED_CERTIFICATE_SETTING = "uploadedCertificate";
+
 /** Every stored section, parsed; a row that is not valid JSON is skipped. */
 export async function loadSettings(db: Db): Promise<Record<string, unknown>> {
   const rows = await db.select().from(settings);

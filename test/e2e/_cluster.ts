@@ -81,9 +81,6 @@ export function configureClusterClient(nodes: ClusterNode[], opts: { key?: strin
   return configureClient(nodes[0]!, { hostname: serversOf(...nodes), key: opts.key });
 }
 
-/** Client settings for tests: a short reconnect backoff (the failover deadline is 10 s). */
-export const FAST_CLIENT_ENV = { PKTRIOT_BACKOFF_MAX_MS: "1000", PKTRIOT_KEEPALIVE_MS: "2000" };
-
 /** Resident memory of a process (or its peak with "VmHWM"), KiB. */
 export const rssKiB = (pid: number, field = "VmRSS") => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
 
@@ -138,4 +135,19 @@ export async function dashboardPage(node: ClusterNode, cookie: string, path: str
   ]);
   const i = r.stdout.lastIndexOf("\n");
   return { status: Number(r.stdout.slice(i + 1)), body: r.stdout.slice(0, i) };
+}
+
+/** POSTs a dashboard form at `node` with the session's CSRF token (read from `formPage`); returns status and Location. */
+export async function dashboardPost(node: ClusterNode, cookie: string, formPage: string, path: string, fields: Record<string, string>): Promise<{ status: number; location: string }> {
+  const page = await dashboardPage(node, cookie, formPage);
+  const csrf = page.body.match(/name="_csrf" value="([^"]+)"/)?.[1];
+  if (!csrf) throw new Error(`no CSRF token on ${formPage} at node ${node.nodeId} (${page.status})`);
+  const base = `https://${DOMAIN}:${node.httpsPort}`;
+  const data = Object.entries({ ...fields, _csrf: csrf }).flatMap(([k, v]) => ["--data-urlencode", `${k}=${v}`]);
+  const r = await runAsync([
+    "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "--resolve", `${DOMAIN}:${node.httpsPort}:${node.address}`, "--cacert", node.caPath,
+    "-H", `Cookie: ${cookie}`, "-H", `Origin: ${base}`, ...data, `${base}${path}`,
+  ]);
+  const [status, location = ""] = r.stdout.trim().split(" ");
+  return { status: Number(status), location };
 }

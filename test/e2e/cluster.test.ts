@@ -8,7 +8,7 @@
 // two server addresses) is back at node a within 10 s, routed from every live node, with
 // no token, tunnel or port allocation lost.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { openDatabase } from "../../db/client.ts";
@@ -18,11 +18,11 @@ import { generateSelfSigned } from "../../lib/tls/certificates.ts";
 import { AdminApiClient } from "./_admin-api-client.ts";
 import {
   DOMAIN,
-  FAST_CLIENT_ENV,
   addAdmin,
   configureClusterClient,
   dashboardLogin,
   dashboardPage,
+  dashboardPost,
   peerLinkStatus,
   rssKiB,
   startCluster,
@@ -45,6 +45,10 @@ let echoPort: number;
 let firehosePort: number;
 let sinkPort: number;
 let mapPort: number;
+/** An Admin API session made at node a (its cookie works on every node). */
+let adminApi: AdminApiClient;
+/** The dashboard session of the admin, made at node a. */
+let adminCookie = "";
 let firehoseWritten = 0;
 let sinkReceived = 0;
 
@@ -79,12 +83,13 @@ beforeAll(async () => {
   for (const [port, upstream] of [[echoPort, echo.port], [firehosePort, firehose.port], [sinkPort, sink.port]] as const) {
     await mustRun(onB, ["tunnel", "tcp", "forward", "--port", String(port), "--destination", "127.0.0.1", "--dstport", String(upstream)]);
   }
-  await onB.start(FAST_CLIENT_ENV);
+  // Default backoff and keepalive: the 10 s failover is the product's, not a test hook's.
+  await onB.start();
 
   onC = await configureClusterClient([cl.c]);
   mapPort = await freePort();
   await mustRun(onC, ["ports", "map", String(mapPort), "--transport", "tcp", "--destination", "echo.mesh", "--port", String(echoPort)]);
-  await onC.start(FAST_CLIENT_ENV);
+  await onC.start();
 }, 120_000);
 
 afterAll(stopAll);
@@ -113,7 +118,7 @@ describe("one server to admins", () => {
   test("spokes cluster ls on any node lists the three nodes with fresh heartbeats and the tunnels they hold", async () => {
     for (const node of cl.nodes) {
       const rows = await waitFor(() => {
-        const r = node.json<{ nodeId: string; tunnels: number; live: boolean; heartbeatAge: number; advertise: string }[]>(["cluster", "ls", "--json"]);
+        const r = node.json<{ nodeId: string; tunnels: number; live: boolean; heartbeatAge: number; advertise: string; fingerprint: string }[]>(["cluster", "ls", "--json"]);
         return r.length === 3 && r.find((n) => n.nodeId === "b")?.tunnels === 1 && r.find((n) => n.nodeId === "c")?.tunnels === 1 ? r : null;
       }, `three nodes in cluster ls at ${node.nodeId}`);
       expect(rows.map((n) => n.nodeId).sort()).toEqual(["a", "b", "c"]);
@@ -123,6 +128,9 @@ describe("one server to admins", () => {
         expect(n.heartbeatAge).toBeLessThan(10);
         expect(n.advertise).toBe(cl.nodes.find((x) => x.nodeId === n.nodeId)!.hostPort);
       }
+      // One certificate for the cluster: every node publishes the same fingerprint.
+      expect(new Set(rows.map((n) => n.fingerprint)).size).toBe(1);
+      expect(rows[0]!.fingerprint).toMatch(/^sha256:[0-9a-f]{64}$/);
     }
     const table = cl.a.cli(["cluster", "ls"]);
     expect(table.code).toBe(0);
@@ -177,7 +185,7 @@ describe("sessions from any node", () => {
     const made = cl.a.cli(["apikey", "create", "--description", "cluster e2e"]);
     expect(made.code).toBe(0);
     const key = made.stdout.trim().split("\n").at(-1)!.trim();
-    const atA = await new AdminApiClient(() => cl.a.httpsPort, DOMAIN, cl.a.address).login(key);
+    const atA = (adminApi = await new AdminApiClient(() => cl.a.httpsPort, DOMAIN, cl.a.address).login(key));
     const atB = new AdminApiClient(() => cl.b.httpsPort, DOMAIN, cl.b.address);
     atB.cookie = atA.cookie;
     const online = await atB.get("tunnel/list/online");
@@ -203,7 +211,7 @@ describe("sessions from any node", () => {
 
   test("a dashboard session made at node a is signed in at node c", async () => {
     expect(addAdmin(cl.a, "admin@spokes.test", "correct horse battery").code).toBe(0);
-    const cookie = await dashboardLogin(cl.a, "admin@spokes.test", "correct horse battery");
+    const cookie = (adminCookie = await dashboardLogin(cl.a, "admin@spokes.test", "correct horse battery"));
     const page = await dashboardPage(cl.c, cookie, "/");
     expect(page.status).toBe(200);
     expect(page.body).not.toContain('name="password"');
@@ -266,6 +274,14 @@ describe("memory through a peer hop", () => {
 describe("failover", () => {
   test("kill -9 node b: its client is back at node a within 10 s and routed from every live node; nothing is lost", async () => {
     const tokensBefore = cl.a.json<{ id: string; active: boolean }[]>(["token", "ls", "--json"]);
+    const rulesOf = async (api: AdminApiClient) => {
+      const r = await api.get("tunnel/list/online?details=true");
+      const t = r.json.tunnels.find((x: { id: string }) => x.id === onB.tunnelId);
+      return { https: t.https.map((h: { domainName: string }) => h.domainName).sort(), ports: t.ports.map((p: { port: number }) => p.port).sort() };
+    };
+    const rulesBefore = await rulesOf(adminApi);
+    expect(rulesBefore.https).toEqual([SITE, PASS].sort());
+    expect(rulesBefore.ports).toHaveLength(3);
     const portsBefore = cl.a.json<{ port: number; tunID: string }[]>(["port", "ls", "--json"]).map((p) => `${p.port}/${p.tunID}`).sort();
     const from = onB.log.text.length;
     const killed = performance.now();
@@ -286,7 +302,10 @@ describe("failover", () => {
     expect(routedMs).toBeLessThan(10_000);
     expect(tunnelAt(cl.c, onB.tunnelId)).toMatchObject({ online: true, node: "a" });
 
-    // No configuration lost: the same tokens, the same port allocations.
+    // No configuration lost: the same rules (read at node c), tokens and port allocations.
+    const atC = new AdminApiClient(() => cl.c.httpsPort, DOMAIN, cl.c.address);
+    atC.cookie = adminApi.cookie;
+    expect(await rulesOf(atC)).toEqual(rulesBefore);
     expect(cl.c.json<{ id: string; active: boolean }[]>(["token", "ls", "--json"])).toEqual(tokensBefore);
     expect(cl.c.json<{ port: number; tunID: string }[]>(["port", "ls", "--json"]).map((p) => `${p.port}/${p.tunID}`).sort()).toEqual(portsBefore);
 
@@ -296,6 +315,26 @@ describe("failover", () => {
     const check = cl.a.cli(["clean", "--check"]);
     expect(check.stdout).toContain("Issues Found (tunnels + ports): 0");
     expect(check.code).toBe(0);
+  }, 60_000);
+});
+
+describe("settings shared by the cluster (last: it changes the certificate the clients trust)", () => {
+  test("a certificate uploaded in node a's dashboard: node c, restarted, restores its files from the database and serves it", async () => {
+    const uploaded = await generateSelfSigned(DOMAIN);
+    const caPath = join(tempDir("cluster-upload-"), "uploaded.crt");
+    writeFileSync(caPath, uploaded.certPem);
+    const r = await dashboardPost(cl.a, adminCookie, "/settings", "/settings/tls", { domain: DOMAIN, tlsMode: "custom", certificate: uploaded.certPem, privateKey: uploaded.keyPem });
+    expect(r).toEqual({ status: 303, location: expect.stringContaining("/settings?done=tls") });
+    // Node a serves it at once; node c reads the shared setting at its next start, without the files.
+    await waitForStatus(() => curl(cl.a, SITE, "/uploaded", { https: true, ca: caPath, timeoutMs: 5_000 }), 200, "the upload served at a");
+    await cl.c.kill9();
+    // On one machine node c could read node a's files: remove them, as on a disk of its own.
+    const uploadDir = join(cl.a.dir, "tls");
+    for (const f of ["dashboard-certificate.pem", "dashboard-private-key.pem"]) rmSync(join(uploadDir, f));
+    await cl.c.restart();
+    expect(cl.c.log.text).toContain("restored the certificate uploaded in the dashboard from the database");
+    const atC = await waitForStatus(() => curl(cl.c, SITE, "/uploaded", { https: true, ca: caPath, timeoutMs: 5_000 }), 200, "the upload served at c");
+    expect(atC.body).toBe("hello from behind b: /uploaded");
   }, 60_000);
 });
 

@@ -6,7 +6,7 @@
 import { Hono, type Context } from "hono";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { saveSettings } from "../../db/queries/settings.ts";
+import { UPLOADED_CERTIFICATE_SETTING, saveSettings } from "../../db/queries/settings.ts";
 import { applyServerSettings, mergeServerSettings, tlsModeOf, type ServerSettingsPatch } from "../../lib/config/server-settings.ts";
 import { splitAllowListText } from "../../lib/socks/allow-list.ts";
 import { certificateNames, checkCertificatePair, loadCertificatePair } from "../../lib/tls/certificates.ts";
@@ -179,6 +179,8 @@ export function createSettingsPages(shared: WebShared) {
             const privateKey = join(dir, "dashboard-private-key.pem");
             writeFileSync(certificate, checked.certPem, { mode: 0o644 });
             writeFileSync(privateKey, checked.keyPem, { mode: 0o600 });
+            // The files are this node's; the other nodes of a cluster restore them from the database.
+            await saveSettings(deps.db, { [UPLOADED_CERTIFICATE_SETTING]: { certificate, privateKey, certPem: checked.certPem, keyPem: checked.keyPem } });
             tls = { useLE: false, selfSigned: false, certificate, privateKey };
           } catch (err) {
             const message = errorMessage(err);

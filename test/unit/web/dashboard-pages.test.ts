@@ -285,6 +285,8 @@ describe("settings", () => {
     r = await b.post("/settings/tls", { domain: "spokes.test", tlsMode: "custom", certificate: good.certPem, privateKey: good.keyPem });
     expect(r.headers.get("location")).toBe("/settings?done=tls");
     expect(w.config.tls.certificate).toMatch(/dashboard-certificate\.pem$/);
+    // Kept in the database as well: the other nodes of a cluster restore the files from it.
+    expect((await loadSettings(w.db)).uploadedCertificate).toEqual({ certificate: w.config.tls.certificate, privateKey: w.config.tls.privateKey, certPem: expect.stringContaining("BEGIN CERTIFICATE"), keyPem: expect.stringContaining("PRIVATE KEY") });
     expect(w.settingsApplied.at(-1)).toEqual(["tls"]);
     await b.get("/settings");
     expect(b.lastHtml).toContain("Current certificate covers: spokes.test, *.spokes.test");
