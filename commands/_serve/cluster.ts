@@ -1,7 +1,8 @@
 // Wires the cluster engine (lib/cluster) into a running server when cluster mode is on:
 // the peer endpoint next to the tunnel endpoints (Bun.serve and the front door), the
 // peer links and the sync loop over the node's ClusterStore, the composite route table
-// the routers look up, the remote half of the TCP listener union, and the metrics.
+// the routers look up, the remote half of the TCP listener union, the metrics, and what
+// the web app (dashboard, Admin API, client API) knows of tunnels held by other nodes.
 import type { Server, WebSocketHandler } from "bun";
 import { createClusterNode, type ClusterNodeEngine } from "../../lib/cluster/cluster-node.ts";
 import type { ListenerPorts } from "../../lib/cluster/listener-ports.ts";
@@ -10,6 +11,7 @@ import type { Logger } from "../../lib/log.ts";
 import type { KeepaliveOptions } from "../../lib/mux/session.ts";
 import type { RouteTable } from "../../lib/tunnel/server/registry.ts";
 import type { TunnelServer } from "../../lib/tunnel/server/server.ts";
+import type { WebLiveTunnels } from "../../web/deps.ts";
 import type { ServerMetrics } from "./metrics.ts";
 
 export interface ClusterPeeringDeps {
@@ -33,6 +35,12 @@ export interface ClusterPeering {
   handle(req: Request, server: Server<unknown>, address: string): { response: Response | undefined } | undefined;
   /** The tunnel server's WebSocket handler, extended to run peer links too. */
   websocket<T>(inner: WebSocketHandler<T>): WebSocketHandler<T>;
+  /**
+   * This node's live tunnels for the web app, extended to the other nodes': online and the
+   * announced rules from the locations, remote changes through the holder, and disconnect
+   * (shut down, token revoked) on whichever node holds the tunnel.
+   */
+  live(local: WebLiveTunnels): WebLiveTunnels;
   stop(): void;
 }
 
@@ -61,6 +69,23 @@ export function startClusterPeering(deps: ClusterPeeringDeps): ClusterPeering {
       return { response: engine.endpoint.handle(req, server, address) };
     },
     websocket: (inner) => engine.endpoint.websocket(inner),
+    live: (local) => ({
+      ...local,
+      isOnline: (id) => local.isOnline(id) || engine.remote.byId(id) !== undefined,
+      announced(id) {
+        const held = engine.remote.byId(id)?.location;
+        return local.announced(id) ?? (held ? { https: held.https, ports: held.ports } : undefined);
+      },
+      disconnect(id, reason) {
+        local.disconnect(id, reason);
+        engine.links.disconnectEverywhere(id, reason);
+      },
+      async applyChange(id, change) {
+        const remote = local.isOnline(id) ? undefined : engine.remote.byId(id);
+        if (remote) return remote.applyChange(change);
+        return local.applyChange ? local.applyChange(id, change) : { ok: false, error: "tunnel is offline" };
+      },
+    }),
     stop: () => engine.stop(),
   };
 }

@@ -34,6 +34,7 @@ import { createMeshResolver } from "../../lib/tunnel/server/mesh-resolver.ts";
 import { createTunnelServer } from "../../lib/tunnel/server/server.ts";
 import { VERSION } from "../../lib/version.ts";
 import { createWebApp } from "../../web/app.ts";
+import type { WebLiveTunnels } from "../../web/deps.ts";
 import { databaseOptionsOf } from "../_server-context.ts";
 import { startMemoryGovernor } from "./memory-governor.ts";
 import { createLoginPolicy } from "./login-policy.ts";
@@ -219,7 +220,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   const app = createWebApp({
     db,
     config: () => config,
-    live: {
+    live: (peering?.live ?? ((local: WebLiveTunnels) => local))({
       isOnline: (id) => Boolean(tunnels.registry.byId(id)?.online),
       announced: (id) => {
         const t = tunnels.registry.byId(id);
@@ -234,7 +235,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
         const t = tunnels.registry.byId(id);
         return t ? t.applyChange(change) : { ok: false, error: "tunnel is offline" };
       },
-    },
+    }),
     settings: {
       async applied(sections: SettingsSection[]) {
         if (sections.includes("tls") || sections.includes("domain")) {

@@ -57,6 +57,7 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNodeEngine {
     nodeId,
     connect: opts.connect ?? webSocketPeerConnector({ nodeId, secret }),
     localTunnel: (id) => opts.tunnels.registry.byId(id),
+    disconnectLocal: (id, reason) => opts.tunnels.disconnect(id, reason),
     keepalive: opts.keepalive,
     backoff: opts.backoff,
     clock: opts.clock,
@@ -64,7 +65,7 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNodeEngine {
     onWindowStall: opts.onWindowStall,
     log: opts.log,
   });
-  const remote = createRemoteRoutes((node, meta) => links.openStream(node, meta));
+  const remote = createRemoteRoutes(links);
   const endpoint = createPeerEndpoint({ nodeId, secret, accept: (t, peer, address) => links.accept(t, peer, address), log: opts.log });
   const sync = createClusterSync({
     nodeId,

@@ -6,9 +6,11 @@ import type { MuxStream } from "../mux/stream.ts";
 import type { ServerStreamMeta } from "../tunnel/messages.ts";
 import { createTunnelRegistry, type HttpRoute, type PortRoute, type RoutedTunnel } from "../tunnel/server/registry.ts";
 import type { TunnelLoginInfo } from "../tunnel/server/server.ts";
-import type { PeerStreamMeta, TunnelLocation } from "./types.ts";
+import type { ApplyResult, PeerLinks } from "./peer-links.ts";
+import type { TunnelLocation } from "./types.ts";
 
-export type PeerStreamOpener = (nodeId: string, meta: PeerStreamMeta) => MuxStream;
+/** What a remote tunnel needs of the peer links. */
+export type PeerChannel = Pick<PeerLinks, "openStream" | "applyChange">;
 
 export class RemoteTunnel implements RoutedTunnel {
   /** Routed while its location stands; a missing peer link shows as openStream throwing. */
@@ -16,7 +18,7 @@ export class RemoteTunnel implements RoutedTunnel {
 
   constructor(
     private current: TunnelLocation,
-    private readonly open: PeerStreamOpener,
+    private readonly peers: PeerChannel,
   ) {}
 
   get location(): TunnelLocation {
@@ -46,7 +48,12 @@ export class RemoteTunnel implements RoutedTunnel {
   }
 
   openStream(meta: ServerStreamMeta): MuxStream {
-    return this.open(this.current.nodeId, { t: "peer", id: this.current.tunnelId, e: this.current.epoch, m: meta });
+    return this.peers.openStream(this.current.nodeId, { t: "peer", id: this.current.tunnelId, e: this.current.epoch, m: meta });
+  }
+
+  /** Remote management through the holding node (never rejects). */
+  applyChange(change: unknown): Promise<ApplyResult> {
+    return this.peers.applyChange(this.current.nodeId, this.current.tunnelId, this.current.epoch, change);
   }
 }
 
@@ -62,7 +69,7 @@ export interface RemoteRoutes {
   listenerPorts(): Set<number>;
 }
 
-export function createRemoteRoutes(open: PeerStreamOpener): RemoteRoutes {
+export function createRemoteRoutes(peers: PeerChannel): RemoteRoutes {
   const registry = createTunnelRegistry<RemoteTunnel>();
   const listenerPorts = new Map<string, number[]>();
   const remove = (tunnelId: string) => {
@@ -80,7 +87,7 @@ export function createRemoteRoutes(open: PeerStreamOpener): RemoteRoutes {
       if (tunnel && tunnel.nodeId === location.nodeId && tunnel.epoch === location.epoch) tunnel.update(location);
       else {
         remove(location.tunnelId);
-        tunnel = new RemoteTunnel(location, open);
+        tunnel = new RemoteTunnel(location, peers);
         registry.add(tunnel);
       }
       const https = Array.isArray(location.https) ? location.https : [];

@@ -9,6 +9,7 @@ import { TUNNEL_CONTROL_PATH } from "../../../lib/client-api/paths.ts";
 import type { TunnelServer } from "../../../lib/tunnel/server/server.ts";
 import { createTunnelRegistry } from "../../../lib/tunnel/server/registry.ts";
 import { FakeClusterStore } from "../cluster/cluster-harness.ts";
+import { waitFor } from "../../helpers.ts";
 
 const SECRET = "the-cluster-secret-0123456789";
 
@@ -47,6 +48,39 @@ test("the front door admits peer links and still passes tunnel upgrades to the t
     expect(text).toContain("spokes_cluster_peer_sessions 2");
     expect(text).toContain('spokes_cluster_peer_streams_total{end="sent",outcome="opened"} 1');
     expect(text).toContain('spokes_cluster_peer_streams_total{end="received",outcome="failed"} 1');
+  } finally {
+    peering.stop();
+  }
+});
+
+test("the web app sees tunnels held by other nodes: online, their announced rules; disconnect and changes go to the holder", async () => {
+  const store = new FakeClusterStore();
+  await store.heartbeat({ nodeId: "b", advertise: "127.0.0.1:1", fingerprint: "", startedAt: 0 });
+  const held = "2".repeat(32);
+  await store.saveLocation({ tunnelId: held, nodeId: "b", epoch: "e1", userId: null, hostname: "h", https: [], ports: [{ port: 20001, forwarded: true, firewall: [] }] });
+  const localCalls: string[] = [];
+  const peering = startClusterPeering({
+    settings: { nodeId: "a", advertise: "127.0.0.1:2", secret: SECRET },
+    store,
+    tunnels: { registry: createTunnelRegistry(), disconnect: () => {} } as unknown as TunnelServer,
+    listenerPorts: createListenerPorts(() => {}),
+    metrics: createServerMetrics({ tunnelsByState: async () => ({}), connectedTunnels: () => 0, openStreams: () => 0 }),
+    log: { info: () => {}, warn: () => {} },
+  });
+  try {
+    const live = peering.live({
+      isOnline: () => false,
+      announced: () => undefined,
+      disconnect: (id, reason) => void localCalls.push(`disconnect ${id}: ${reason}`),
+      applyChange: async () => ({ ok: false, error: "tunnel is offline" }),
+    });
+    await waitFor(() => live.isOnline(held), "the remote tunnel synced", 5_000, 5);
+    expect(live.isOnline("3".repeat(32))).toBe(false);
+    expect(live.announced(held)).toEqual({ https: [], ports: [{ port: 20001, forwarded: true, firewall: [] }] });
+    // No link to b (its fingerprint is empty): the change fails with why, it does not hang.
+    expect(await live.applyChange!(held, { kind: "tcp/add", port: 20002 } as never)).toEqual({ ok: false, error: "no peer link to node b, which holds the tunnel" });
+    live.disconnect(held, "tunnel shut down by an admin");
+    expect(localCalls).toEqual([`disconnect ${held}: tunnel shut down by an admin`]);
   } finally {
     peering.stop();
   }
