@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { waitFor } from "../helpers.ts";
 import { AdminApiClient } from "./_admin-api-client.ts";
-import { DOMAIN, FAST_CLIENT_ENV, configureClusterClient, startCluster, type TestCluster } from "./_cluster.ts";
+import { DOMAIN, configureClusterClient, startCluster, type TestCluster } from "./_cluster.ts";
 import { echoUpstream, sha256, stopAll, tcpExchange, type TestClient } from "./_tunnel-harness.ts";
 
 let cl: TestCluster;
@@ -18,7 +18,7 @@ beforeAll(async () => {
   cl = await startCluster();
   echoPort = (await echoUpstream()).port;
   onB = await configureClusterClient([cl.b]);
-  await onB.start(FAST_CLIENT_ENV);
+  await onB.start();
   const made = cl.a.cli(["apikey", "create", "--description", "cluster admin e2e"]);
   if (made.code !== 0) throw new Error(`apikey create: ${made.stderr}`);
   atA = await new AdminApiClient(() => cl.a.httpsPort, DOMAIN, cl.a.address).login(made.stdout.trim().split("\n").at(-1)!.trim());
