@@ -16,7 +16,6 @@ import { createOrderLimiter } from "../../lib/acme/order-limiter.ts";
 import { startOnDemandCertificates } from "./on-demand-certificates.ts";
 import { startClusterPeering, type ClusterPeering } from "./cluster.ts";
 import { createListenerPorts } from "../../lib/cluster/listener-ports.ts";
-import { createClusterStore } from "../../db/queries/cluster.ts";
 import { createLoopbackRelay } from "../../lib/edge/loopback-relay.ts";
 import { createPublicSocksListeners } from "../../lib/edge/socks-listeners.ts";
 import { createSniListener } from "../../lib/edge/sni-listener.ts";
@@ -188,12 +187,10 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     log,
   });
 
-  // Cluster mode: peer links and the other nodes' routes. The heartbeat (advertise address,
-  // certificate fingerprint) and this node's location writes are the membership's
-  // (commands/_serve/cluster-store.ts); the peering only reads the same tables.
-  const peerSettings = clusterSettingsOf(config);
-  const peering: ClusterPeering | undefined = peerSettings
-    ? startClusterPeering({ settings: peerSettings, store: createClusterStore(db), tunnels, listenerPorts, metrics, keepalive: keepaliveFromEnv(process.env.SPOKES_KEEPALIVE_MS), log })
+  // Cluster mode: peer links and the other nodes' routes, over the membership's store (which
+  // heartbeats this node and writes its tunnels' locations).
+  const peering: ClusterPeering | undefined = cluster
+    ? startClusterPeering({ settings: cluster.settings, store: cluster.store, tunnels, listenerPorts, metrics, keepalive: keepaliveFromEnv(process.env.SPOKES_KEEPALIVE_MS), log })
     : undefined;
   /** Where the routers send visitors: the local tunnels, and in cluster mode the other nodes' too. */
   const routes = peering?.routes ?? tunnels.registry;
@@ -328,6 +325,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     } catch (err) {
       for (const l of [...opened, webHttp]) l.stop(true);
       tlsListeners?.stop(true);
+      peering?.stop();
       cluster?.halt();
       closeDb();
       const why = (err as { code?: string }).code === "EADDRINUSE" ? "address already in use" : errorMessage(err);

@@ -194,17 +194,3 @@ export async function listClusterNodes(db: Db, now: number = Date.now()): Promis
   }
   return [...out.values()].sort((a, b) => a.nodeId.localeCompare(b.nodeId));
 }
-
-/** The node holding each of the given tunnels now (tunnel id → node id), for listings. */
-export async function tunnelNodes(db: Db, tunnelIds?: string[]): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  const select = () => db.select({ tunnelId: tunnelLocations.tunnelId, node: tunnelLocations.node }).from(tunnelLocations);
-  if (!tunnelIds) {
-    for (const r of await select()) out.set(r.tunnelId, r.node);
-    return out;
-  }
-  for (let i = 0; i < tunnelIds.length; i += IN_CHUNK) {
-    for (const r of await select().where(inArray(tunnelLocations.tunnelId, tunnelIds.slice(i, i + IN_CHUNK)))) out.set(r.tunnelId, r.node);
-  }
-  return out;
-}

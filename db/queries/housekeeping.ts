@@ -24,6 +24,8 @@ export type HousekeepingIssueKind =
   | "location-dead-node"
   /** Cluster: a location of a tunnel that is deleted or does not exist → removed. */
   | "location-unknown-tunnel"
+  /** Cluster: a location (older than the login grace) of a tunnel not marked online, e.g. a clear that failed → removed. */
+  | "location-tunnel-offline"
   /** Cluster: a tunnel marked online that no node's location holds → offline. */
   | "tunnel-online-no-location";
 
@@ -105,7 +107,7 @@ export async function findHousekeepingIssues(db: Db, opts: HousekeepingOptions):
 /** Locations of deleted or unknown tunnels, and locations held by dead nodes, by tunnel id. */
 async function clusterLocationIssues(db: Db, now: number): Promise<HousekeepingIssue[]> {
   const rows = await db
-    .select({ tunnelId: tunnelLocations.tunnelId, node: tunnelLocations.node, epoch: tunnelLocations.epoch, state: tunnels.state })
+    .select({ tunnelId: tunnelLocations.tunnelId, node: tunnelLocations.node, epoch: tunnelLocations.epoch, updated: tunnelLocations.updated, state: tunnels.state })
     .from(tunnelLocations)
     .leftJoin(tunnels, eq(tunnels.id, tunnelLocations.tunnelId))
     .orderBy(tunnelLocations.tunnelId);
@@ -118,6 +120,9 @@ async function clusterLocationIssues(db: Db, now: number): Promise<HousekeepingI
     if (l.state === null || l.state === TUNNEL_STATE.deleted) {
       const what = l.state === null ? "unknown" : "deleted";
       issues.push({ kind: "location-unknown-tunnel", tunnelId: l.tunnelId, location, description: `node ${l.node} holds a location of ${what} tunnel ${l.tunnelId}: remove` });
+    } else if (l.state !== TUNNEL_STATE.online && l.updated.getTime() < now - LOCATION_GRACE_MS) {
+      const state = TUNNEL_STATE_NAME[l.state]!.toLowerCase();
+      issues.push({ kind: "location-tunnel-offline", tunnelId: l.tunnelId, location, description: `node ${l.node} holds a location of ${state} tunnel ${l.tunnelId}: remove` });
     } else if (!liveNodes.has(l.node)) {
       issues.push({
         kind: "location-dead-node",
@@ -174,11 +179,15 @@ export async function fixHousekeepingIssues(db: Db, opts: HousekeepingOptions & 
             ),
           );
         if (affectedRows(res)) await deactivateServices(tx, issue.tunnelId);
-      } else if (issue.kind === "location-dead-node" || issue.kind === "location-unknown-tunnel") {
+      } else if (issue.kind === "location-dead-node" || issue.kind === "location-unknown-tunnel" || issue.kind === "location-tunnel-offline") {
         const { node, epoch } = issue.location!;
+        const stillOffline =
+          issue.kind === "location-tunnel-offline"
+            ? notExists(tx.select({ id: tunnels.id }).from(tunnels).where(and(eq(tunnels.id, issue.tunnelId), eq(tunnels.state, TUNNEL_STATE.online))))
+            : undefined;
         res = await tx
           .delete(tunnelLocations)
-          .where(and(eq(tunnelLocations.tunnelId, issue.tunnelId), eq(tunnelLocations.node, node), eq(tunnelLocations.epoch, epoch)));
+          .where(and(eq(tunnelLocations.tunnelId, issue.tunnelId), eq(tunnelLocations.node, node), eq(tunnelLocations.epoch, epoch), stillOffline));
         if (issue.kind === "location-dead-node" && affectedRows(res)) {
           const off = await tx
             .update(tunnels)

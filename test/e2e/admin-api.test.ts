@@ -178,7 +178,8 @@ describe("lists, search and pagination", () => {
     for (const l of first.links) all.push(...(await c.get(`tunnel/page/${l.uid}`)).json.tunnels.map((t: { id: string }) => t.id));
     expect(all).toEqual(ids);
     const t0 = first.tunnels[0];
-    expect(Object.keys(t0)).toEqual(["id", "userID", "created", "lastActive", "state", "uptime", "bandwidth", "name", "hostname", "address", "version", "os", "arch"]);
+    // "node" (the cluster node holding the tunnel) is this server's extension, after the original's fields.
+    expect(Object.keys(t0)).toEqual(["id", "userID", "created", "lastActive", "state", "uptime", "bandwidth", "name", "hostname", "address", "version", "os", "arch", "node"]);
     const gone = await waitFor(async () => {
       const r = await c.get(`tunnel/page/${first.links[2].uid}`);
       return r.status === 404 ? r : null;

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import { openDatabase, type OpenDatabase } from "../../db/client.ts";
 import { addBandwidth, dayKey } from "../../db/queries/bandwidth.ts";
+import { createClusterStore } from "../../db/queries/cluster.ts";
 import { findOrCreateTunnelUser, findUserByEmail, verifyPassword } from "../../db/queries/users.ts";
 import { apikeys, ports, TOTP_STATE, TUNNEL_STATE, tunnels } from "../../db/schema.ts";
 import { spokes as spokesRoot } from "../../commands/spokes.ts";
@@ -444,6 +445,7 @@ describe("tunnels, ports and housekeeping on rows the server would write", () =>
       arch: "",
       online: true,
       user: "ann@example.com",
+      node: "", // the cluster node holding it ("" outside a cluster)
     });
     expect(t1!.userID).toMatch(/^[0-9a-f]{32}$/);
     expect(t1!.uptime as number).toBeGreaterThanOrEqual(7260);
@@ -513,6 +515,41 @@ describe("tunnels, ports and housekeeping on rows the server would write", () =>
       ].join("\n"),
     );
     expect(ok(empty.cli("tunnel ls", ["--json"]))).toBe("[]\n");
+  });
+});
+
+describe("cluster ls", () => {
+  test("nodes from the heartbeat rows: advertise, heartbeat age, live or dead, tunnels held; --json", async () => {
+    const s = await newServer();
+    expect(ok(s.cli("cluster ls"))).toBe(
+      [
+        "+------+-----------+-----------+------+---------+---------+",
+        "| Node | Advertise | Heartbeat | Live | Tunnels | Started |",
+        "+------+-----------+-----------+------+---------+---------+",
+        "0 nodes",
+        "",
+      ].join("\n"),
+    );
+    const now = Date.now();
+    const store = createClusterStore(s.db, { now: () => now - 2000 });
+    await store.heartbeat({ nodeId: "node-a", advertise: "10.0.0.1:443", fingerprint: `sha256:${"ab".repeat(32)}`, startedAt: Date.parse("2030-01-02T03:04:05Z") });
+    await createClusterStore(s.db, { now: () => now - 60_000 }).heartbeat({ nodeId: "node-b", advertise: "10.0.0.2:443", fingerprint: "", startedAt: now - 90_000 });
+    await insertHeartbeat(s.db, "standalone", new Date(now - 5000)); // a single-node server: live for 60 s
+    const t = await insertTunnel(s.db, { state: TUNNEL_STATE.online, serverNode: "node-a" });
+    await store.saveLocation({ tunnelId: t, nodeId: "node-a", epoch: "e", userId: null, hostname: "", https: [], ports: [] });
+
+    const out = lines(ok(s.cli("cluster ls")));
+    expect(out[1]).toMatch(/^\| Node +\| Advertise +\| Heartbeat +\| Live +\| Tunnels +\| Started +\|$/);
+    expect(out[3]).toMatch(/^\| node-a +\| 10\.0\.0\.1:443 \| \d+\.\d s ago +\| true +\| 1 +\| Jan 2, 2030 03:04 +\|$/);
+    expect(out[4]).toMatch(/^\| node-b +\| 10\.0\.0\.2:443 \| 6\d\.\d s ago +\| false \| 0 +\| /);
+    expect(out[5]).toMatch(/^\| standalone \| - +\| \d+\.\d s ago +\| true +\| 0 +\| /);
+    expect(out.at(-1)).toBe("3 nodes");
+    const nodes = json(s.cli("cluster ls", ["--json"]));
+    expect(nodes.map((n) => Object.keys(n))[0]).toEqual(["nodeId", "advertise", "fingerprint", "started", "heartbeat", "heartbeatAge", "live", "tunnels"]);
+    expect(nodes[0]).toMatchObject({ nodeId: "node-a", advertise: "10.0.0.1:443", fingerprint: `sha256:${"ab".repeat(32)}`, started: "2030-01-02T03:04:05.000Z", live: true, tunnels: 1 });
+    expect(nodes[0]!.heartbeatAge as number).toBeGreaterThanOrEqual(2);
+    expect(nodes[0]!.heartbeatAge as number).toBeLessThan(30);
+    expect(nodes.map((n) => [n.nodeId, n.live])).toEqual([["node-a", true], ["node-b", false], ["standalone", true]]);
   });
 });
 

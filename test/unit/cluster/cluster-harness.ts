@@ -2,7 +2,7 @@
 // in-memory transports (each dial goes through the dialled node's real peer endpoint
 // admission), and local "tunnels" whose client end is a mux session the test reads.
 import { createMemoryTransportPair, type MemoryTransport } from "../../../lib/mux/memory-transport.ts";
-import { createMuxSession, type MuxSession } from "../../../lib/mux/session.ts";
+import { createMuxSession, type KeepaliveOptions, type MuxSession } from "../../../lib/mux/session.ts";
 import type { MuxStream } from "../../../lib/mux/stream.ts";
 import { createClusterNode, type ClusterNodeEngine } from "../../../lib/cluster/cluster-node.ts";
 import { createListenerPorts } from "../../../lib/cluster/listener-ports.ts";
@@ -113,7 +113,7 @@ export interface TestNode {
 export interface TestCluster {
   store: FakeClusterStore;
   nodes: Map<string, TestNode>;
-  node(id: string, opts?: { secret?: string }): TestNode;
+  node(id: string, opts?: { secret?: string; keepalive?: KeepaliveOptions }): TestNode;
   /** Heartbeats for the given nodes (default all), then one sync on each. */
   syncAll(ids?: string[]): Promise<void>;
 }
@@ -122,7 +122,7 @@ export function startCluster(): TestCluster {
   const store = new FakeClusterStore();
   const nodes = new Map<string, TestNode>();
 
-  const node = (id: string, opts: { secret?: string } = {}): TestNode => {
+  const node = (id: string, opts: { secret?: string; keepalive?: KeepaliveOptions } = {}): TestNode => {
     const clock = new FakeClock();
     const registry = createTunnelRegistry<FakeLiveTunnel>();
     const listening = new Set<number>();
@@ -162,7 +162,7 @@ export function startCluster(): TestCluster {
       },
       onRemotePorts: (p) => ports.setRemote(p),
       connect,
-      keepalive: false,
+      keepalive: opts.keepalive ?? false,
       clock,
       log: { info: (m) => void logs.push(m), warn: (m) => void logs.push(m) },
     });

@@ -4,7 +4,7 @@ import { expect, test } from "bun:test";
 import { RemoteTunnel } from "../../../lib/cluster/remote-routes.ts";
 import type { MuxStream } from "../../../lib/mux/stream.ts";
 import { waitFor } from "../../helpers.ts";
-import { T1, readAll, twoLinkedNodes as twoNodes } from "./cluster-harness.ts";
+import { T1, location, readAll, startCluster, twoLinkedNodes as twoNodes } from "./cluster-harness.ts";
 
 const until = <T>(check: () => T, what: string) => waitFor(check, what, 5_000, 1);
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -137,5 +137,25 @@ test("a node that leaves the live list is no longer dialled or routed to", async
   expect(a.engine.links.connectedNodes()).toEqual([]);
   expect(() => remote.openStream({ t: "tcp", p: 20001, r: "x" })).toThrow();
   expect(a.logs.some((l) => l.includes("cluster node b left"))).toBe(true);
+  c.nodes.forEach((n) => n.engine.stop());
+});
+
+test("a silent peer (network partition) is found dead by the link's keepalive, and the link is dialled again", async () => {
+  const c = startCluster();
+  const keepalive = { intervalMs: 1_000, timeoutMs: 3_000 };
+  const a = c.node("a", { keepalive });
+  c.node("b", { keepalive });
+  await c.store.saveLocation(location(T1, "b", "e1"));
+  await c.syncAll();
+  await until(() => a.engine.links.connectedNodes().includes("b"), "a's link to b");
+  const first = a.dialled.get("b")!;
+  // Nothing gets through either way any more, and no close is seen.
+  first.partition();
+  c.nodes.get("b")!.dialled.get("a")!.partition();
+  a.clock.advance(3_500);
+  await until(() => a.logs.some((l) => l.startsWith("cluster peer link to node b (b.test:443) closed")), "the dead link noticed");
+  a.clock.advance(5_000);
+  await until(() => a.dialled.get("b") !== first && a.engine.links.connectedNodes().includes("b"), "a new link to b");
+  expect(() => a.engine.links.openStream("b", { t: "peer", id: T1, m: { t: "tcp", p: 1, r: "x" } })).not.toThrow();
   c.nodes.forEach((n) => n.engine.stop());
 });

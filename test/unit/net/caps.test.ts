@@ -4,7 +4,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { createSecureContext } from "node:tls";
-import { bunSocketHandlers, type BunSocketConnection, type DuplexConnection } from "../../../lib/net/connection.ts";
+import { BunSocketConnection, bunSocketHandlers, type DuplexConnection } from "../../../lib/net/connection.ts";
 import { createSniListener } from "../../../lib/edge/sni-listener.ts";
 import { terminateTls } from "../../../lib/edge/tls-termination.ts";
 import { generateSelfSigned } from "../../../lib/tls/certificates.ts";
@@ -149,7 +149,7 @@ describe("BunSocketConnection", () => {
   }, 30_000);
 });
 
-describe("TLS terminated in-process (StreamConnection over node:tls)", () => {
+describe("TLS terminated in-process (natively on the front door's socket)", () => {
   test("toward a client that reads nothing, the plaintext writer is held to a bounded amount, then finishes intact", async () => {
     const cert = await generateSelfSigned("caps.test");
     const ctx = createSecureContext({ cert: cert.certPem, key: cert.keyPem });
@@ -167,5 +167,59 @@ describe("TLS terminated in-process (StreamConnection over node:tls)", () => {
     await waitFor(() => state, "the handshake");
     c.socket.pause();
     await boundedThenComplete(c, state);
+  }, 90_000);
+
+  test("a visitor uploading while the plaintext side is paused is held back by the socket (bounded), then every byte arrives", async () => {
+    const cert = await generateSelfSigned("caps.test");
+    const ctx = createSecureContext({ cert: cert.certPem, key: cert.keyPem });
+    let plain: DuplexConnection | undefined;
+    const received: Uint8Array[] = [];
+    let got = 0;
+    const srv = createSniListener({
+      hostname: "127.0.0.1",
+      port: 0,
+      onHello: async (sni, conn, initial) => {
+        plain = await terminateTls(conn, sni, initial, { selectCertificate: () => ctx });
+        if (!plain) return;
+        expect(plain).toBeInstanceOf(BunSocketConnection);
+        plain.ondata = (d) => {
+          received.push(d.slice());
+          got += d.length;
+        };
+      },
+    });
+    listeners.push(srv);
+    const c = await lazyClient(srv.port, { serverName: "caps.test" });
+    await waitFor(() => plain, "the handshake");
+    // The plaintext side stays paused (as handed over): nothing is delivered, reading stops.
+    const payload = new Uint8Array(TOTAL).map((_, i) => (i * 29 + (i >> 12)) & 0xff);
+    let sent = 0;
+    const push = () => {
+      while (sent < TOTAL) {
+        const n = c.socket.write(payload.subarray(sent, sent + 64 * 1024));
+        sent += Math.max(0, n);
+        if (n < 64 * 1024) return;
+      }
+    };
+    let last = -1;
+    await waitFor(
+      () => {
+        push();
+        const stuck = sent === last;
+        last = sent;
+        return stuck || sent >= TOTAL;
+      },
+      "the uploader to stall",
+      30_000,
+      300,
+    );
+    expect(got).toBe(0);
+    expect(sent).toBeLessThanOrEqual(IN_FLIGHT_BOUND);
+    plain!.resume();
+    await waitFor(() => (push(), got >= TOTAL), "every byte", 60_000, 20);
+    const joined = new Uint8Array(got);
+    let at = 0;
+    for (const r of received) joined.set(r, (at += r.length) - r.length);
+    expect(sha(joined)).toBe(sha(payload));
   }, 90_000);
 });

@@ -213,6 +213,22 @@ describe("cluster (tunnel locations)", () => {
     expect(await stateOf(db, t)).toBe(TUNNEL_STATE.offline);
   });
 
+  test("a location of a tunnel not marked online (a clear that failed) is removed after the login grace; one that came online meanwhile is kept", async () => {
+    const db = await memoryDb();
+    await insertHeartbeat(db, "node-a", new Date(NOW - 3000));
+    const stale = await insertTunnel(db, { id: "b".repeat(32), state: TUNNEL_STATE.offline });
+    const young = await insertTunnel(db, { state: TUNNEL_STATE.offline });
+    await createClusterStore(db, { now: () => NOW - 30_000 }).saveLocation(loc(stale, "node-a"));
+    await store(db).saveLocation(loc(young, "node-a")); // just written: a login in progress
+    const issues = await findHousekeepingIssues(db, cluster);
+    expect(issues.map((i) => [i.kind, i.description])).toEqual([["location-tunnel-offline", `node node-a holds a location of offline tunnel ${stale}: remove`]]);
+    await db.update(tunnels).set({ state: TUNNEL_STATE.online, serverNode: "node-a" }).where(eq(tunnels.id, stale));
+    expect(await fixHousekeepingIssues(db, { ...cluster, issues })).toBe(0);
+    await db.update(tunnels).set({ state: TUNNEL_STATE.offline, serverNode: null }).where(eq(tunnels.id, stale));
+    expect(await fixHousekeepingIssues(db, { ...cluster, issues })).toBe(1);
+    expect((await store(db).locationStamps()).map((s) => s.tunnelId)).toEqual([young]);
+  });
+
   test("a location fix leaves a newer login alone", async () => {
     const db = await memoryDb();
     await insertHeartbeat(db, "node-a", new Date(NOW - 3000));
