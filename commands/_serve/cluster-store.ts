@@ -5,7 +5,7 @@
 // tunnels of a node that stopped heartbeating. The peer engine (lib/cluster) reads the
 // same state through `store`.
 import type { Database } from "../../db/client.ts";
-import { clearNodeLocations, createClusterStore } from "../../db/queries/cluster.ts";
+import { clearNodeLocations, countNodeLocations, createClusterStore, restoreLocations } from "../../db/queries/cluster.ts";
 import { markNodeTunnelsOffline } from "../../db/queries/live.ts";
 import { CLUSTER_HEARTBEAT_MS, CLUSTER_NODE_DEAD_MS, type ClusterSettings, type ClusterStore } from "../../lib/cluster/types.ts";
 import { errorMessage } from "../../lib/errors.ts";
@@ -33,6 +33,11 @@ export interface ClusterMembership {
   store: ClusterStore;
   /** For createLoginPolicy: this node's tunnels' locations. */
   locations: TunnelLocations;
+  /**
+   * The node's connected tunnels: after each heartbeat, those whose location went missing
+   * (the survivors expired this node while its database connection was down) are put back.
+   */
+  watch(connected: () => LiveTunnel[]): void;
   /** Stops the timers (a start that failed after joining). */
   halt(): void;
   /** Stops the timers and clears this node's locations (its tunnels are closed by then). */
@@ -60,8 +65,17 @@ export async function startClusterMembership(deps: ClusterMembershipDeps): Promi
   await markNodeTunnelsOffline(db, node);
   if (left) log.info(`cluster: cleared ${left} tunnel location(s) a previous run of node ${node} left`);
 
-  const beat = () => store.heartbeat({ nodeId: node, advertise: settings.advertise, fingerprint: sha256Fingerprint(deps.certificatePem()), startedAt: deps.started });
-  await beat();
+  const writeHeartbeat = () => store.heartbeat({ nodeId: node, advertise: settings.advertise, fingerprint: sha256Fingerprint(deps.certificatePem()), startedAt: deps.started });
+  let connected: () => LiveTunnel[] = () => [];
+  const beat = async () => {
+    await writeHeartbeat();
+    const local = connected();
+    if (local.length && local.length > (await countNodeLocations(db, node))) {
+      const n = await restoreLocations(db, local.map(locationOf));
+      if (n > 0) log.warn(`cluster: put back ${n} location(s) of this node's tunnels (the node had been taken for dead)`);
+    }
+  };
+  await writeHeartbeat();
   log.info(`cluster node ${node}: peers reach it at ${settings.advertise}`);
 
   const safely = (what: string, fn: () => Promise<unknown>) => () => void fn().catch((err) => log.warn(`cluster ${what} failed: ${errorMessage(err)}`));
@@ -97,6 +111,9 @@ export async function startClusterMembership(deps: ClusterMembershipDeps): Promi
     locations: {
       save: (t) => store.saveLocation(locationOf(t)),
       clear: (t) => store.clearLocation(t.tunnelId, node, t.session),
+    },
+    watch(fn) {
+      connected = fn;
     },
     halt,
     async stop() {

@@ -186,6 +186,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
     onLoginRefused: metrics.loginRefused,
     log,
   });
+  cluster?.watch(() => [...tunnels.registry.all()].filter((t) => t.online));
 
   // Cluster mode: peer links and the other nodes' routes, over the membership's store (which
   // heartbeats this node and writes its tunnels' locations).

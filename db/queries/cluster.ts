@@ -4,7 +4,7 @@
 // location is upserted on the tunnel id (the newest login wins), cleared only while it is
 // still the clearing node's session, and a dead node's rows are removed by whichever
 // survivor gets there first.
-import { and, asc, eq, gt, inArray, isNotNull, ne, notInArray, sql } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, isNotNull, isNull, ne, notInArray, or, sql } from "drizzle-orm";
 import { CLUSTER_NODE_DEAD_MS, type ClusterNode, type ClusterStore, type TunnelLocation, type TunnelLocationStamp } from "../../lib/cluster/types.ts";
 import type { HttpRuleAnnounce, PortRuleAnnounce } from "../../lib/tunnel/messages.ts";
 import { httpServices, ports, serverHeartbeats, TUNNEL_STATE, tunnelLocations, tunnels } from "../schema.ts";
@@ -141,6 +141,45 @@ export async function expireDeadNodes(db: Db, maxAgeMs: number, now: number = Da
     }
     return new Set([...gone.map((g) => g.tunnelId), ...offlineIds]).size;
   });
+}
+
+/** How many locations name `node`. */
+export async function countNodeLocations(db: Db, node: string): Promise<number> {
+  const [row] = await db.select({ n: sql<number>`count(*)`.mapWith(Number) }).from(tunnelLocations).where(eq(tunnelLocations.node, node));
+  return row?.n ?? 0;
+}
+
+/**
+ * Puts back a node's locations that are missing: the node's own connected tunnels after
+ * the survivors expired it (its heartbeat could not reach the database for a while).
+ * Insert-only, so a newer login of a tunnel elsewhere always keeps its row; the tunnels
+ * restored are marked online on the node again unless another node holds them. Returns
+ * how many were restored.
+ */
+export async function restoreLocations(db: Db, locations: Omit<TunnelLocation, "updatedAt">[], now: number = Date.now()): Promise<number> {
+  let restored = 0;
+  for (let i = 0; i < locations.length; i += IN_CHUNK) {
+    const rows = locations.slice(i, i + IN_CHUNK).map((l) => ({
+      tunnelId: l.tunnelId,
+      node: l.nodeId,
+      epoch: l.epoch,
+      userId: l.userId,
+      userName: l.userName ?? "",
+      hostname: l.hostname,
+      https: JSON.stringify(l.https),
+      ports: JSON.stringify(l.ports),
+      updated: new Date(now),
+    }));
+    const back = await db.insert(tunnelLocations).values(rows).onConflictDoNothing({ target: tunnelLocations.tunnelId }).returning({ tunnelId: tunnelLocations.tunnelId, node: tunnelLocations.node });
+    for (const r of back) {
+      await db
+        .update(tunnels)
+        .set({ state: TUNNEL_STATE.online, serverNode: r.node, connectedAt: sql`coalesce(${tunnels.connectedAt}, ${now})`, lastActive: new Date(now) })
+        .where(and(eq(tunnels.id, r.tunnelId), inArray(tunnels.state, [TUNNEL_STATE.online, TUNNEL_STATE.offline]), or(isNull(tunnels.serverNode), eq(tunnels.serverNode, r.node))));
+    }
+    restored += back.length;
+  }
+  return restored;
 }
 
 /** At a clean stop: every location this node still holds goes (its tunnels were closed). */

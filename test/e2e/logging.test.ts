@@ -56,7 +56,7 @@ test("--log-level warn (given after the subcommand) hides the info lines of the 
   await waitFor(() => canConnect(https), "the HTTPS port");
   const key = run(SPOKES_BIN, ["token", "create", "--config", config]).stdout.trim().split("\n").at(-1)!;
   await waitFor(() => existsSync(join(dir, "tls", "self-signed.crt")), "the certificate");
-  const server = { httpsPort: https, caPath: join(dir, "tls", "self-signed.crt") } as TestServer;
+  const server = { address: "127.0.0.1", httpsPort: https, caPath: join(dir, "tls", "self-signed.crt") } as TestServer;
   const client = await configureClient(server, { key });
   // The server logs "online" before the client hears it is online (same tick as the reply).
   await client.start();

@@ -127,3 +127,23 @@ test("stop clears this node's locations and stops heartbeating", async () => {
   await Bun.sleep(100);
   expect((await m.store.liveNodes(60_000))[0]!.heartbeatAt).toBe(before);
 });
+
+test("a node taken for dead while its database connection was down puts its tunnels' locations back, never over a newer login elsewhere", async () => {
+  const db = await memoryDb();
+  const { m, logs } = await join(db, { heartbeatMs: 30 });
+  const mine = await insertTunnel(db);
+  const moved = await insertTunnel(db);
+  await markTunnelOnline(db, mine, { address: "", os: "", arch: "", version: "", node: "node-a" });
+  // What a survivor's sweep left: no locations, the tunnel offline; one tunnel meanwhile logged in on node-b.
+  await db.update(tunnels).set({ state: TUNNEL_STATE.offline, serverNode: null }).where(eq(tunnels.id, mine));
+  await m.store.heartbeat({ nodeId: "node-b", advertise: "b:1", fingerprint: "", startedAt: 0 }); // live: the sweep leaves its rows
+  await m.store.saveLocation({ tunnelId: moved, nodeId: "node-b", epoch: "newer", userId: null, hostname: "", https: [], ports: [] });
+  m.watch(() => [liveTunnel(mine, "e-mine", { ports: [{ port: 22001, forwarded: true, firewall: [] }] }), liveTunnel(moved, "e-old")]);
+  await waitFor(async () => (await m.store.locationStamps()).length === 2, "the missing location put back", 5_000);
+  const locs = await m.store.locations([mine, moved]);
+  expect(locs.map((l) => [l.tunnelId, l.nodeId, l.epoch]).sort()).toEqual([[mine, "node-a", "e-mine"], [moved, "node-b", "newer"]].sort());
+  expect(locs.find((l) => l.tunnelId === mine)!.ports.map((p) => p.port)).toEqual([22001]);
+  const [row] = await db.select().from(tunnels).where(eq(tunnels.id, mine));
+  expect([row!.state, row!.serverNode]).toEqual([TUNNEL_STATE.online, "node-a"]);
+  expect(logs.join("\n")).toContain("put back 1 location(s)");
+});

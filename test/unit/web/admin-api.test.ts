@@ -4,6 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { createAdminApiKey } from "../../../db/queries/admin-api-keys.ts";
 import { addBandwidth } from "../../../db/queries/bandwidth.ts";
 import { saveAnnouncedServices } from "../../../db/queries/live.ts";
+import { createClusterStore } from "../../../db/queries/cluster.ts";
 import { createRegistrationToken } from "../../../db/queries/registration-tokens.ts";
 import { findOrCreateTunnelUser } from "../../../db/queries/users.ts";
 import { TUNNEL_STATE, tunnels } from "../../../db/schema.ts";
@@ -266,7 +267,11 @@ describe("tunnels", () => {
     const id = await insertTunnel(w.db, { state: TUNNEL_STATE.online, hostname: "h.spokes.test" });
     await w.db.update(tunnels).set({ config: JSON.stringify({ https: [{ domain: "cached.example.com" }] }) }).where(eq(tunnels.id, id));
     const api = await authed(w);
-    expect((await api.get(`tunnel/info/${id}`)).json.tunnel.hostname).toBe("h.spokes.test");
+    expect((await api.get(`tunnel/info/${id}`)).json.tunnel).toMatchObject({ hostname: "h.spokes.test", node: "" });
+    // Cluster mode: the node holding the tunnel's connection (its location), in info and listings.
+    await createClusterStore(w.db).saveLocation({ tunnelId: id, nodeId: "node-b", epoch: "e", userId: null, hostname: "", https: [], ports: [] });
+    expect((await api.get(`tunnel/info/${id}`)).json.tunnel.node).toBe("node-b");
+    expect((await api.get("tunnel/list/online")).json.tunnels.map((t: { node: string }) => t.node)).toEqual(["node-b"]);
     const auth = (await api.get(`tunnel/auth/${id}`)).json.token;
     expect(auth).toEqual({ id: expect.stringMatching(/^[0-9a-f]{32}$/), created: expect.stringMatching(RFC3339), modified: expect.stringMatching(RFC3339), active: true, description: "", value: expect.any(String) });
     // Offline (not live): the cached configuration.

@@ -3,7 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
 import type { Database } from "../../../../db/client.ts";
-import { clearNodeLocations, createClusterStore, listClusterNodes } from "../../../../db/queries/cluster.ts";
+import { clearNodeLocations, countNodeLocations, createClusterStore, listClusterNodes, restoreLocations } from "../../../../db/queries/cluster.ts";
 import { httpServices, ports, TUNNEL_STATE, tunnels } from "../../../../db/schema.ts";
 import type { TunnelLocation } from "../../../../lib/cluster/types.ts";
 import { insertHeartbeat, insertPort, insertTunnel, memoryDb } from "../../../db-fixtures.ts";
@@ -201,5 +201,23 @@ describe("listings", () => {
     ]);
     expect(await clearNodeLocations(db, "node-a")).toBe(2);
     expect((await store.locationStamps()).map((s) => [s.tunnelId, s.nodeId])).toEqual([[t3, "node-x"]]);
+  });
+});
+
+describe("restoreLocations", () => {
+  test("insert-only: missing locations come back with their tunnels online on the node; a newer login elsewhere keeps its row and its tunnel", async () => {
+    const { db, store } = await setup();
+    const back = await insertTunnel(db, { state: TUNNEL_STATE.offline, connectedAt: null });
+    const elsewhere = await insertTunnel(db, { state: TUNNEL_STATE.online, serverNode: "node-b", connectedAt: new Date(NOW - 5000) });
+    const shut = await insertTunnel(db, { state: TUNNEL_STATE.shutdown });
+    await store.saveLocation(location(elsewhere, "node-b", "newer"));
+    expect(await countNodeLocations(db, "node-a")).toBe(0);
+    const n = await restoreLocations(db, [location(back, "node-a", "e1"), location(elsewhere, "node-a", "old"), location(shut, "node-a", "e3")], NOW);
+    expect(n).toBe(2); // back and shut get rows; elsewhere keeps node-b's
+    expect(await countNodeLocations(db, "node-a")).toBe(2);
+    expect((await store.locations([elsewhere]))[0]).toMatchObject({ nodeId: "node-b", epoch: "newer" });
+    const b = await tunnelRow(db, back);
+    expect([b.state, b.serverNode, b.connectedAt?.getTime()]).toEqual([TUNNEL_STATE.online, "node-a", NOW]);
+    expect([(await tunnelRow(db, elsewhere)).serverNode, (await tunnelRow(db, shut)).state]).toEqual(["node-b", TUNNEL_STATE.shutdown]);
   });
 });
