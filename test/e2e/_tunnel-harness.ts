@@ -204,6 +204,9 @@ export interface TestClient {
   kill9(): Promise<void>;
 }
 
+/** Where a server listens; 127.0.0.1 for the partial servers some tests describe by hand. */
+const addressOf = (server: Pick<TestServer, "address">) => server.address || "127.0.0.1";
+
 /** Runs an executable without blocking this process's event loop. */
 export async function runAsync(cmd: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<RunResult> {
   const proc = Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...baseEnv(), ...opts.env } });
@@ -229,7 +232,7 @@ export async function configureClient(
   const configPath = join(dir, "client.json");
   const auth = opts.registration ? ["--registration", opts.registration, ...(opts.id ? ["--id", opts.id] : [])] : ["--key", opts.key ?? server.createToken().key];
   const cli = (args: string[]) => runAsync([PKTRIOT_BIN, "--config", configPath, ...args]);
-  const r = await runAsync([PKTRIOT_BIN, "unmanaged", "configure", "--config", configPath, "--hostname", opts.hostname ?? `${server.address}:${opts.port ?? server.httpsPort}`, ...auth, "--ca", server.caPath]);
+  const r = await runAsync([PKTRIOT_BIN, "unmanaged", "configure", "--config", configPath, "--hostname", opts.hostname ?? `${addressOf(server)}:${opts.port ?? server.httpsPort}`, ...auth, "--ca", server.caPath]);
   if (r.code !== 0) throw new Error(`pktriot unmanaged configure: exit ${r.code}: ${r.stderr}${r.stdout}`);
   const tunnelId = r.stdout.match(/Tunnel ID: ([0-9a-f]{32})/)![1]!;
   const client: TestClient = {
@@ -286,8 +289,8 @@ export async function curl(
   opts: { https?: boolean; ca?: string; args?: string[]; after?: string[]; timeoutMs?: number } = {},
 ): Promise<CurlResponse> {
   const target = opts.https
-    ? ["--cacert", opts.ca ?? server.caPath, "--resolve", `${host}:${server.httpsPort}:${server.address}`, `https://${host}:${server.httpsPort}${path}`]
-    : ["-H", `Host: ${host}`, `http://${server.address}:${server.httpPort}${path}`];
+    ? ["--cacert", opts.ca ?? server.caPath, "--resolve", `${host}:${server.httpsPort}:${addressOf(server)}`, `https://${host}:${server.httpsPort}${path}`]
+    : ["-H", `Host: ${host}`, `http://${addressOf(server)}:${server.httpPort}${path}`];
   const maxTime = Math.ceil((opts.timeoutMs ?? 20_000) / 1000);
   const r = await runAsync(["curl", "-sS", "-i", "--max-time", String(maxTime), ...(opts.args ?? []), ...target, ...(opts.after ?? [])], { timeoutMs: (maxTime + 5) * 1000 });
   return parseCurl(r);
