@@ -41,7 +41,8 @@ else
   PUB=$("$PKTRIOT" --config "$D/client.json" tunnel tcp allocate | grep -o '[0-9]*$')
   "$PKTRIOT" --config "$D/client.json" tunnel tcp forward --port "$PUB" --destination 127.0.0.1 --dstport "$SVC_PORT" >/dev/null
 fi
-"$PKTRIOT" --config "$D/client.json" start >"$D/client.log" 2>&1 &
+# PKTRIOT_START_CMD: another way to run the client (profiling: "bun --cpu-prof commands/pktriot.ts").
+${PKTRIOT_START_CMD:-"$PKTRIOT"} --config "$D/client.json" start >"$D/client.log" 2>&1 &
 for _ in $(seq 100); do grep -q online "$D/client.log" && break; sleep 0.1; done
 echo "$PUB"
 wait
