@@ -114,6 +114,7 @@ async function startTunnel(svcPort: number, direct: boolean) {
   const children = (await new Response(spawn(["pgrep", "-P", String(proc.pid)]).stdout).text()).trim().split("\n").map(Number);
   const spokesPid = children.find((pid) => { try { return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("serve"); } catch { return false; } });
   if (!spokesPid) throw new Error("spokes server process not found");
+  const clientPid = children.find((pid) => { try { return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("start"); } catch { return false; } });
   const stop = () => {
     for (const pid of children) try { process.kill(pid, "SIGTERM"); } catch {}
     proc.kill();
@@ -123,7 +124,7 @@ async function startTunnel(svcPort: number, direct: boolean) {
     stop();
     for (let i = 0; i < 200 && existsSync(`/proc/${spokesPid}`); i++) await Bun.sleep(50);
   };
-  return { pub, spokesPid, stop, stopped };
+  return { pub, spokesPid, clientPid, stop, stopped };
 }
 
 const service = startService();
@@ -140,18 +141,22 @@ try {
       try {
         // Warm up the path (first connection opens the data pool).
         const cpu0 = cpuSeconds(tunnel.spokesPid);
+        const clientCpu = () => (tunnel.clientPid ? cpuSeconds(tunnel.clientPid) : Number.NaN);
+        const ccpu0 = clientCpu();
         const idle = statusMiB(tunnel.spokesPid, "VmRSS");
         service.reset();
         const upMs = await transfer(tunnel.pub, "up", service.uploaded);
         const cpu1 = cpuSeconds(tunnel.spokesPid);
+        const ccpu1 = clientCpu();
         const upPeak = hwmMiB(tunnel.spokesPid);
         const downMs = await transfer(tunnel.pub, "down", service.uploaded);
         const cpu2 = cpuSeconds(tunnel.spokesPid);
+        const ccpu2 = clientCpu();
         const gib = BYTES / 1024 ** 3;
         const name = direct ? "listen.tunnel" : "via 443";
         rows.push(
           `${name.padEnd(14)} run ${run}  up ${(BYTES / 1e6 / (upMs / 1000)).toFixed(0).padStart(5)} MB/s ${((cpu1 - cpu0) / gib).toFixed(2)} s/GiB   ` +
-            `down ${(BYTES / 1e6 / (downMs / 1000)).toFixed(0).padStart(5)} MB/s ${((cpu2 - cpu1) / gib).toFixed(2)} s/GiB   RSS ${idle.toFixed(0)} MiB before, peak ${upPeak.toFixed(0)} MiB after up, ${hwmMiB(tunnel.spokesPid).toFixed(0)} MiB after down`,
+            `down ${(BYTES / 1e6 / (downMs / 1000)).toFixed(0).padStart(5)} MB/s ${((cpu2 - cpu1) / gib).toFixed(2)} s/GiB   client ${((ccpu1 - ccpu0) / gib).toFixed(2)} / ${((ccpu2 - ccpu1) / gib).toFixed(2)} s/GiB   RSS ${idle.toFixed(0)} MiB before, peak ${upPeak.toFixed(0)} MiB after up, ${hwmMiB(tunnel.spokesPid).toFixed(0)} MiB after down`,
         );
         console.log(rows.at(-1));
       } finally {

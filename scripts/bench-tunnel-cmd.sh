@@ -30,7 +30,9 @@ if [[ -n ${BENCH_RSS_DIR:-} ]]; then
       sleep 0.5
     done ) &
 fi
-for _ in $(seq 100); do grep -q serving "$D/server.log" && break; sleep 0.1; done
+# Up to 60 s: three servers and clients start at once, and a busy machine slows each (a
+# client configured before its server listens fails with connection refused).
+for _ in $(seq 600); do grep -q serving "$D/server.log" && break; sleep 0.1; done
 TOKEN=$("$SPOKES" --config "$D/config.json" token create | tail -1)
 "$PKTRIOT" unmanaged configure --config "$D/client.json" --hostname "127.0.0.1:$([[ $DIRECT != 0 ]] && echo "$DIRECT" || echo "$HTTPS")" --key "$TOKEN" --ca "$D/tls/self-signed.crt" >/dev/null
 code=$(curl -s -m 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SVC_PORT/" || true)
@@ -41,7 +43,8 @@ else
   PUB=$("$PKTRIOT" --config "$D/client.json" tunnel tcp allocate | grep -o '[0-9]*$')
   "$PKTRIOT" --config "$D/client.json" tunnel tcp forward --port "$PUB" --destination 127.0.0.1 --dstport "$SVC_PORT" >/dev/null
 fi
-"$PKTRIOT" --config "$D/client.json" start >"$D/client.log" 2>&1 &
-for _ in $(seq 100); do grep -q online "$D/client.log" && break; sleep 0.1; done
+# PKTRIOT_START_CMD: another way to run the client (profiling: "bun --cpu-prof commands/pktriot.ts").
+${PKTRIOT_START_CMD:-"$PKTRIOT"} --config "$D/client.json" start >"$D/client.log" 2>&1 &
+for _ in $(seq 600); do grep -q online "$D/client.log" && break; sleep 0.1; done
 echo "$PUB"
 wait

@@ -47,7 +47,7 @@ one_run() {
   local title=$1 out=$2 rss; shift 2
   local rssdir; rssdir=$(mktemp -d /tmp/spokes-bench-rss.XXXXXX)
   echo "## $title"
-  env "$@" BENCH_RSS_DIR="$rssdir" OUT_MD="$out" TUNNEL_CMD="exec bash $ROOT/scripts/bench-tunnel-cmd.sh" bash "$HARNESS/run.sh" >/dev/null
+  env TUNNEL_CMD_TIMEOUT="${TUNNEL_CMD_TIMEOUT:-90}" "$@" BENCH_RSS_DIR="$rssdir" OUT_MD="$out" TUNNEL_CMD="exec bash $ROOT/scripts/bench-tunnel-cmd.sh" bash "$HARNESS/run.sh" >/dev/null
   rss=$(server_rss "$rssdir"); rm -rf "$rssdir"
   { echo; echo "- spokes server peak RSS (VmHWM, largest of the 3 instances): $rss MiB"
     echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"; } >>"$out"
