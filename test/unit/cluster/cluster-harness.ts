@@ -93,14 +93,6 @@ export class FakeLiveTunnel {
   openStream(meta: ServerStreamMeta): MuxStream {
     return this.server.openStream(encodeJson(meta));
   }
-
-  /** Remote changes the "client" got; it answers with `answer` (default: applied). */
-  readonly changes: unknown[] = [];
-  answer: (change: unknown) => Promise<{ ok: boolean; error?: string }> = async () => ({ ok: true });
-  applyChange(change: unknown): Promise<{ ok: boolean; error?: string }> {
-    this.changes.push(change);
-    return this.answer(change);
-  }
 }
 
 export interface TestNode {
