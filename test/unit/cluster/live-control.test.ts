@@ -148,3 +148,15 @@ test("a local tunnel is served by the node's own control, whatever the locations
   expect(await live.tunnel(T1)).toEqual({ config: CONFIG });
   expect(live.announced(T1)).toEqual({ https: CONFIG.https, ports: [] });
 });
+
+test("a holder that takes no admin requests resets them: a clear error at the asker", async () => {
+  const { c } = await twoLinkedNodes({ a: { live: new FakeLocalControl() } });
+  const live = c.nodes.get("a")!.engine.live!;
+  const other = "3".repeat(32);
+  await c.store.saveLocation({ tunnelId: other, nodeId: "b", epoch: "e", userId: null, hostname: "h", https: [], ports: [] });
+  await c.syncAll();
+  const r = await live.applyChange(other, { kind: "tcp/add", port: 1 });
+  expect(r.ok).toBe(false);
+  expect(r.ok ? "" : r.error).toStartWith("node b holding the tunnel did not answer: the request was cut");
+  c.nodes.forEach((n) => n.engine.stop());
+});
