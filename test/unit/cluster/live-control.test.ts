@@ -77,6 +77,22 @@ test("a disconnect at A reaches B's control with its reason", async () => {
   stop();
 });
 
+test("a disconnect is asked of every linked node: a client may be connected where no location names it yet", async () => {
+  const bLocal = new FakeLocalControl();
+  const { c } = await twoLinkedNodes({ a: { live: new FakeLocalControl() }, b: { live: bLocal } });
+  const cLocal = new FakeLocalControl();
+  c.node("c", { live: cLocal });
+  await c.syncAll();
+  const a = c.nodes.get("a")!;
+  await until(() => a.engine.links.connectedNodes().length === 2);
+  const fresh = "4".repeat(32);
+  a.engine.live!.disconnect(fresh, "auth token deactivated");
+  await until(() => bLocal.disconnected.length === 1 && cLocal.disconnected.length === 1);
+  expect(bLocal.disconnected).toEqual([{ id: fresh, reason: "auth token deactivated" }]);
+  expect(cLocal.disconnected).toEqual([{ id: fresh, reason: "auth token deactivated" }]);
+  c.nodes.forEach((n) => n.engine.stop());
+});
+
 test("a holder with no link gives a clear error, not a hang", async () => {
   const { live, a, b, stop } = await setup();
   b.engine.stop();
@@ -141,6 +157,7 @@ test("a local tunnel is served by the node's own control, whatever the locations
     nodeId: "a",
     local,
     remote: () => ({ nodeId: "b", https: [], ports: [] }),
+    linkedNodes: () => ["b"],
     request: async () => ({ ok: false, error: "must not be asked" }),
     log: { warn: () => {} },
   });
