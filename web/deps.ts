@@ -21,8 +21,8 @@ export interface ApplyResult {
 }
 
 export interface WebLiveTunnels extends LiveTunnels {
-  /** The online tunnel's live state, or undefined when it is not connected to this server. */
-  tunnel?(tunnelId: string): LiveTunnelView | undefined;
+  /** The online tunnel's live state, or undefined when it is offline (in a cluster: asked of the node holding it). */
+  tunnel?(tunnelId: string): LiveTunnelView | undefined | Promise<LiveTunnelView | undefined>;
   /**
    * Sends `{type:"apply", requestId, change}` to the online client and resolves with its
    * `applied` answer (after the client saved the change and re-announced its rules).

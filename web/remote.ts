@@ -54,7 +54,7 @@ export async function runRemoteChange(deps: WebAppDeps, tunnelId: string, reques
     // Uploaded certificates (PEM or base64 PEM in ca/privateKey) are checked here and sent as PEM.
     change = checkCertificateUploads(parseRemoteChange(request));
     await checkAgainstServer(deps, tunnelId, change);
-    checkAgainstLiveConfig(deps, tunnelId, change);
+    await checkAgainstLiveConfig(deps, tunnelId, change);
   } catch (err) {
     if (err instanceof UserError) return fail(err.message.includes("claimed by another tunnel") ? 409 : 400, err.message);
     throw err;
@@ -82,8 +82,8 @@ async function checkAgainstServer(deps: WebAppDeps, tunnelId: string, change: Re
 }
 
 /** A change that cannot apply to the client's current rules (unknown domain...) is refused before it is sent. */
-function checkAgainstLiveConfig(deps: WebAppDeps, tunnelId: string, change: RemoteChange): void {
-  const live = deps.live.tunnel?.(tunnelId)?.config;
+async function checkAgainstLiveConfig(deps: WebAppDeps, tunnelId: string, change: RemoteChange): Promise<void> {
+  const live = (await deps.live.tunnel?.(tunnelId))?.config;
   if (!live || typeof live !== "object") return;
   let current;
   try {

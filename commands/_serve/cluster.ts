@@ -5,19 +5,21 @@
 // the web app (dashboard, Admin API, client API) knows of tunnels held by other nodes.
 import type { Server, WebSocketHandler } from "bun";
 import { createClusterNode, type ClusterNodeEngine } from "../../lib/cluster/cluster-node.ts";
+import type { LiveControl } from "../../lib/cluster/live-control.ts";
 import type { ListenerPorts } from "../../lib/cluster/listener-ports.ts";
 import type { ClusterSettings, ClusterStore } from "../../lib/cluster/types.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { KeepaliveOptions } from "../../lib/mux/session.ts";
 import type { RouteTable } from "../../lib/tunnel/server/registry.ts";
 import type { TunnelServer } from "../../lib/tunnel/server/server.ts";
-import type { WebLiveTunnels } from "../../web/deps.ts";
 import type { ServerMetrics } from "./metrics.ts";
 
 export interface ClusterPeeringDeps {
   settings: ClusterSettings;
   store: ClusterStore;
   tunnels: TunnelServer;
+  /** This node's own admin control of its tunnels (the web app's `live`); the engine's `live` spans the cluster. */
+  live?: LiveControl;
   /** The TCP listener union; remote tunnels' ports go in here. */
   listenerPorts: ListenerPorts;
   metrics: Pick<ServerMetrics, "peerStream" | "windowStall">;
@@ -35,12 +37,6 @@ export interface ClusterPeering {
   handle(req: Request, server: Server<unknown>, address: string): { response: Response | undefined } | undefined;
   /** The tunnel server's WebSocket handler, extended to run peer links too. */
   websocket<T>(inner: WebSocketHandler<T>): WebSocketHandler<T>;
-  /**
-   * This node's live tunnels for the web app, extended to the other nodes': online and the
-   * announced rules from the locations, remote changes through the holder, and disconnect
-   * (shut down, token revoked) on whichever node holds the tunnel.
-   */
-  live(local: WebLiveTunnels): WebLiveTunnels;
   stop(): void;
 }
 
@@ -50,6 +46,7 @@ export function startClusterPeering(deps: ClusterPeeringDeps): ClusterPeering {
     settings: deps.settings,
     store: deps.store,
     tunnels,
+    live: deps.live,
     onRemotePorts: (ports) => deps.listenerPorts.setRemote(ports),
     keepalive: deps.keepalive,
     onPeerStream: deps.metrics.peerStream,
@@ -69,23 +66,6 @@ export function startClusterPeering(deps: ClusterPeeringDeps): ClusterPeering {
       return { response: engine.endpoint.handle(req, server, address) };
     },
     websocket: (inner) => engine.endpoint.websocket(inner),
-    live: (local) => ({
-      ...local,
-      isOnline: (id) => local.isOnline(id) || engine.remote.byId(id) !== undefined,
-      announced(id) {
-        const held = engine.remote.byId(id)?.location;
-        return local.announced(id) ?? (held ? { https: held.https, ports: held.ports } : undefined);
-      },
-      disconnect(id, reason) {
-        local.disconnect(id, reason);
-        engine.links.disconnectEverywhere(id, reason);
-      },
-      async applyChange(id, change) {
-        const remote = local.isOnline(id) ? undefined : engine.remote.byId(id);
-        if (remote) return remote.applyChange(change);
-        return local.applyChange ? local.applyChange(id, change) : { ok: false, error: "tunnel is offline" };
-      },
-    }),
     stop: () => engine.stop(),
   };
 }

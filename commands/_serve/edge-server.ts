@@ -16,6 +16,7 @@ import { createOrderLimiter } from "../../lib/acme/order-limiter.ts";
 import { startOnDemandCertificates } from "./on-demand-certificates.ts";
 import { startClusterPeering, type ClusterPeering } from "./cluster.ts";
 import { createListenerPorts } from "../../lib/cluster/listener-ports.ts";
+import type { LiveControl } from "../../lib/cluster/live-control.ts";
 import { createLoopbackRelay } from "../../lib/edge/loopback-relay.ts";
 import { createPublicSocksListeners } from "../../lib/edge/socks-listeners.ts";
 import { createSniListener } from "../../lib/edge/sni-listener.ts";
@@ -34,7 +35,6 @@ import { createMeshResolver } from "../../lib/tunnel/server/mesh-resolver.ts";
 import { createTunnelServer } from "../../lib/tunnel/server/server.ts";
 import { VERSION } from "../../lib/version.ts";
 import { createWebApp } from "../../web/app.ts";
-import type { WebLiveTunnels } from "../../web/deps.ts";
 import { databaseOptionsOf } from "../_server-context.ts";
 import { startMemoryGovernor } from "./memory-governor.ts";
 import { createLoginPolicy } from "./login-policy.ts";
@@ -189,10 +189,27 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   });
   cluster?.watch(() => [...tunnels.registry.all()].filter((t) => t.online));
 
+  /** This node's own tunnels, for the web app (and, in cluster mode, for the other nodes' admin requests). */
+  const localLive: LiveControl = {
+    isOnline: (id) => Boolean(tunnels.registry.byId(id)?.online),
+    announced: (id) => {
+      const t = tunnels.registry.byId(id);
+      return t ? { https: t.https, ports: t.ports } : undefined;
+    },
+    disconnect: (id, reason) => tunnels.disconnect(id, reason),
+    tunnel: (id) => {
+      const t = tunnels.registry.byId(id);
+      return t?.online ? { config: t.config } : undefined;
+    },
+    applyChange: async (id, change) => {
+      const t = tunnels.registry.byId(id);
+      return t ? t.applyChange(change) : { ok: false, error: "tunnel is offline" };
+    },
+  };
   // Cluster mode: peer links and the other nodes' routes, over the membership's store (which
   // heartbeats this node and writes its tunnels' locations).
   const peering: ClusterPeering | undefined = cluster
-    ? startClusterPeering({ settings: cluster.settings, store: cluster.store, tunnels, listenerPorts, metrics, keepalive: keepaliveFromEnv(process.env.SPOKES_KEEPALIVE_MS), log })
+    ? startClusterPeering({ settings: cluster.settings, store: cluster.store, tunnels, live: localLive, listenerPorts, metrics, keepalive: keepaliveFromEnv(process.env.SPOKES_KEEPALIVE_MS), log })
     : undefined;
   /** Where the routers send visitors: the local tunnels, and in cluster mode the other nodes' too. */
   const routes = peering?.routes ?? tunnels.registry;
@@ -220,22 +237,7 @@ export async function startEdgeServer(loaded: LoadedConfig, log: ConsolaInstance
   const app = createWebApp({
     db,
     config: () => config,
-    live: (peering?.live ?? ((local: WebLiveTunnels) => local))({
-      isOnline: (id) => Boolean(tunnels.registry.byId(id)?.online),
-      announced: (id) => {
-        const t = tunnels.registry.byId(id);
-        return t ? { https: t.https, ports: t.ports } : undefined;
-      },
-      disconnect: (id, reason) => tunnels.disconnect(id, reason),
-      tunnel: (id) => {
-        const t = tunnels.registry.byId(id);
-        return t?.online ? { config: t.config } : undefined;
-      },
-      applyChange: async (id, change) => {
-        const t = tunnels.registry.byId(id);
-        return t ? t.applyChange(change) : { ok: false, error: "tunnel is offline" };
-      },
-    }),
+    live: peering?.engine.live ?? localLive,
     settings: {
       async applied(sections: SettingsSection[]) {
         if (sections.includes("tls") || sections.includes("domain")) {

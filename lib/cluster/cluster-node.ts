@@ -9,6 +9,7 @@ import type { RouteTable } from "../tunnel/server/registry.ts";
 import { createPeerEndpoint, type PeerEndpoint } from "./peer-endpoint.ts";
 import { createPeerLinks, type HolderTunnel, type PeerConnector, type PeerLinks, type PeerStreamEnd } from "./peer-links.ts";
 import { webSocketPeerConnector } from "./peer-connector.ts";
+import { answerLiveRequest, createClusterLive, type LiveControl } from "./live-control.ts";
 import { createRemoteRoutes, type RemoteRoutes } from "./remote-routes.ts";
 import { createCompositeRoutes } from "./route-table.ts";
 import { createClusterSync, type ClusterSync, type LocalTunnelView } from "./sync.ts";
@@ -27,6 +28,8 @@ export interface ClusterNodeOptions {
   settings: ClusterSettings;
   store: Pick<ClusterStore, "liveNodes" | "locationStamps" | "locations">;
   tunnels: LocalTunnels;
+  /** This node's own admin control of its tunnels: requests from other nodes run on it. */
+  live?: LiveControl;
   /** The remote tunnels' listener ports after each change (lib/cluster/listener-ports.ts). */
   onRemotePorts(ports: Set<number>): void;
   /** Default: a pinned WebSocket over TLS to the node's advertise address. */
@@ -47,17 +50,20 @@ export interface ClusterNodeEngine {
   endpoint: PeerEndpoint;
   links: PeerLinks;
   sync: ClusterSync;
+  /** Admin control of every tunnel of the cluster (given `live`): local ones here, the others through their holders. */
+  live?: LiveControl;
   start(): void;
   stop(): void;
 }
 
 export function createClusterNode(opts: ClusterNodeOptions): ClusterNodeEngine {
   const { nodeId, secret } = opts.settings;
+  const local = opts.live;
   const links = createPeerLinks({
     nodeId,
     connect: opts.connect ?? webSocketPeerConnector({ nodeId, secret }),
     localTunnel: (id) => opts.tunnels.registry.byId(id),
-    disconnectLocal: (id, reason) => opts.tunnels.disconnect(id, reason),
+    answerLive: local ? (stream, request) => void answerLiveRequest(stream, request, local) : undefined,
     keepalive: opts.keepalive,
     backoff: opts.backoff,
     clock: opts.clock,
@@ -85,6 +91,7 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNodeEngine {
     endpoint,
     links,
     sync,
+    live: local && createClusterLive({ nodeId, local, remote: (id) => remote.byId(id)?.location, linkedNodes: () => links.connectedNodes(), request: (node, r, ms) => links.request(node, r, ms), log: opts.log }),
     start: () => sync.start(),
     stop() {
       sync.stop();

@@ -3,9 +3,7 @@
 // the links the others dial to it. Streams go both ways on any link: a node opens a
 // stream toward the holder of a tunnel (RemoteTunnel.openStream), and the holder pipes
 // each stream it receives into its local tunnel (`serveStream`), with the mux credit
-// windows of both hops bounding what is buffered on the way. Control messages carry an
-// admin's actions on another node's tunnel: disconnect it, apply a remote change.
-import { randomBytes } from "node:crypto";
+// windows of both hops bounding what is buffered on the way.
 import type { Logger } from "../log.ts";
 import { realClock, type Clock } from "../clock.ts";
 import { errorMessage } from "../errors.ts";
@@ -15,6 +13,7 @@ import type { Transport } from "../mux/transport.ts";
 import { backoffDelay } from "../net/backoff.ts";
 import { pipe } from "../net/pipe.ts";
 import { decodeJson, encodeJson, type ServerStreamMeta } from "../tunnel/messages.ts";
+import { parseLiveRequest, sendLiveRequest, type LiveReply, type LiveRequest } from "./live-control.ts";
 import type { ClusterNode, PeerStreamMeta } from "./types.ts";
 
 /** Opens a transport to a node's peer endpoint (rejects with why it could not). */
@@ -26,22 +25,7 @@ export interface HolderTunnel {
   /** The session id (the location epoch) of the login. */
   readonly session: string;
   openStream(meta: ServerStreamMeta): MuxStream;
-  /** Remote management: the client applies the change and answers (never rejects). */
-  applyChange(change: unknown): Promise<ApplyResult>;
 }
-
-export interface ApplyResult {
-  ok: boolean;
-  error?: string;
-}
-
-/** Control messages between nodes (MESSAGE frames on a peer link). */
-type PeerMessage =
-  /** Disconnect the tunnel if it is connected to the receiving node (an admin shut it down, its token was revoked). */
-  | { t: "disconnect"; id: string; reason: string }
-  /** Apply a remote change to the tunnel's client; answered with `applied`. */
-  | { t: "apply"; rid: string; id: string; e: string; change: unknown }
-  | { t: "applied"; rid: string; ok: boolean; error?: string };
 
 /** Which end of a peer stream: opened here toward a holder, or received here as the holder. */
 export type PeerStreamEnd = "sent" | "received";
@@ -51,8 +35,8 @@ export interface PeerLinksOptions {
   connect: PeerConnector;
   /** The live tunnel of this node with that id, if any. */
   localTunnel(tunnelId: string): HolderTunnel | undefined;
-  /** Disconnects a local tunnel (another node asked). */
-  disconnectLocal(tunnelId: string, reason: string): void;
+  /** Runs an admin request about a tunnel held here (lib/cluster/live-control.ts); without it such requests are reset. */
+  answerLive?(stream: MuxStream, request: LiveRequest): void;
   /** Heartbeat of the links (default as the tunnel sessions: PING every 10 s, dead after 30 s). */
   keepalive?: Partial<KeepaliveOptions> | false;
   /** Reconnect backoff (default 0.5 s doubling up to 5 s). */
@@ -71,18 +55,14 @@ export interface PeerLinks {
   accept(transport: Transport, peerNodeId: string, address: string): void;
   /** Opens a stream to a node at once; throws when there is no link to it. */
   openStream(nodeId: string, meta: PeerStreamMeta): MuxStream;
-  /** Asks every linked node to disconnect the tunnel if its client is connected there. */
-  disconnectEverywhere(tunnelId: string, reason: string): void;
-  /** Remote management of a tunnel held by `nodeId` under login `epoch`; never rejects. */
-  applyChange(nodeId: string, tunnelId: string, epoch: string, change: unknown): Promise<ApplyResult>;
+  /** Sends an admin request to a node and waits for its reply (bounded in size and time); never rejects. */
+  request(nodeId: string, request: LiveRequest, timeoutMs: number): Promise<LiveReply>;
   /** Nodes this node has a link to (dialled or accepted). */
   connectedNodes(): string[];
   stop(): void;
 }
 
 const DEFAULT_BACKOFF = { minMs: 500, maxMs: 5_000 };
-/** The holder gives its client 15 s to apply a change (LiveTunnel.applyChange); this adds the hop. */
-const APPLY_TIMEOUT_MS = 20_000;
 const STREAM_KINDS = new Set(["http", "tls", "tcp", "svc"]);
 
 /** A received peer stream's meta, checked field by field (the peer is authenticated, the bytes still come off the network). */
@@ -119,6 +99,8 @@ export function createPeerLinks(opts: PeerLinksOptions): PeerLinks {
       opts.onPeerStream?.("received", "failed");
       stream.reset();
     };
+    const live = opts.answerLive && parseLiveRequest(decodeJson(metaBytes));
+    if (live) return opts.answerLive!(stream, live);
     const meta = parsePeerStreamMeta(metaBytes);
     if (!meta) return fail();
     const tunnel = opts.localTunnel(meta.id);
@@ -134,40 +116,16 @@ export function createPeerLinks(opts: PeerLinksOptions): PeerLinks {
     void pipe(stream, toClient);
   };
 
-  /** Remote changes sent from here, waiting for the holder's answer. */
-  const pendingApplies = new Map<string, (r: ApplyResult) => void>();
-  const send = (s: MuxSession, msg: PeerMessage) => {
-    if (!s.closed) s.sendMessage(encodeJson(msg));
-  };
-
-  const onMessage = (s: MuxSession, bytes: Uint8Array) => {
-    const msg = decodeJson<PeerMessage>(bytes);
-    if (!msg || typeof msg.t !== "string") return;
-    if (msg.t === "disconnect" && typeof msg.id === "string") {
-      if (opts.localTunnel(msg.id)?.online) opts.disconnectLocal(msg.id, String(msg.reason ?? "disconnected by another node").slice(0, 500));
-    } else if (msg.t === "apply" && typeof msg.rid === "string" && typeof msg.id === "string") {
-      const tunnel = opts.localTunnel(msg.id);
-      const answer = (r: ApplyResult) => send(s, { t: "applied", rid: msg.rid, ok: r.ok, ...(r.error ? { error: r.error } : {}) });
-      if (!tunnel?.online || tunnel.session !== msg.e) return answer({ ok: false, error: "tunnel is offline" });
-      void tunnel.applyChange(msg.change).then(answer, (err) => answer({ ok: false, error: errorMessage(err) }));
-    } else if (msg.t === "applied" && typeof msg.rid === "string") {
-      pendingApplies.get(msg.rid)?.({ ok: msg.ok === true, error: msg.ok === true ? undefined : String(msg.error ?? "the client refused the change").slice(0, 500) });
-    }
-  };
-
-  const session = (transport: Transport, side: "client" | "server", onClose: (reason: string) => void) => {
-    const s: MuxSession = createMuxSession({
+  const session = (transport: Transport, side: "client" | "server", onClose: (reason: string) => void) =>
+    createMuxSession({
       transport,
       side,
       keepalive: opts.keepalive,
       clock: opts.clock,
       onStream: serveStream,
-      onMessage: (bytes) => onMessage(s, bytes),
       onWindowStall: opts.onWindowStall,
       onClose: (reason) => onClose(reason.message),
     });
-    return s;
-  };
 
   const schedule = (d: Dialer) => {
     if (d.stopped) return;
@@ -260,26 +218,13 @@ export function createPeerLinks(opts: PeerLinksOptions): PeerLinks {
         throw err;
       }
     },
-    disconnectEverywhere(tunnelId, reason) {
-      for (const id of live) {
-        const s = sessionTo(id);
-        if (s) send(s, { t: "disconnect", id: tunnelId, reason });
-      }
-    },
-    applyChange(nodeId, tunnelId, epoch, change) {
-      const s = sessionTo(nodeId);
-      if (!s) return Promise.resolve({ ok: false, error: `no peer link to node ${nodeId}, which holds the tunnel` });
-      const rid = randomBytes(8).toString("hex");
-      return new Promise<ApplyResult>((resolve) => {
-        const timer = clock.setTimeout(() => settle({ ok: false, error: `node ${nodeId} did not answer in time` }), APPLY_TIMEOUT_MS);
-        const settle = (r: ApplyResult) => {
-          clock.clearTimeout(timer);
-          pendingApplies.delete(rid);
-          resolve(r);
-        };
-        pendingApplies.set(rid, settle);
-        send(s, { t: "apply", rid, id: tunnelId, e: epoch, change });
-      });
+    request(nodeId, request, timeoutMs) {
+      const open = () => {
+        const s = sessionTo(nodeId);
+        if (!s) throw new Error(`no peer link to node ${nodeId}`);
+        return s.openStream(encodeJson(request));
+      };
+      return sendLiveRequest(open, timeoutMs, clock);
     },
     connectedNodes() {
       return [...live].filter((id) => sessionTo(id));

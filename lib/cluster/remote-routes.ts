@@ -6,11 +6,11 @@ import type { MuxStream } from "../mux/stream.ts";
 import type { ServerStreamMeta } from "../tunnel/messages.ts";
 import { createTunnelRegistry, type HttpRoute, type PortRoute, type RoutedTunnel } from "../tunnel/server/registry.ts";
 import type { TunnelLoginInfo } from "../tunnel/server/server.ts";
-import type { ApplyResult, PeerLinks } from "./peer-links.ts";
+import type { PeerLinks } from "./peer-links.ts";
 import type { TunnelLocation } from "./types.ts";
 
 /** What a remote tunnel needs of the peer links. */
-export type PeerChannel = Pick<PeerLinks, "openStream" | "applyChange">;
+export type PeerChannel = Pick<PeerLinks, "openStream">;
 
 export class RemoteTunnel implements RoutedTunnel {
   /** Routed while its location stands; a missing peer link shows as openStream throwing. */
@@ -49,11 +49,6 @@ export class RemoteTunnel implements RoutedTunnel {
 
   openStream(meta: ServerStreamMeta): MuxStream {
     return this.peers.openStream(this.current.nodeId, { t: "peer", id: this.current.tunnelId, e: this.current.epoch, m: meta });
-  }
-
-  /** Remote management through the holding node (never rejects). */
-  applyChange(change: unknown): Promise<ApplyResult> {
-    return this.peers.applyChange(this.current.nodeId, this.current.tunnelId, this.current.epoch, change);
   }
 }
 

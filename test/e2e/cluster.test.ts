@@ -3,12 +3,13 @@
 // over HTTP, HTTPS (terminated at a, and passed through by SNI) and TCP through node a
 // (and c); a client on c maps a port to a service behind b's client; admins see one state from every node (cluster ls, tunnel ls, Admin
 // API session and page sets, dashboard session); a peer link with a wrong secret is
-// refused; 1 GiB goes through a peer hop beside a never-reading visitor with the nodes'
+// refused; remote management (rule edits, config reads) made at one node reaches
+// the client held by another; 1 GiB goes through a peer hop beside a never-reading visitor with the nodes'
 // memory bounded; finally node b is killed with SIGKILL and its client (configured with
 // two server addresses) is back at node a within 10 s, routed from every live node, with
 // no token, tunnel or port allocation lost.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { openDatabase } from "../../db/client.ts";
@@ -42,6 +43,8 @@ let onB: TestClient;
 /** Held by node c; maps a local port to onB's echo port through the mesh. */
 let onC: TestClient;
 let echoPort: number;
+/** The HTTP upstream behind onB's client. */
+let webPort: number;
 let firehosePort: number;
 let sinkPort: number;
 let mapPort: number;
@@ -55,6 +58,7 @@ let sinkReceived = 0;
 beforeAll(async () => {
   cl = await startCluster();
   const web = httpUpstream({ fetch: (req) => new Response(`hello from behind b: ${new URL(req.url).pathname}`) });
+  webPort = web.port!;
   const echo = await echoUpstream();
   const passCert = await generateSelfSigned(PASS);
   passCaPath = join(tempDir("cluster-pass-"), "pass.crt");
@@ -218,6 +222,42 @@ describe("sessions from any node", () => {
     const anonymous = await dashboardPage(cl.c, "spokes_session=forged", "/");
     expect(anonymous.status).toBe(303);
   });
+});
+
+describe("remote management from any node", () => {
+  const ADDED = `added.${DOMAIN}`;
+  const savedHttps = () => (JSON.parse(readFileSync(onB.configPath, "utf8")) as { https: { domain: string; port: number }[] }).https;
+
+  test("the Admin API at node a shows node b's tunnel online with its live rules, and a rule update made there is applied by the client and routed by node c", async () => {
+    const config = await adminApi.get(`tunnel/config/${onB.tunnelId}`);
+    expect(config.status).toBe(200);
+    expect(config.json.config.https.map((h: { domain: string }) => h.domain).sort()).toEqual([SITE, PASS].sort());
+
+    const r = await adminApi.post(`tunnel/traffic/http/update/${onB.tunnelId}`, { sites: [{ domain: ADDED, destination: "127.0.0.1", port: webPort }] });
+    expect(r.json).toEqual({ status: true, message: "Change applied" });
+    expect(savedHttps()).toContainEqual(expect.objectContaining({ domain: ADDED, port: webPort }));
+    // Node c routes it once its location poll (every second) has the new rules.
+    const res = await waitForStatus(() => curl(cl.c, ADDED, "/added-through-c", { timeoutMs: 5_000 }), 200, `${ADDED} through node c`);
+    expect(res.body).toBe("hello from behind b: /added-through-c");
+    const after = await adminApi.get(`tunnel/config/${onB.tunnelId}`);
+    expect(after.json.config.https.map((h: { domain: string }) => h.domain)).toContain(ADDED);
+
+    // A change the client cannot apply comes back with the client's refusal, not "offline".
+    const bad = await adminApi.post(`tunnel/traffic/http/remove/${onB.tunnelId}`, { domains: [`missing.${DOMAIN}`] });
+    expect([bad.status, bad.json.status]).toEqual([400, false]);
+    expect(bad.json.error).toContain(`missing.${DOMAIN}`);
+  }, 60_000);
+
+  test("the dashboard at node c shows the tunnel online with its rules and removes a rule through node b's client", async () => {
+    const page = await dashboardPage(cl.c, adminCookie, `/tunnels/${onB.tunnelId}`);
+    expect(page.status).toBe(200);
+    expect(page.body).not.toContain("The tunnel is offline");
+    expect(page.body).toContain(ADDED);
+    const r = await dashboardPost(cl.c, adminCookie, `/tunnels/${onB.tunnelId}`, `/tunnels/${onB.tunnelId}/http/remove`, { domain: ADDED });
+    expect(r).toEqual({ status: 303, location: expect.stringContaining("done=http-removed") });
+    expect(savedHttps().map((h) => h.domain).sort()).toEqual([SITE, PASS].sort());
+    await waitForStatus(() => curl(cl.a, ADDED, "/gone", { timeoutMs: 5_000 }), 404, `${ADDED} gone at node a`);
+  }, 60_000);
 });
 
 describe("peer links", () => {

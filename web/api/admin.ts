@@ -258,7 +258,7 @@ function tunnelsApi(shared: WebShared, pages: ReturnType<typeof createPageCache<
     const id = c.req.param("id");
     try {
       await getTunnel(db, id);
-      const live = deps.live.tunnel?.(id)?.config;
+      const live = (await deps.live.tunnel?.(id))?.config;
       const config = live && typeof live === "object" ? live : await cachedTunnelConfig(db, id);
       return c.json({ status: true, config });
     } catch (err) {

@@ -99,7 +99,7 @@ export function createTunnelPages(shared: WebShared) {
 
   /** The current rules: the connected client's, else the copy cached when it last announced. */
   const currentRules = async (id: string) => {
-    const live = deps.live.isOnline(id) ? deps.live.tunnel?.(id)?.config : undefined;
+    const live = deps.live.isOnline(id) ? (await deps.live.tunnel?.(id))?.config : undefined;
     const source: "live" | "cached" = live && typeof live === "object" ? "live" : "cached";
     return { source, ...rulesOf(source === "live" ? live : await cachedTunnelConfig(db, id)) };
   };

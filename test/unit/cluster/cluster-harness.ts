@@ -6,6 +6,7 @@ import { createMuxSession, type KeepaliveOptions, type MuxSession } from "../../
 import type { MuxStream } from "../../../lib/mux/stream.ts";
 import { createClusterNode, type ClusterNodeEngine } from "../../../lib/cluster/cluster-node.ts";
 import { createListenerPorts } from "../../../lib/cluster/listener-ports.ts";
+import type { LiveControl } from "../../../lib/cluster/live-control.ts";
 import type { PeerConnector } from "../../../lib/cluster/peer-links.ts";
 import { CLUSTER_PEER_PATH, type ClusterNode, type ClusterStore, type TunnelLocation, type TunnelLocationStamp } from "../../../lib/cluster/types.ts";
 import { decodeJson, encodeJson, type ServerStreamMeta } from "../../../lib/tunnel/messages.ts";
@@ -93,14 +94,6 @@ export class FakeLiveTunnel {
   openStream(meta: ServerStreamMeta): MuxStream {
     return this.server.openStream(encodeJson(meta));
   }
-
-  /** Remote changes the "client" got; it answers with `answer` (default: applied). */
-  readonly changes: unknown[] = [];
-  answer: (change: unknown) => Promise<{ ok: boolean; error?: string }> = async () => ({ ok: true });
-  applyChange(change: unknown): Promise<{ ok: boolean; error?: string }> {
-    this.changes.push(change);
-    return this.answer(change);
-  }
 }
 
 export interface TestNode {
@@ -118,10 +111,17 @@ export interface TestNode {
   addTunnel(t: FakeLiveTunnel, rules?: Pick<TunnelLocation, "https" | "ports">): void;
 }
 
+export interface NodeOptions {
+  secret?: string;
+  keepalive?: KeepaliveOptions;
+  /** The node's own admin control of its tunnels (answers other nodes' requests). */
+  live?: LiveControl;
+}
+
 export interface TestCluster {
   store: FakeClusterStore;
   nodes: Map<string, TestNode>;
-  node(id: string, opts?: { secret?: string; keepalive?: KeepaliveOptions }): TestNode;
+  node(id: string, opts?: NodeOptions): TestNode;
   /** Heartbeats for the given nodes (default all), then one sync on each. */
   syncAll(ids?: string[]): Promise<void>;
 }
@@ -130,7 +130,7 @@ export function startCluster(): TestCluster {
   const store = new FakeClusterStore();
   const nodes = new Map<string, TestNode>();
 
-  const node = (id: string, opts: { secret?: string; keepalive?: KeepaliveOptions } = {}): TestNode => {
+  const node = (id: string, opts: NodeOptions = {}): TestNode => {
     const clock = new FakeClock();
     const registry = createTunnelRegistry<FakeLiveTunnel>();
     const listening = new Set<number>();
@@ -168,6 +168,7 @@ export function startCluster(): TestCluster {
           registry.remove(t);
         },
       },
+      live: opts.live,
       onRemotePorts: (p) => ports.setRemote(p),
       connect,
       keepalive: opts.keepalive ?? false,
@@ -231,10 +232,10 @@ export function readAll(stream: MuxStream): Promise<Uint8Array> {
 export const T1 = "1".repeat(32);
 
 /** Nodes a and b, tunnel T1 live on b with app.test and port 20001, both synced and linked. */
-export async function twoLinkedNodes(): Promise<{ c: TestCluster; tunnel: FakeLiveTunnel }> {
+export async function twoLinkedNodes(opts: { a?: NodeOptions; b?: NodeOptions } = {}): Promise<{ c: TestCluster; tunnel: FakeLiveTunnel }> {
   const c = startCluster();
-  const a = c.node("a");
-  const b = c.node("b");
+  const a = c.node("a", opts.a);
+  const b = c.node("b", opts.b);
   const tunnel = new FakeLiveTunnel(T1, "epoch-1");
   const rules = { https: [httpRule("app.test")], ports: [portRule(20001)] };
   b.addTunnel(tunnel, rules);

@@ -63,22 +63,25 @@ test("the web app sees tunnels held by other nodes: online, their announced rule
     settings: { nodeId: "a", advertise: "127.0.0.1:2", secret: SECRET },
     store,
     tunnels: { registry: createTunnelRegistry(), disconnect: () => {} } as unknown as TunnelServer,
+    live: {
+      isOnline: () => false,
+      announced: () => undefined,
+      disconnect: (id, reason) => void localCalls.push(`disconnect ${id}: ${reason}`),
+      tunnel: () => undefined,
+      applyChange: async () => ({ ok: false, error: "tunnel is offline" }),
+    },
     listenerPorts: createListenerPorts(() => {}),
     metrics: createServerMetrics({ tunnelsByState: async () => ({}), connectedTunnels: () => 0, openStreams: () => 0 }),
     log: { info: () => {}, warn: () => {} },
   });
   try {
-    const live = peering.live({
-      isOnline: () => false,
-      announced: () => undefined,
-      disconnect: (id, reason) => void localCalls.push(`disconnect ${id}: ${reason}`),
-      applyChange: async () => ({ ok: false, error: "tunnel is offline" }),
-    });
+    const live = peering.engine.live!;
     await waitFor(() => live.isOnline(held), "the remote tunnel synced", 5_000, 5);
     expect(live.isOnline("3".repeat(32))).toBe(false);
     expect(live.announced(held)).toEqual({ https: [], ports: [{ port: 20001, forwarded: true, firewall: [] }] });
     // No link to b (its fingerprint is empty): the change fails with why, it does not hang.
-    expect(await live.applyChange!(held, { kind: "tcp/add", port: 20002 } as never)).toEqual({ ok: false, error: "no peer link to node b, which holds the tunnel" });
+    expect(await live.applyChange(held, { kind: "tcp/add", port: 20002 })).toEqual({ ok: false, error: "node b holding the tunnel did not answer: no peer link to node b" });
+    expect(await live.tunnel(held)).toBeUndefined();
     live.disconnect(held, "tunnel shut down by an admin");
     expect(localCalls).toEqual([`disconnect ${held}: tunnel shut down by an admin`]);
   } finally {
