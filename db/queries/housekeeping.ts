@@ -1,7 +1,7 @@
 // Housekeeping (SPEC 2.2): finds and fixes inconsistencies between tokens, tunnels and
 // ports that a crash, an older version or a change made by another process can leave.
 // `spokes clean` runs it once; the running server runs it periodically.
-import { and, eq, inArray, isNull, lt, notExists, or } from "drizzle-orm";
+import { and, eq, inArray, isNull, lt, notExists, or, type SQL } from "drizzle-orm";
 import { CLUSTER_NODE_DEAD_MS } from "../../lib/cluster/types.ts";
 import { apikeys, httpServices, ports, serverHeartbeats, TUNNEL_STATE, TUNNEL_STATE_NAME, tunnelLocations, tunnels } from "../schema.ts";
 import { ACTIVE_TUNNEL_STATES, affectedRows, type Db, type WriteResult } from "./_shared.ts";
@@ -155,25 +155,13 @@ export async function fixHousekeepingIssues(db: Db, opts: HousekeepingOptions & 
           .set({ state: TUNNEL_STATE.shutdown, modified: now })
           .where(and(eq(tunnels.id, issue.tunnelId), inArray(tunnels.state, ACTIVE_TUNNEL_STATES)));
       } else if (issue.kind === "tunnel-stale-online") {
-        res = await tx
-          .update(tunnels)
-          .set({ state: TUNNEL_STATE.offline, connectedAt: null, uptime: 0, serverNode: null, modified: now })
-          .where(
-            and(
-              eq(tunnels.id, issue.tunnelId),
-              eq(tunnels.state, TUNNEL_STATE.online),
-              issue.serverNode ? eq(tunnels.serverNode, issue.serverNode) : isNull(tunnels.serverNode),
-            ),
-          );
+        res = await markStillOnlineOffline(tx, issue, now);
       } else if (issue.kind === "tunnel-online-no-location") {
-        res = await tx
-          .update(tunnels)
-          .set({ state: TUNNEL_STATE.offline, connectedAt: null, uptime: 0, serverNode: null, modified: now })
-          .where(
-            and(
-              eq(tunnels.id, issue.tunnelId),
-              eq(tunnels.state, TUNNEL_STATE.online),
-              issue.serverNode ? eq(tunnels.serverNode, issue.serverNode) : isNull(tunnels.serverNode),
+        res = await markStillOnlineOffline(
+          tx,
+          issue,
+          now,
+          and(
               or(isNull(tunnels.connectedAt), lt(tunnels.connectedAt, new Date(now.getTime() - LOCATION_GRACE_MS))),
               notExists(tx.select({ id: tunnelLocations.tunnelId }).from(tunnelLocations).where(eq(tunnelLocations.tunnelId, issue.tunnelId))),
             ),
@@ -207,4 +195,22 @@ export async function fixHousekeepingIssues(db: Db, opts: HousekeepingOptions & 
 async function deactivateServices(db: Db, tunnelId: string): Promise<void> {
   await db.update(httpServices).set({ active: false }).where(eq(httpServices.tunnelId, tunnelId));
   await db.update(ports).set({ active: false }).where(eq(ports.tunnelId, tunnelId));
+}
+
+/**
+ * Marks a tunnel offline only while it is still online at the node the issue saw (and
+ * `also` holds): a tunnel that came back meanwhile is left alone.
+ */
+async function markStillOnlineOffline(db: Db, issue: HousekeepingIssue, now: Date, also?: SQL): Promise<WriteResult> {
+  return db
+    .update(tunnels)
+    .set({ state: TUNNEL_STATE.offline, connectedAt: null, uptime: 0, serverNode: null, modified: now })
+    .where(
+      and(
+        eq(tunnels.id, issue.tunnelId),
+        eq(tunnels.state, TUNNEL_STATE.online),
+        issue.serverNode ? eq(tunnels.serverNode, issue.serverNode) : isNull(tunnels.serverNode),
+        also,
+      ),
+    );
 }

@@ -10,7 +10,7 @@
 import { fetchTlsOptions, pinTrust } from "../client-api/trust.ts";
 import { lookup } from "node:dns/promises";
 import { parseServerHost, type ServerAddress } from "../client-api/server-host.ts";
-import { WebSocketTransport, type Transport } from "../mux/transport.ts";
+import { openWebSocketTransport, type Transport } from "../mux/transport.ts";
 import { PEER_NODE_HEADER } from "./peer-endpoint.ts";
 import type { PeerConnector } from "./peer-links.ts";
 import { CLUSTER_PEER_PATH } from "./types.ts";
@@ -35,27 +35,11 @@ export function webSocketPeerConnector(opts: PeerConnectorOptions): PeerConnecto
       tls,
     } as unknown as string[]);
     ws.binaryType = "arraybuffer";
-    return new Promise<Transport>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        ws.close();
-        reject(new Error(`cannot connect to ${server.hostPort}: timed out after ${timeoutMs} ms`));
-      }, timeoutMs);
-      const abort = () => ws.close();
-      signal.addEventListener("abort", abort, { once: true });
-      // Bun names the failure (and an HTTP refusal's status) only in the error event.
-      let failure = "";
-      ws.addEventListener("error", (ev) => void (failure = String((ev as ErrorEvent).message ?? "")));
-      ws.addEventListener("open", () => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", abort);
-        resolve(new WebSocketTransport(ws));
-      });
-      ws.addEventListener("close", (ev) => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", abort);
-        // After open the transport reports the close; before it, this is the failure.
-        reject(new Error(`cannot connect to ${server.hostPort}: ${refusalText(failure) ?? (ev.reason || failure || `closed (${ev.code})`)}`));
-      });
+    return openWebSocketTransport(ws, {
+      timeoutMs,
+      signal,
+      describe: (f) =>
+        `cannot connect to ${server.hostPort}: ${f.timedOut ? `timed out after ${timeoutMs} ms` : (refusalText(f.error) ?? (f.reason || f.error || `closed (${f.code})`))}`,
     });
   };
 }

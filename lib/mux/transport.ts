@@ -321,3 +321,46 @@ export class WebSocketTransport extends TransportBase {
 export function createWebSocketTransport(ws: WebSocket, opts?: WebSocketTransportOptions): WebSocketTransport {
   return new WebSocketTransport(ws, opts);
 }
+
+/** Why a client WebSocket closed before it opened. */
+export interface WebSocketOpenFailure {
+  /** The attempt ran out of time (the socket was closed by us). */
+  timedOut: boolean;
+  code: number;
+  reason: string;
+  /** The error event's message: Bun names the failure (and an HTTP refusal's status) only there. */
+  error: string;
+}
+
+/**
+ * Waits for a client WebSocket to open and wraps it in a transport; a close first (a
+ * refusal, a timeout after `timeoutMs`, an abort) rejects with `describe`'s text.
+ */
+export function openWebSocketTransport(
+  ws: WebSocket,
+  opts: { timeoutMs: number; signal: AbortSignal; describe(failure: WebSocketOpenFailure): string },
+): Promise<WebSocketTransport> {
+  return new Promise((resolve, reject) => {
+    // A host that drops packets would hold the attempt for minutes.
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      ws.close();
+    }, opts.timeoutMs);
+    const abort = () => ws.close();
+    opts.signal.addEventListener("abort", abort, { once: true });
+    let error = "";
+    ws.addEventListener("error", (ev) => void (error = String((ev as ErrorEvent).message ?? "")));
+    ws.addEventListener("open", () => {
+      clearTimeout(timer);
+      opts.signal.removeEventListener("abort", abort);
+      resolve(new WebSocketTransport(ws));
+    });
+    ws.addEventListener("close", (ev) => {
+      clearTimeout(timer);
+      opts.signal.removeEventListener("abort", abort);
+      // After open the transport reports the close; before it, this is the failure.
+      reject(new Error(opts.describe({ timedOut, code: ev.code, reason: ev.reason, error })));
+    });
+  });
+}

@@ -11,6 +11,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
+import { upload } from "./_bulk-upload.ts";
 import { join } from "node:path";
 import { openDatabase } from "../../db/client.ts";
 import { insertTunnel } from "../db-fixtures.ts";
@@ -378,27 +379,3 @@ describe("settings shared by the cluster (last: it changes the certificate the c
   }, 60_000);
 });
 
-/** Sends `bytes` to `host:port` as fast as back-pressure allows, then half-closes; resolves at the peer's end. */
-function upload(host: string, port: number, bytes: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const sock = connect({ host, port, allowHalfOpen: true });
-    sock.setNoDelay(true);
-    const chunk = new Uint8Array(256 * 1024).fill(0x42);
-    let sent = 0;
-    const pump = () => {
-      while (sent < bytes) {
-        sent += chunk.length;
-        if (!sock.write(chunk)) return;
-      }
-      sock.end();
-    };
-    sock.on("connect", pump);
-    sock.on("drain", pump);
-    sock.on("data", () => {});
-    sock.on("end", () => {
-      sock.destroy();
-      resolve();
-    });
-    sock.on("error", reject);
-  });
-}

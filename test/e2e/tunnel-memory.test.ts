@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
+import { upload } from "./_bulk-upload.ts";
 import { waitFor } from "../helpers.ts";
 import { configureClient, mustRun, startServer, stopAll, tcpUpstream, type TestClient, type TestServer } from "./_tunnel-harness.ts";
 
@@ -45,29 +46,6 @@ beforeAll(async () => {
 
 afterAll(stopAll);
 
-/** Sends `bytes` to `port` as fast as back-pressure allows, then half-closes. */
-function upload(port: number, bytes: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const sock = connect({ host: "127.0.0.1", port, allowHalfOpen: true });
-    const chunk = new Uint8Array(256 * 1024).fill(0x42);
-    let sent = 0;
-    const pump = () => {
-      while (sent < bytes) {
-        sent += chunk.length;
-        if (!sock.write(chunk)) return;
-      }
-      sock.end();
-    };
-    sock.on("connect", pump);
-    sock.on("drain", pump);
-    sock.on("data", () => {});
-    sock.on("end", () => {
-      sock.destroy();
-      resolve();
-    });
-    sock.on("error", reject);
-  });
-}
 
 describe("server memory", () => {
   test("a never-reading visitor beside a 512 MiB upload: the stuck source is held back and the server's RSS stays bounded", async () => {
@@ -82,7 +60,7 @@ describe("server memory", () => {
       const sampler = setInterval(() => (peak = Math.max(peak, rssKiB(pid))), 50);
       const BULK = 512 * 1024 * 1024;
       try {
-        await upload(sinkPort, BULK);
+        await upload("127.0.0.1", sinkPort, BULK);
       } finally {
         clearInterval(sampler);
       }

@@ -11,7 +11,7 @@ import { BunSocketConnection, type DuplexConnection } from "../../net/connection
 import { createMuxSession, type KeepaliveOptions, type MuxSession, type MuxSessionOptions } from "../../mux/session.ts";
 import type { MuxStream } from "../../mux/stream.ts";
 import { createMuxPool, type MuxPool } from "../../mux/pool.ts";
-import { WebSocketTransport, type Transport } from "../../mux/transport.ts";
+import { openWebSocketTransport, type Transport } from "../../mux/transport.ts";
 import { every, realClock, type Clock } from "../../clock.ts";
 import type { ClientConfig, HttpRule } from "../../client-config/types.ts";
 import { createFeatureServer, needsFeatureServer, requestUpstream, rulePassesTlsThrough, ruleTerminatesTls, type FeatureServer } from "./http-features.ts";
@@ -494,27 +494,11 @@ export function webSocketConnector(opts: Pick<TunnelClientOptions, "serverUrl" |
     if (signal.aborted) throw new Error("connection aborted");
     const ws = new WebSocket(`${serverUrl.replace(/\/$/, "")}${path}`, { headers: { Authorization: `Bearer ${opts.key}` }, tls } as unknown as string[]);
     ws.binaryType = "arraybuffer";
-    return new Promise<Transport>((resolve, reject) => {
-      // A host that drops packets would hold the attempt for minutes: the failover waits for nobody.
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        ws.close();
-      }, timeoutMs);
-      const abort = () => ws.close();
-      signal.addEventListener("abort", abort, { once: true });
-      ws.addEventListener("open", () => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", abort);
-        resolve(new WebSocketTransport(ws));
-      });
-      ws.addEventListener("close", (ev) => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", abort);
-        // After open the transport reports the close; before it, this is the failure.
-        const why = timedOut ? `: no answer within ${timeoutMs / 1000}s` : ev.reason ? `: ${ev.reason}` : "";
-        reject(new Error(`cannot connect to ${serverUrl}${why}`));
-      });
+    // A host that drops packets would hold the attempt for minutes: the failover waits for nobody.
+    return openWebSocketTransport(ws, {
+      timeoutMs,
+      signal,
+      describe: (f) => `cannot connect to ${serverUrl}${f.timedOut ? `: no answer within ${timeoutMs / 1000}s` : f.reason ? `: ${f.reason}` : ""}`,
     });
   };
 }
