@@ -3,7 +3,8 @@
 // the links the others dial to it. Streams go both ways on any link: a node opens a
 // stream toward the holder of a tunnel (RemoteTunnel.openStream), and the holder pipes
 // each stream it receives into its local tunnel (`serveStream`), with the mux credit
-// windows of both hops bounding what is buffered on the way.
+// windows of both hops bounding what is buffered on the way. Streams of another kind carry
+// an admin's request about a tunnel held by the other node (lib/cluster/live-control.ts).
 import type { Logger } from "../log.ts";
 import { realClock, type Clock } from "../clock.ts";
 import { errorMessage } from "../errors.ts";
