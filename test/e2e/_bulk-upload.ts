@@ -1,5 +1,6 @@
 // A visitor that uploads a bulk payload through a tunnel port (memory tests).
 import { connect } from "node:net";
+import { tcpUpstream } from "./_tunnel-harness.ts";
 
 /** Sends `bytes` to `host:port` as fast as back-pressure allows, then half-closes; resolves at the peer's end. */
 export function upload(host: string, port: number, bytes: number): Promise<void> {
@@ -23,5 +24,26 @@ export function upload(host: string, port: number, bytes: number): Promise<void>
       resolve();
     });
     sock.on("error", reject);
+  });
+}
+
+/** An upstream that writes to each connection as fast as it is read, counting what it wrote (beside a visitor that never reads). */
+export function firehoseUpstream(wrote: (bytes: number) => void) {
+  return tcpUpstream((s) => {
+    const chunk = new Uint8Array(64 * 1024).fill(0x5a);
+    const pump = () => {
+      while (!s.destroyed && s.write(chunk)) wrote(chunk.length);
+      if (!s.destroyed) wrote(chunk.length);
+    };
+    s.on("drain", pump);
+    pump();
+  });
+}
+
+/** An upstream that reads everything, counting it, and ends when the visitor does. */
+export function sinkUpstream(received: (bytes: number) => void) {
+  return tcpUpstream((s) => {
+    s.on("data", (c: Buffer) => received(c.length));
+    s.on("end", () => s.end());
   });
 }

@@ -11,7 +11,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
-import { upload } from "./_bulk-upload.ts";
+import { firehoseUpstream, sinkUpstream, upload } from "./_bulk-upload.ts";
 import { join } from "node:path";
 import { openDatabase } from "../../db/client.ts";
 import { insertTunnel } from "../db-fixtures.ts";
@@ -31,7 +31,7 @@ import {
   type ClusterNode,
   type TestCluster,
 } from "./_cluster.ts";
-import { curl, echoUpstream, httpUpstream, mustRun, sha256, stopAll, tcpExchange, tcpUpstream, waitForStatus, type TestClient } from "./_tunnel-harness.ts";
+import { curl, echoUpstream, httpUpstream, mustRun, sha256, stopAll, tcpExchange, waitForStatus, type TestClient } from "./_tunnel-harness.ts";
 
 const SITE = `app.${DOMAIN}`;
 /** A `--tls` pass-through rule: its upstream terminates with a certificate of its own. */
@@ -65,19 +65,8 @@ beforeAll(async () => {
   passCaPath = join(tempDir("cluster-pass-"), "pass.crt");
   writeFileSync(passCaPath, passCert.certPem);
   const passUpstream = httpUpstream({ tls: { cert: passCert.certPem, key: passCert.keyPem }, fetch: () => new Response("tls passed through to b's upstream") });
-  const firehose = await tcpUpstream((s) => {
-    const chunk = new Uint8Array(64 * 1024).fill(0x5a);
-    const pump = () => {
-      while (!s.destroyed && s.write(chunk)) firehoseWritten += chunk.length;
-      if (!s.destroyed) firehoseWritten += chunk.length;
-    };
-    s.on("drain", pump);
-    pump();
-  });
-  const sink = await tcpUpstream((s) => {
-    s.on("data", (c: Buffer) => (sinkReceived += c.length));
-    s.on("end", () => s.end());
-  });
+  const firehose = await firehoseUpstream((n) => (firehoseWritten += n));
+  const sink = await sinkUpstream((n) => (sinkReceived += n));
 
   onB = await configureClusterClient([cl.b, cl.a]);
   await mustRun(onB, ["tunnel", "http", "add", "--domain", SITE, "--http", String(web.port)]);

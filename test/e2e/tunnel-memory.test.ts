@@ -8,9 +8,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
-import { upload } from "./_bulk-upload.ts";
+import { firehoseUpstream, sinkUpstream, upload } from "./_bulk-upload.ts";
 import { waitFor } from "../helpers.ts";
-import { configureClient, mustRun, startServer, stopAll, tcpUpstream, type TestClient, type TestServer } from "./_tunnel-harness.ts";
+import { configureClient, mustRun, startServer, stopAll, type TestClient, type TestServer } from "./_tunnel-harness.ts";
 
 let server: TestServer;
 let client: TestClient;
@@ -23,19 +23,8 @@ const rssKiB = (pid: number, field = "VmRSS") => Number(new RegExp(`${field}:\\s
 
 beforeAll(async () => {
   server = await startServer();
-  const firehose = await tcpUpstream((s) => {
-    const chunk = new Uint8Array(64 * 1024).fill(0x5a);
-    const pump = () => {
-      while (!s.destroyed && s.write(chunk)) firehoseWritten += chunk.length;
-      if (!s.destroyed) firehoseWritten += chunk.length;
-    };
-    s.on("drain", pump);
-    pump();
-  });
-  const sink = await tcpUpstream((s) => {
-    s.on("data", (c: Buffer) => (sinkReceived += c.length));
-    s.on("end", () => s.end());
-  });
+  const firehose = await firehoseUpstream((n) => (firehoseWritten += n));
+  const sink = await sinkUpstream((n) => (sinkReceived += n));
   client = await configureClient(server);
   firehosePort = await client.allocatePort();
   sinkPort = await client.allocatePort();
