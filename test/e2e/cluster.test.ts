@@ -18,6 +18,8 @@ import { insertTunnel } from "../db-fixtures.ts";
 import { freePort, tempDir, waitFor } from "../helpers.ts";
 import { generateSelfSigned } from "../../lib/tls/certificates.ts";
 import { AdminApiClient } from "./_admin-api-client.ts";
+import { socksRequest } from "./_socks-client.ts";
+import { connectRaw } from "../unit/socks/raw-client.ts";
 import {
   DOMAIN,
   addAdmin,
@@ -31,7 +33,7 @@ import {
   type ClusterNode,
   type TestCluster,
 } from "./_cluster.ts";
-import { curl, echoUpstream, httpUpstream, mustRun, sha256, stopAll, tcpExchange, waitForStatus, type TestClient } from "./_tunnel-harness.ts";
+import { curl, echoUpstream, httpUpstream, mustRun, runAsync, sha256, stopAll, tcpExchange, waitForStatus, type TestClient } from "./_tunnel-harness.ts";
 
 const SITE = `app.${DOMAIN}`;
 /** A `--tls` pass-through rule: its upstream terminates with a certificate of its own. */
@@ -56,8 +58,12 @@ let adminCookie = "";
 let firehoseWritten = 0;
 let sinkReceived = 0;
 
+/** The public SOCKS5 port, the same number on every node (each has its own address). */
+let socksPort: number;
+
 beforeAll(async () => {
-  cl = await startCluster();
+  socksPort = await freePort();
+  cl = await startCluster({ config: { socks: { enabled: true, port: socksPort, tlsPort: 0 } } });
   const web = httpUpstream({ fetch: (req) => new Response(`hello from behind b: ${new URL(req.url).pathname}`) });
   webPort = web.port!;
   const echo = await echoUpstream();
@@ -165,6 +171,20 @@ describe("routing through a peer", () => {
     const big = new Uint8Array(8 * 1024 * 1024).map((_, i) => (i * 7) & 0xff);
     const r = await tcpExchange(echoPort, big, 30_000, cl.a.address);
     expect(r.sha256).toBe(sha256(big));
+  });
+
+  test("public SOCKS5 at node a, with the token of node c's tunnel: a name and a port held by node b's client", async () => {
+    const token = JSON.parse(readFileSync(onC.configPath, "utf8")).key as string;
+    const viaSocks = () =>
+      runAsync(["curl", "-sS", "--max-time", "10", "--socks5-hostname", `${cl.a.address}:${socksPort}`, "--proxy-user", `anyone:${token}`, `http://${SITE}/socks`]);
+    const r = await waitFor(async () => ((await viaSocks()).stdout === "hello from behind b: /socks" ? true : null), "the site through node a's SOCKS port", 15_000, 200);
+    expect(r).toBe(true);
+    // An allocated port is matched by its number: node b's client's echo, raw bytes.
+    const c = await connectRaw(socksPort);
+    expect(await socksRequest(c, { host: "echo.anywhere.example", port: echoPort }, { password: token })).toEqual({ stage: "reply", code: 0 });
+    await c.write(new TextEncoder().encode("ping through a peer\n"));
+    expect(new TextDecoder().decode(await c.read(20))).toBe("ping through a peer\n");
+    c.socket.end();
   });
 
   test("ports map: a client on node c reaches the service behind node b's client", async () => {
