@@ -66,11 +66,17 @@ export interface RemoteRoutes {
 
 export function createRemoteRoutes(peers: PeerChannel): RemoteRoutes {
   const registry = createTunnelRegistry<RemoteTunnel>();
-  const listenerPorts = new Map<string, number[]>();
+  /** Kept from the registry's own answers: it alone decides which ports get a public listener. */
+  const listenerPorts = new Set<number>();
+  const applyPorts = ({ opened, closed }: { opened: number[]; closed: number[] }) => {
+    for (const p of closed) listenerPorts.delete(p);
+    for (const p of opened) listenerPorts.add(p);
+  };
   const remove = (tunnelId: string) => {
     const t = registry.byId(tunnelId);
-    if (t) registry.remove(t);
-    listenerPorts.delete(tunnelId);
+    if (!t) return;
+    applyPorts(registry.setRoutes(t, [], []));
+    registry.remove(t);
   };
   return {
     byId: (id) => registry.byId(id),
@@ -87,12 +93,11 @@ export function createRemoteRoutes(peers: PeerChannel): RemoteRoutes {
       }
       const https = Array.isArray(location.https) ? location.https : [];
       const ports = Array.isArray(location.ports) ? location.ports : [];
-      registry.setRoutes(tunnel, https, ports);
-      listenerPorts.set(location.tunnelId, ports.filter((p) => p.forwarded && !p.private).map((p) => p.port));
+      applyPorts(registry.setRoutes(tunnel, https, ports));
     },
     remove,
     http: (domain) => registry.http(domain),
     port: (port) => registry.port(port),
-    listenerPorts: () => new Set([...listenerPorts.values()].flat()),
+    listenerPorts: () => new Set(listenerPorts),
   };
 }
