@@ -113,6 +113,7 @@ export function createHttpRouter(opts: HttpRouterOptions): HttpRouter {
         tunnel = t;
         service = host;
         const s = stream;
+        s.ondataCopies = conn.copiesWrites === true;
         s.ondata = (bytes) => {
           bytesOut += bytes.length;
           lastActivity = Date.now();

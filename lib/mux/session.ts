@@ -139,6 +139,8 @@ export class MuxSession {
   private writable = true;
   private flushScheduled = false;
   private flushing = false;
+  /** Set while a transport chunk is decoded when a frame left a view of it with the application. */
+  private viewKept = false;
   private overloaded = false;
   private readyHead: MuxStream | null = null;
   private readyTail: MuxStream | null = null;
@@ -246,27 +248,32 @@ export class MuxSession {
 
   // ---- input ----------------------------------------------------------------------------------
 
-  private readonly onTransportData = (chunk: Uint8Array): void => {
-    if (this.closed_) return;
+  /** Returns true when no frame of `chunk` left a view of it behind (TransportHandlers.data). */
+  private readonly onTransportData = (chunk: Uint8Array): boolean => {
+    if (this.closed_) return false;
     this.bytesIn += chunk.byteLength;
     if (this.keepalive !== null) this.lastRecv = this.clock.now();
+    this.viewKept = false;
     try {
       this.decoder.push(chunk);
+      return !this.viewKept;
     } catch (err) {
-      if (this.closed_) return;
+      if (this.closed_) return false;
       if (err instanceof ProtocolError) {
         this.terminate(new MuxError("PROTOCOL_ERROR", `peer sent a bad frame: ${err.message}`, { remote: true, cause: err }), GoAwayCode.PROTOCOL_ERROR, CloseCode.PROTOCOL_ERROR);
       } else {
         this.terminate(new MuxError("PROTOCOL_ERROR", `internal error while reading frames: ${String(err)}`, { cause: err }), GoAwayCode.INTERNAL, CloseCode.INTERNAL);
       }
+      return false;
     }
   };
 
   private readonly onFrame = (type: number, sid: number, payload: Uint8Array): void => {
     if (type === FrameType.DATA) {
       const s = this.streams.get(sid);
-      if (s !== undefined) s._receive(payload);
-      else this.unknownStream(type, sid);
+      if (s !== undefined) {
+        if (s._receive(payload)) this.viewKept = true;
+      } else this.unknownStream(type, sid);
       return;
     }
     switch (type) {
@@ -282,6 +289,7 @@ export class MuxSession {
         return;
       }
       case FrameType.OPEN:
+        this.viewKept = true; // the metadata goes to the application
         return this.onOpen(sid, payload);
       case FrameType.FIN: {
         const s = this.streams.get(sid);
@@ -313,6 +321,7 @@ export class MuxSession {
       case FrameType.MESSAGE: {
         const cb = this.opts.onMessage;
         if (cb === undefined) return;
+        this.viewKept = true;
         try {
           cb(payload);
         } catch (err) {

@@ -3,6 +3,10 @@
 import { PROTOCOL_INITIAL_WINDOW, RstCode, rstCodeName } from "../protocol/frames.ts";
 import { MuxError } from "./errors.ts";
 import type { MuxSession } from "./session.ts";
+import { releaseBuffer } from "../net/release-buffer.ts";
+
+/** Queued chunks whose buffers were handed over with write(bytes, true): freed once framed. */
+const handedOver = new WeakSet<Uint8Array>();
 
 /** Queued incoming data smaller than this is coalesced into shared blocks (bounds per-entry overhead). */
 const COALESCE_BELOW = 4096;
@@ -34,6 +38,8 @@ export class MuxStream {
 
   // ---- internal state, driven by the session ------------------------------------------------
   /** @internal */ _ondata: ((bytes: Uint8Array) => void) | null = null;
+  /** Set by a consumer whose ondata sends or copies every chunk before returning (DuplexConnection.ondataCopies). */
+  ondataCopies = false;
   /** @internal */ _closed = false;
   /** @internal Credit the peer granted us (bytes we may still send). */ _sendCredit = PROTOCOL_INITIAL_WINDOW;
   /** @internal Outgoing bytes not yet framed. */ _outQ: Uint8Array[] = [];
@@ -108,9 +114,10 @@ export class MuxStream {
    * Queues bytes to send. Returns false when the caller should wait for `ondrain` (the
    * peer's credit or the transport is exhausted and `writeHighWaterMark` bytes are held).
    * The stream keeps a reference to `bytes` until they are framed: don't modify them.
+   * `release`: the buffer is handed over and freed once framed (DuplexConnection.write).
    * Writes after end() or close are dropped and return false.
    */
-  write(bytes: Uint8Array): boolean {
+  write(bytes: Uint8Array, release = false): boolean {
     if (this._closed || this._localFin) return false;
     const s = this.session;
     const len = bytes.byteLength;
@@ -121,6 +128,7 @@ export class MuxStream {
       return false;
     }
     this._outQ.push(bytes);
+    if (release) handedOver.add(bytes);
     this._outBytes += len;
     s._bufferedOut += len;
     if (!this._inReady && this._sendCredit > 0) s._streamHasData(this);
@@ -168,11 +176,15 @@ export class MuxStream {
 
   // ---- driven by the session -------------------------------------------------------------
 
-  /** @internal DATA from the peer; the session checked the frame belongs here. */
-  _receive(payload: Uint8Array): void {
+  /**
+   * @internal DATA from the peer; the session checked the frame belongs here. Returns true
+   * when a view of `payload` may outlive the call (held here, or given to a consumer that
+   * does not declare `ondataCopies`).
+   */
+  _receive(payload: Uint8Array): boolean {
     if (this._remoteFin) {
       this._fail(new MuxError("PROTOCOL_ERROR", `stream ${this.id}: DATA after FIN`, { remote: true }), RstCode.PROTOCOL_ERROR);
-      return;
+      return false;
     }
     const len = payload.byteLength;
     if (len > this._recvCredit) {
@@ -180,16 +192,17 @@ export class MuxStream {
         new MuxError("FLOW_CONTROL", `stream ${this.id}: peer sent ${len} bytes with ${this._recvCredit} bytes of credit`, { remote: true }),
         RstCode.FLOW_CONTROL,
       );
-      return;
+      return false;
     }
     this._recvCredit -= len;
     this.bytesReceived += len;
-    if (len === 0) return;
+    if (len === 0) return false;
     if (this.paused_ || this.inBytes > 0 || this._ondata === null || this.delivering) {
       this.hold(payload);
-      return;
+      return true;
     }
     this.deliver(payload);
+    return !this.ondataCopies;
   }
 
   /** @internal FIN from the peer. */
@@ -254,6 +267,7 @@ export class MuxStream {
         off += avail;
         n -= avail;
         q[this._outHead++] = undefined as never;
+        if (handedOver.delete(c)) releaseBuffer(c);
         this._outOff = 0;
       } else {
         dst.set(c.subarray(this._outOff, this._outOff + n), off);

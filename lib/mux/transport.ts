@@ -3,10 +3,16 @@
 // benchmarks is in memory-transport.ts). A transport is a byte stream: message boundaries carry no meaning (one
 // WebSocket message may hold several frames, or part of one).
 
+import { releaseBuffer } from "../net/release-buffer.ts";
+
 /** What a transport reports to the session that bound it. */
 export interface TransportHandlers {
-  /** Incoming bytes. The view stays valid after the call (the session may keep sub-views). */
-  data(chunk: Uint8Array): void;
+  /**
+   * Incoming bytes. The view stays valid after the call (the session may keep sub-views).
+   * Returns true when nothing kept a view of `chunk`: a transport that owns the buffer
+   * (a fresh socket read or message) may then free it at once (lib/net/release-buffer.ts).
+   */
+  data(chunk: Uint8Array): boolean | void;
   /** The transport can take more after send() returned false. */
   drain(): void;
   /** Called exactly once, whether the close was local or remote. */
@@ -83,19 +89,18 @@ export abstract class TransportBase implements Transport {
     }
   }
 
-  protected deliverData(chunk: Uint8Array): void {
-    if (this.closeDelivered) return;
+  /** True when the session kept no view of `chunk` (see TransportHandlers.data). */
+  protected deliverData(chunk: Uint8Array): boolean {
+    if (this.closeDelivered) return false;
     const h = this.handlers;
-    if (h !== null) {
-      h.data(chunk);
-      return;
-    }
+    if (h !== null) return h.data(chunk) === true;
     this.earlyBytes += chunk.byteLength;
     if (this.earlyBytes > MAX_EARLY_BYTES) {
       this.close(CloseCode.INTERNAL, "no session bound to the transport");
-      return;
+      return false;
     }
     this.early.push(chunk);
+    return false;
   }
 
   protected deliverDrain(): void {
@@ -193,7 +198,8 @@ export class ServerWebSocketTransport extends TransportBase {
       this.deliverClose(CloseCode.UNSUPPORTED_DATA, "text message on a binary tunnel");
       return;
     }
-    this.deliverData(bytes);
+    // Bun hands out a new buffer per message.
+    if (this.deliverData(bytes)) releaseBuffer(bytes);
   }
 
   handleDrain(): void {
@@ -265,7 +271,8 @@ export class WebSocketTransport extends TransportBase {
         this.close(CloseCode.UNSUPPORTED_DATA, "text message on a binary tunnel");
         return;
       }
-      this.deliverData(bytes);
+      // Bun hands out a new buffer per message.
+      if (this.deliverData(bytes)) releaseBuffer(bytes);
     };
     ws.onclose = (ev: CloseEvent) => this.closed_(ev.code, ev.reason);
     ws.onerror = () => {

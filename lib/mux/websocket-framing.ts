@@ -11,6 +11,7 @@
 import { createHash } from "node:crypto";
 import type { DuplexConnection } from "../net/connection.ts";
 import { CloseCode, TransportBase } from "./transport.ts";
+import { releaseBuffer } from "../net/release-buffer.ts";
 
 const WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -67,7 +68,8 @@ export class WebSocketFramingTransport extends TransportBase {
   ) {
     super();
     this.maxPayload = opts.maxPayload ?? 1024 * 1024;
-    conn.ondata = (bytes) => this.receive(bytes);
+    const fresh = conn.freshReads === true;
+    conn.ondata = (bytes) => this.receive(bytes, fresh);
     conn.ondrain = () => this.deliverDrain();
     conn.onend = () => {
       this.isClosed = true;
@@ -134,14 +136,15 @@ export class WebSocketFramingTransport extends TransportBase {
     this.deliverClose(code, reason);
   }
 
-  private receive(chunk: Uint8Array): void {
+  private receive(chunk: Uint8Array, fresh = false): void {
     let at = 0;
     const n = chunk.length;
+    let kept = false;
     while (at < n && !this.isClosed) {
       if (this.left === 0 && this.control === null) {
         // Frame header: byte 0, byte 1, extended length, mask key.
         while (at < n && this.headLen < this.needHead()) this.head[this.headLen++] = chunk[at++]!;
-        if (this.headLen < this.needHead()) return;
+        if (this.headLen < this.needHead()) break; // the rest of the header comes in a later chunk
         if (!this.startFrame()) return;
         if (this.left === 0 && this.control === null) continue; // empty data frame
         if (this.left === 0) {
@@ -158,10 +161,11 @@ export class WebSocketFramingTransport extends TransportBase {
         this.control.set(piece, this.controlLen);
         this.controlLen += take;
         if (this.left === 0) this.endControl();
-      } else {
-        this.deliverData(piece);
+      } else if (!this.deliverData(piece)) {
+        kept = true;
       }
     }
+    if (fresh && !kept) releaseBuffer(chunk);
   }
 
   /** Header bytes needed for the header read so far. */

@@ -5,6 +5,7 @@
  * to a plain TCP socket or to a stream inside a tunnel with the same code.
  */
 import type { Socket, SocketHandler } from "bun";
+import { releaseArrayBuffer, releaseBuffer } from "./release-buffer.ts";
 
 /**
  * A callback property type that is bivariant in its parameters (method-signature
@@ -17,10 +18,20 @@ export interface DuplexConnection {
    * Queues bytes for sending. Returns false when the caller should stop writing
    * until `ondrain` (the bytes are still accepted). Writes after end()/close are
    * dropped. The connection may keep a reference to `bytes`: don't modify them.
+   * `release`: the caller hands the buffer over (it will not touch it again and nobody
+   * else holds a view of it), so the connection may free its memory once the bytes are
+   * sent or copied (lib/net/release-buffer.ts). Connections that cannot tell ignore it.
    */
-  write(bytes: Uint8Array): boolean;
+  write(bytes: Uint8Array, release?: boolean): boolean;
   /** True when write() has sent or copied the bytes by the time it returns (the caller may reuse its buffer). */
   readonly copiesWrites?: boolean;
+  /**
+   * Set by the consumer: its ondata sends or copies every chunk before it returns and keeps
+   * no view of it, so a read buffer behind the chunk may be freed right after the call.
+   */
+  ondataCopies?: boolean;
+  /** True when every ondata chunk is a buffer of its own that nobody else holds (a socket read): a consumer may hand it over with write(bytes, true). */
+  readonly freshReads?: boolean;
   /** Half-close: send what is queued, then signal end of stream to the peer. Idempotent. */
   end(): void;
   /** Abort both directions now, discarding queued bytes. Idempotent. */
@@ -66,6 +77,8 @@ export class BunSocketConnection implements DuplexConnection {
 
   /** What the socket could not take at once is copied into the queue. */
   readonly copiesWrites = true;
+  /** Bun allocates a new buffer for every read. */
+  readonly freshReads = true;
   private queue: Uint8Array[] = [];
   private queued = 0;
   private paused = true;
@@ -90,18 +103,23 @@ export class BunSocketConnection implements DuplexConnection {
     return this.socket.remoteAddress;
   }
 
-  write(bytes: Uint8Array): boolean {
+  write(bytes: Uint8Array, release = false): boolean {
     if (this.closed || this.endRequested) return false;
     if (bytes.length === 0) return this.queue.length === 0;
+    let sent = true;
     if (this.queue.length === 0) {
       const n = this.socket.write(bytes);
       if (n < 0) return false; // closing; the close event follows
-      if (n === bytes.length) return true;
-      this.enqueue(copyOf(bytes.subarray(n)));
-      return false;
+      if (n < bytes.length) {
+        this.enqueue(copyOf(bytes.subarray(n)));
+        sent = false;
+      }
+    } else {
+      this.enqueue(copyOf(bytes));
+      sent = false;
     }
-    this.enqueue(copyOf(bytes));
-    return false;
+    if (release) releaseBuffer(bytes);
+    return sent;
   }
 
   end(): void {
@@ -184,6 +202,8 @@ export class BunSocketConnection implements DuplexConnection {
         return;
       }
       this.queue.shift();
+      // Every queued chunk is a copy of our own (copyOf): its memory goes back at once.
+      releaseArrayBuffer(head.buffer);
     }
     if (this.endRequested) this.shutdownWrite();
     else this.ondrain?.();

@@ -40,10 +40,13 @@ export function pipe(a: DuplexConnection, b: DuplexConnection, opts: PipeOptions
     };
 
     const join = (src: DuplexConnection, dst: DuplexConnection, count: (n: number) => void) => {
+      // A socket read is handed over whole: dst frees it once sent or copied.
+      const release = src.freshReads === true;
+      src.ondataCopies = dst.copiesWrites === true;
       src.ondata = (bytes) => {
         count(bytes.length);
         // Backpressure: stop reading src until dst's queue has drained.
-        if (!dst.write(bytes)) src.pause();
+        if (!dst.write(bytes, release)) src.pause();
       };
       dst.ondrain = () => src.resume();
       // Half-close travels through: the peer of dst sees EOF, and dst's other

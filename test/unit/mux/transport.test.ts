@@ -25,7 +25,7 @@ describe("in-memory transport pair", () => {
     // Data sent before bind is replayed at bind.
     expect(a.send(new Uint8Array([1, 2]))).toBe(true);
     await Bun.sleep(1);
-    b.bind({ data: (c) => got.push(Array.from(c)), drain: () => events.push("b drain"), close: (code) => events.push(`b close ${code}`) });
+    b.bind({ data: (c) => void got.push(Array.from(c)), drain: () => events.push("b drain"), close: (code) => events.push(`b close ${code}`) });
     a.bind({ data: () => {}, drain: () => events.push("a drain"), close: (code) => events.push(`a close ${code}`) });
     const buf = new Uint8Array([3, 4, 5, 6, 7, 8, 9, 10, 11]);
     expect(a.send(buf)).toBe(false); // 9 bytes queued: at the mark
@@ -43,7 +43,7 @@ describe("in-memory transport pair", () => {
     const [a, b] = createMemoryTransportPair();
     const got: number[] = [];
     let closes = 0;
-    b.bind({ data: (c) => got.push(c.byteLength), drain: () => {}, close: () => closes++ });
+    b.bind({ data: (c) => void got.push(c.byteLength), drain: () => {}, close: () => closes++ });
     a.bind({ data: () => {}, drain: () => {}, close: () => closes++ });
     a.partition();
     a.send(new Uint8Array(5));

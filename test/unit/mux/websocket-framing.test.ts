@@ -107,7 +107,7 @@ describe("websocket framing (server side, in-process)", () => {
 
   test("a message over maxPayload is refused with 1009, nothing of it delivered", async () => {
     let delivered = 0;
-    const srv = wsServer((t) => t.bind({ data: (c) => (delivered += c.length), drain: () => {}, close: () => {} }));
+    const srv = wsServer((t) => t.bind({ data: (c) => void (delivered += c.length), drain: () => {}, close: () => {} }));
     servers.push(srv);
     const ws = await open(srv.port);
     const closed = new Promise<number>((res) => (ws.onclose = (e) => res(e.code)));

@@ -1,0 +1,128 @@
+// Read buffers are freed as soon as their bytes are sent or copied (lib/net/release-buffer.ts):
+// only buffers handed over whole, only once nothing keeps a view of them, and never at the
+// cost of the bytes themselves.
+import { describe, expect, test } from "bun:test";
+import { releaseBuffer } from "../../../lib/net/release-buffer.ts";
+import { pipe } from "../../../lib/net/pipe.ts";
+import { createMuxSession, type MuxStream } from "../../../lib/mux/index.ts";
+import { TransportBase } from "../../../lib/mux/transport.ts";
+import { dataFrame, encodeFrames, FrameType, openFrame, type Frame } from "../../../lib/protocol/index.ts";
+import { FakeConnection } from "../socks/fake-connection.ts";
+import { collect, randomBytes, rawPeer, sessionPair, sha256, waitFor } from "../mux/mux-helpers.ts";
+
+const detached = (b: Uint8Array) => (b.buffer as ArrayBuffer).detached;
+
+/** A transport that reports what the session answered for each chunk it delivered. */
+class ProbeTransport extends TransportBase {
+  send(): boolean {
+    return true;
+  }
+  close(): void {}
+  push(chunk: Uint8Array): boolean {
+    return this.deliverData(chunk);
+  }
+}
+
+/** A server session on a probe transport, with one stream the peer opened (id 1). */
+function probeSession(onStream: (s: MuxStream) => void) {
+  const transport = new ProbeTransport();
+  createMuxSession({ transport, side: "server", keepalive: false, onStream: (s) => onStream(s) });
+  transport.push(encodeFrames([openFrame(1, new Uint8Array(0))]));
+  return transport;
+}
+
+describe("releaseBuffer", () => {
+  test("detaches a view that covers its whole buffer, leaves a partial view alone", () => {
+    const whole = new Uint8Array(1024);
+    releaseBuffer(whole);
+    expect(detached(whole)).toBe(true);
+    expect(whole.length).toBe(0);
+    const backing = new Uint8Array(1024).fill(5);
+    const part = backing.subarray(0, 512);
+    releaseBuffer(part);
+    expect(detached(part)).toBe(false);
+    expect(backing[1023]).toBe(5);
+    releaseBuffer(whole); // twice is harmless
+  });
+});
+
+describe("handing over on write", () => {
+  test("pipe hands a fresh read over to the destination and tells the source its consumer copies", () => {
+    const a = Object.assign(new FakeConnection(), { freshReads: true });
+    const releases: (boolean | undefined)[] = [];
+    const b = Object.assign(new FakeConnection(), { copiesWrites: true });
+    const write = b.write.bind(b);
+    b.write = (bytes: Uint8Array, release?: boolean) => (releases.push(release), write(bytes));
+    void pipe(a, b);
+    a.ondata!(new Uint8Array([1, 2, 3]));
+    b.ondata!(new Uint8Array([4]));
+    expect(releases).toEqual([true]);
+    expect((a as { ondataCopies?: boolean }).ondataCopies).toBe(true);
+    // b's reads are not fresh and a does not copy: neither flag is set for that direction.
+    expect((b as { ondataCopies?: boolean }).ondataCopies).toBe(false);
+    expect(a.bytes()).toEqual(new Uint8Array([4]));
+  });
+
+  test("a stream frees a handed-over buffer once framed, and the peer gets the bytes intact", async () => {
+    const p = rawPeer({}, { side: "client" });
+    const s = p.session.openStream(new Uint8Array(0));
+    const data = randomBytes(200_000);
+    const expected = sha256(data);
+    const kept = randomBytes(1000, 2);
+    s.write(data, true);
+    s.write(kept);
+    const payloads = () => p.frames.filter((f) => f.type === FrameType.DATA).map((f) => (f as Frame & { data: Uint8Array }).data);
+    await waitFor(() => payloads().reduce((n, x) => n + x.length, 0) >= 201_000, "data frames");
+    const all = new Uint8Array(201_000);
+    let at = 0;
+    for (const x of payloads()) (all.set(x, at), (at += x.length));
+    expect(sha256(all.subarray(0, 200_000))).toBe(expected);
+    expect(detached(data)).toBe(true);
+    expect(detached(kept)).toBe(false);
+  });
+});
+
+describe("the session reports whether a chunk may be freed", () => {
+  test("data delivered to a consumer that copies: nothing kept", () => {
+    const got: number[] = [];
+    const t = probeSession((s) => {
+      s.ondataCopies = true;
+      s.ondata = (b) => void got.push(b.length);
+    });
+    expect(t.push(encodeFrames([dataFrame(1, new Uint8Array(100)), dataFrame(1, new Uint8Array(50))]))).toBe(true);
+    expect(got).toEqual([100, 50]);
+  });
+
+  test("a consumer that may keep views, a paused stream and an OPEN keep the chunk", () => {
+    const t = probeSession((s) => (s.ondata = () => {}));
+    expect(t.push(encodeFrames([dataFrame(1, new Uint8Array(10))]))).toBe(false);
+    let stream!: MuxStream;
+    const t2 = probeSession((s) => {
+      stream = s;
+      s.ondataCopies = true;
+      s.ondata = () => {};
+      s.pause();
+    });
+    expect(t2.push(encodeFrames([dataFrame(1, new Uint8Array(10))]))).toBe(false);
+    stream.resume();
+    expect(t2.push(encodeFrames([openFrame(3, new Uint8Array(0))]))).toBe(false);
+  });
+
+  test("end to end over a session pair: every byte arrives while chunks are freed behind it", async () => {
+    const data = randomBytes(3_000_000, 7);
+    let resolve!: (hash: string) => void;
+    const received = new Promise<string>((r) => (resolve = r));
+    const p = sessionPair({
+      server: {
+        onStream: (s) => {
+          const c = collect(s);
+          s.onend = () => resolve(sha256(c.all()));
+        },
+      },
+    });
+    const s = p.client.openStream(new Uint8Array(0));
+    for (let at = 0; at < data.length; at += 65536) s.write(data.slice(at, at + 65536), true);
+    s.end();
+    expect(await received).toBe(sha256(data));
+  });
+});
