@@ -10,19 +10,33 @@ PKTRIOT=$ROOT/dist/pktriot
 D=$(mktemp -d /tmp/spokes-bench.XXXXXX)
 trap 'rm -rf "$D"' EXIT
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-HTTP=$(free_port); HTTPS=$(free_port); DIRECT=0
-# BENCH_DIRECT=1: the client connects to listen.tunnel (no SNI front door, no loopback hop).
-[[ ${BENCH_DIRECT:-0} == 1 ]] && DIRECT=$(free_port)
 # Below the ephemeral range (32768+): a TIME_WAIT socket of an earlier path could hold a port there.
 BEGIN=$((23000 + (SVC_PORT % 50) * 100))
-cat >"$D/config.json" <<JSON
+# start_server: free ports, config, server; waits until it serves. Three instances start at
+# once, so another may take a port between free_port and the bind: the server then exits
+# and the next attempt picks new ports.
+start_server() {
+  HTTP=$(free_port); HTTPS=$(free_port); DIRECT=0
+  # BENCH_DIRECT=1: the client connects to listen.tunnel (no SNI front door, no loopback hop).
+  [[ ${BENCH_DIRECT:-0} == 1 ]] && DIRECT=$(free_port)
+  cat >"$D/config.json" <<JSON
 {"domain":"bench.test","dataPath":"$D","portRange":{"begin":$BEGIN,"end":$((BEGIN + 99))},
  "tls":{"selfSigned":true},"listen":{"address":"127.0.0.1","http":$HTTP,"https":$HTTPS,"tunnel":$DIRECT},
  "tunOptions":{"maxPoolSize":${POOL:-4},"maxPorts":5}}
 JSON
-# SPOKES_SERVE_CMD: another way to run the server (profiling: "bun --cpu-prof commands/spokes.ts").
-${SPOKES_SERVE_CMD:-"$SPOKES"} serve --config "$D/config.json" >"$D/server.log" 2>&1 &
-SERVER=$!
+  # SPOKES_SERVE_CMD: another way to run the server (profiling: "bun --cpu-prof commands/spokes.ts").
+  ${SPOKES_SERVE_CMD:-"$SPOKES"} serve --config "$D/config.json" >"$D/server.log" 2>&1 &
+  SERVER=$!
+  # Up to 60 s: three servers and clients start at once, and a busy machine slows each (a
+  # client configured before its server listens fails with connection refused).
+  for _ in $(seq 600); do
+    grep -q serving "$D/server.log" && return 0
+    kill -0 $SERVER 2>/dev/null || { echo "server exited: $(tail -1 "$D/server.log")" >&2; return 1; }
+    sleep 0.1
+  done
+  return 1
+}
+for attempt in 1 2 3; do start_server && break; [[ $attempt == 3 ]] && exit 1; done
 # BENCH_RSS_DIR: the server's VmHWM (kB) is kept up to date there for scripts/bench.sh.
 if [[ -n ${BENCH_RSS_DIR:-} ]]; then
   ( while kill -0 $SERVER 2>/dev/null; do
@@ -30,9 +44,6 @@ if [[ -n ${BENCH_RSS_DIR:-} ]]; then
       sleep 0.5
     done ) &
 fi
-# Up to 60 s: three servers and clients start at once, and a busy machine slows each (a
-# client configured before its server listens fails with connection refused).
-for _ in $(seq 600); do grep -q serving "$D/server.log" && break; sleep 0.1; done
 TOKEN=$("$SPOKES" --config "$D/config.json" token create | tail -1)
 "$PKTRIOT" unmanaged configure --config "$D/client.json" --hostname "127.0.0.1:$([[ $DIRECT != 0 ]] && echo "$DIRECT" || echo "$HTTPS")" --key "$TOKEN" --ca "$D/tls/self-signed.crt" >/dev/null
 code=$(curl -s -m 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SVC_PORT/" || true)
