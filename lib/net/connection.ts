@@ -28,6 +28,7 @@ export interface DuplexConnection {
   /**
    * Set by the consumer: its ondata sends or copies every chunk before it returns and keeps
    * no view of it, so a read buffer behind the chunk may be freed right after the call.
+   * (A copy is `new Uint8Array(bytes)`: on a Buffer, `slice()` is a view.)
    */
   ondataCopies?: boolean;
   /** True when every ondata chunk is a buffer of its own that nobody else holds (a socket read): a consumer may hand it over with write(bytes, true). */

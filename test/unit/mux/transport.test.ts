@@ -105,6 +105,39 @@ describe("WebSocket transports (Bun.serve + client WebSocket on 127.0.0.1)", () 
     }, 60000);
   }
 
+  test("messages are freed on both ends once a copying consumer took them, bytes intact", async () => {
+    /** A consumer that copies what it gets (as pipe into a socket does) and notes the buffers behind it. */
+    const copying = (s: MuxStream, buffers: Set<ArrayBufferLike>, copies: Uint8Array[]) => {
+      s.ondataCopies = true;
+      s.ondata = (b) => {
+        buffers.add(b.buffer);
+        copies.push(new Uint8Array(b)); // a copy: on a Buffer, slice() would be a view
+      };
+    };
+    const atServer = new Set<ArrayBufferLike>();
+    const atClient = new Set<ArrayBufferLike>();
+    const upCopies: Uint8Array[] = [];
+    const downCopies: Uint8Array[] = [];
+    const p = await wsSessionPair({ server: { onStream: (s) => copying(s, atServer, upCopies) }, client: { onStream: (s) => copying(s, atClient, downCopies) } });
+    pairs.push(p);
+    const up = randomBytes(4 * 1024 * 1024, 5);
+    const down = randomBytes(4 * 1024 * 1024, 6);
+    await writeAll(p.client.openStream(enc("up")), up, 64 * 1024, false);
+    await writeAll(p.server.openStream(enc("down")), down, 64 * 1024, false);
+    const joined = (parts: Uint8Array[]) => {
+      const out = new Uint8Array(parts.reduce((n, c) => n + c.length, 0));
+      let at = 0;
+      for (const c of parts) out.set(c, (at += c.length) - c.length);
+      return out;
+    };
+    await waitFor(() => joined(upCopies).length >= up.length && joined(downCopies).length >= down.length, "both transfers", 20000);
+    expect(sha256(joined(upCopies))).toBe(sha256(up));
+    expect(sha256(joined(downCopies))).toBe(sha256(down));
+    // Bun.serve's and the client WebSocket's message buffers are detached once delivered.
+    expect([...atServer].filter((b) => (b as ArrayBuffer).detached).length).toBeGreaterThan(atServer.size / 2);
+    expect([...atClient].filter((b) => (b as ArrayBuffer).detached).length).toBeGreaterThan(atClient.size / 2);
+  });
+
   test("closing either end reaches the other session", async () => {
     const p1 = await wsSessionPair();
     pairs.push(p1);

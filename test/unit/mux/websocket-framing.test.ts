@@ -88,6 +88,39 @@ describe("websocket framing (server side, in-process)", () => {
     ws.close();
   });
 
+  test("a socket read is freed once the session kept no view of it, and only then", async () => {
+    for (const keep of [false, true]) {
+      const buffers = new Set<ArrayBufferLike>();
+      const copies: Uint8Array[] = [];
+      let n = 0;
+      const srv = wsServer((t) =>
+        t.bind({
+          data: (c) => {
+            buffers.add(c.buffer);
+            copies.push(c.slice());
+            n += c.length;
+            return !keep;
+          },
+          drain: () => {},
+          close: () => {},
+        }),
+      );
+      servers.push(srv);
+      const ws = await open(srv.port);
+      const sent = new Uint8Array(3_000_000).map((_, i) => (i * 13 + 5) & 0xff);
+      for (let at = 0; at < sent.length; at += 200_000) ws.send(sent.subarray(at, at + 200_000));
+      await waitFor(() => n >= sent.length, "the upload", 20_000);
+      const joined = new Uint8Array(n);
+      let at = 0;
+      for (const c of copies) joined.set(c, (at += c.length) - c.length);
+      expect(sha(joined)).toBe(sha(sent));
+      const detached = [...buffers].filter((b) => (b as ArrayBuffer).detached).length;
+      if (keep) expect(detached).toBe(0);
+      else expect(detached).toBeGreaterThan(buffers.size / 2); // reads that held a frame header's tail are kept
+      ws.close();
+    }
+  });
+
   test("a text message closes the connection with 1003; a close from the client is answered", async () => {
     const closes: number[] = [];
     const srv = wsServer((t) => t.bind({ data: () => {}, drain: () => {}, close: (code) => closes.push(code) }));

@@ -3,6 +3,7 @@
 // cost of the bytes themselves.
 import { describe, expect, test } from "bun:test";
 import { releaseBuffer } from "../../../lib/net/release-buffer.ts";
+import { type BunSocketConnection, bunSocketHandlers } from "../../../lib/net/connection.ts";
 import { pipe } from "../../../lib/net/pipe.ts";
 import { createMuxSession, type MuxStream } from "../../../lib/mux/index.ts";
 import { TransportBase } from "../../../lib/mux/transport.ts";
@@ -79,6 +80,42 @@ describe("handing over on write", () => {
     expect(sha256(all.subarray(0, 200_000))).toBe(expected);
     expect(detached(data)).toBe(true);
     expect(detached(kept)).toBe(false);
+  });
+});
+
+describe("a socket connection frees what is handed over", () => {
+  test("write(bytes, true) frees the buffer once sent or queued; the peer gets every byte", async () => {
+    let received = 0;
+    const hash = new Bun.CryptoHasher("sha256");
+    const server = Bun.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        data(_s, d) {
+          received += d.length;
+          hash.update(d);
+        },
+      },
+    });
+    try {
+      let conn!: BunSocketConnection;
+      await Bun.connect({ hostname: "127.0.0.1", port: server.port, allowHalfOpen: true, data: {}, socket: bunSocketHandlers((c) => (conn = c)) });
+      const expected = new Bun.CryptoHasher("sha256");
+      const handed: Uint8Array[] = [];
+      // More than the kernel takes at once: short writes copy the rest into the queue (freed
+      // once written), and the writer waits for drain as pipe does.
+      for (let i = 0; i < 64; i++) {
+        const chunk = randomBytes(256 * 1024, i + 1);
+        expected.update(chunk);
+        handed.push(chunk);
+        if (!conn.write(chunk, true)) await new Promise<void>((resolve) => (conn.ondrain = resolve));
+      }
+      expect(handed.every(detached)).toBe(true);
+      await waitFor(() => received >= 64 * 256 * 1024, "every byte at the peer", 10_000);
+      expect(hash.digest("hex")).toBe(expected.digest("hex"));
+    } finally {
+      server.stop(true);
+    }
   });
 });
 
