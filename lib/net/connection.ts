@@ -289,7 +289,11 @@ export function bunSocketHandlers<D extends ConnectionSlot>(
       onOpen(connection, socket);
     },
     data(socket, chunk) {
-      socket.data.connection?.handleData(chunk);
+      const connection = socket.data.connection;
+      if (connection) connection.handleData(chunk);
+      // Detached by a TLS upgrade on this socket: Bun still hands the old handlers every
+      // encrypted read (a copy of its own, which nobody reads), so it is freed at once.
+      else releaseBuffer(chunk);
     },
     end(socket) {
       socket.data.connection?.handleEnd();

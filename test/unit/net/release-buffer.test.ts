@@ -119,6 +119,21 @@ describe("a socket connection frees what is handed over", () => {
   });
 });
 
+describe("a socket's reads after a TLS upgrade", () => {
+  test("reads for a detached connection (Bun's raw copy of the encrypted bytes) are freed; an attached one gets them", () => {
+    const handlers = bunSocketHandlers(() => {});
+    const raw = new Uint8Array(4096);
+    handlers.data!({ data: {} } as never, raw as never);
+    expect(detached(raw)).toBe(true);
+    const got: Uint8Array[] = [];
+    const attached = { data: { connection: { handleData: (c: Uint8Array) => got.push(c) } } };
+    const chunk = new Uint8Array(10);
+    handlers.data!(attached as never, chunk as never);
+    expect(got).toEqual([chunk]);
+    expect(detached(chunk)).toBe(false);
+  });
+});
+
 describe("the session reports whether a chunk may be freed", () => {
   test("data delivered to a consumer that copies: nothing kept", () => {
     const got: number[] = [];
