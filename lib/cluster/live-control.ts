@@ -115,7 +115,7 @@ export function sendLiveRequest(open: () => MuxStream, timeoutMs: number, clock:
     stream.ondata = (b) => {
       size += b.byteLength;
       if (size > MAX_LIVE_REPLY_BYTES) return settle({ ok: false, error: `the reply exceeds ${MAX_LIVE_REPLY_BYTES} bytes`, unanswered: true }, true);
-      parts.push(b.slice());
+      parts.push(new Uint8Array(b)); // a copy: on a Buffer, slice() is a view
     };
     stream.onend = () => {
       const reply = decodeJson<LiveReply>(Buffer.concat(parts), MAX_LIVE_REPLY_BYTES);

@@ -253,6 +253,8 @@ export class MuxSession {
     if (this.closed_) return false;
     this.bytesIn += chunk.byteLength;
     if (this.keepalive !== null) this.lastRecv = this.clock.now();
+    // Saved and restored: a chunk delivered from inside another one's frames keeps its own answer.
+    const outer = this.viewKept;
     this.viewKept = false;
     try {
       this.decoder.push(chunk);
@@ -265,6 +267,8 @@ export class MuxSession {
         this.terminate(new MuxError("PROTOCOL_ERROR", `internal error while reading frames: ${String(err)}`, { cause: err }), GoAwayCode.INTERNAL, CloseCode.INTERNAL);
       }
       return false;
+    } finally {
+      this.viewKept = outer;
     }
   };
 

@@ -197,10 +197,7 @@ export class MuxStream {
     this._recvCredit -= len;
     this.bytesReceived += len;
     if (len === 0) return false;
-    if (this.paused_ || this.inBytes > 0 || this._ondata === null || this.delivering) {
-      this.hold(payload);
-      return true;
-    }
+    if (this.paused_ || this.inBytes > 0 || this._ondata === null || this.delivering) return this.hold(payload);
     this.deliver(payload);
     return !this.ondataCopies;
   }
@@ -318,7 +315,8 @@ export class MuxStream {
     this._fail(new MuxError("CALLBACK_ERROR", `stream ${this.id}: ${where} handler threw`, { cause: e }), RstCode.INTERNAL);
   }
 
-  private hold(payload: Uint8Array): void {
+  /** Queues a payload while delivery waits; returns true when it keeps a view of the payload (not a copy). */
+  private hold(payload: Uint8Array): boolean {
     const len = payload.byteLength;
     this.inBytes += len;
     if (len < COALESCE_BELOW) {
@@ -334,11 +332,17 @@ export class MuxStream {
       const last = this.inQ.length - 1;
       const view = this.inQ[last]!;
       this.inQ[last] = block.subarray(view.byteOffset, this.coalesceLen);
-      return;
+      return false;
     }
     this.coalesce = null;
     // A view pins the whole transport chunk; keep it only when it is most of that chunk.
-    this.inQ.push(payload.buffer.byteLength > len * 2 ? payload.slice() : payload);
+    // (A copy is new Uint8Array(): on a Buffer, slice() would be a view.)
+    if (payload.buffer.byteLength > len * 2) {
+      this.inQ.push(new Uint8Array(payload));
+      return false;
+    }
+    this.inQ.push(payload);
+    return true;
   }
 
   private drainInput(): void {

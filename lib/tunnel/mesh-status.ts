@@ -30,7 +30,7 @@ export function readMeshStatus(stream: DuplexConnection, timeoutMs = 15_000): Pr
       stream.reset();
     }, timeoutMs);
     stream.ondata = (bytes) => {
-      if (bytes.length) finish({ reply: bytes[0]!, rest: bytes.subarray(1).slice() });
+      if (bytes.length) finish({ reply: bytes[0]!, rest: new Uint8Array(bytes.subarray(1)) });
     };
     stream.onend = () => finish({ reply: 0x01, rest: new Uint8Array(0) });
     stream.onclose = () => finish({ reply: 0x01, rest: new Uint8Array(0) });
