@@ -131,10 +131,11 @@ export function encodeFrames(frames: readonly Frame[]): Uint8Array {
 
 /**
  * Receives each complete frame. `payload` is a view into the pushed chunk when the frame
- * arrived whole (no copy), or a buffer owned by the receiver when it arrived in pieces;
- * either way it is never reused by the decoder.
+ * arrived whole (no copy), or a buffer owned by the receiver when it arrived in pieces
+ * (`owned` true: nobody else holds it, the receiver may free it); either way it is never
+ * reused by the decoder.
  */
-export type FrameHandler = (type: number, streamId: number, payload: Uint8Array) => void;
+export type FrameHandler = (type: number, streamId: number, payload: Uint8Array, owned?: boolean) => void;
 
 export interface FrameDecoderOptions {
   /** Largest payload accepted for any frame type (default 256 KiB). */
@@ -223,12 +224,12 @@ export class FrameDecoder {
     return len;
   }
 
-  private emit(payload: Uint8Array): void {
+  private emit(payload: Uint8Array, owned = false): void {
     const type = this.type;
     if (type === FrameType.WINDOW_UPDATE && readU32(payload, 0) === 0) {
       throw new ProtocolError("BAD_PAYLOAD", `WINDOW_UPDATE with a zero increment on stream ${this.sid}`);
     }
-    this.onFrame(type, this.sid, payload);
+    this.onFrame(type, this.sid, payload, owned);
   }
 
   private run(chunk: Uint8Array): void {
@@ -243,7 +244,7 @@ export class FrameDecoder {
       if (this.payLen < pay.byteLength) return;
       this.pay = null;
       i = take;
-      this.emit(pay);
+      this.emit(pay, true);
       if (this.stopped) return;
     } else if (this.hdrLen > 0) {
       // Finish a header that started in an earlier chunk.

@@ -142,6 +142,27 @@ describe("streams and messages", () => {
     expect((peer.session as unknown as { transport: { sends: number } }).transport.sends).toBe(1);
   });
 
+  test("by default a stream alone sends 256 KiB frames, and 64 KiB ones while another stream waits", async () => {
+    const peer = rawPeer({ highWaterMark: 1 }, { side: "client" });
+    const dataSizes = () => peer.frames.filter((f): f is Extract<Frame, { type: 2 }> => f.type === FrameType.DATA).map((f) => f.data.byteLength);
+    const a = peer.session.openStream(enc("a"));
+    a.write(randomBytes(PROTOCOL_INITIAL_WINDOW));
+    await waitFor(() => dataSizes().length === 1, "one frame");
+    expect(dataSizes()).toEqual([PROTOCOL_INITIAL_WINDOW]);
+    // A full batch leaves the transport backpressured (high-water mark 1 byte), so the next
+    // two streams queue in the round robin, which cuts 64 KiB frames.
+    const b = peer.session.openStream(enc("b"));
+    b.write(randomBytes(300_000, 2));
+    expect(peer.session.transportWritable).toBe(false);
+    const c = peer.session.openStream(enc("c"));
+    const d = peer.session.openStream(enc("d"));
+    c.write(randomBytes(200_000, 3));
+    d.write(randomBytes(200_000, 4));
+    const sizesOf = (id: number) => peer.frames.filter((f): f is Extract<Frame, { type: 2 }> => f.type === FrameType.DATA && f.streamId === id).map((f) => f.data.byteLength);
+    await waitFor(() => [...sizesOf(c.id), ...sizesOf(d.id)].reduce((n, x) => n + x, 0) >= 400_000, "both streams");
+    expect(Math.max(...sizesOf(c.id), ...sizesOf(d.id))).toBe(64 * 1024);
+  });
+
   test("WINDOW_UPDATEs are batched, not one per frame", async () => {
     const peer = rawPeer({}, { side: "client" });
     const s = peer.session.openStream();

@@ -163,6 +163,22 @@ describe("the session reports whether a chunk may be freed", () => {
     expect(t2.push(encodeFrames([openFrame(3, new Uint8Array(0))]))).toBe(false);
   });
 
+  test("a DATA frame assembled from pieces is freed once a copying consumer took it, kept otherwise", () => {
+    for (const copies of [true, false]) {
+      const got: Uint8Array[] = [];
+      const t = probeSession((s) => {
+        s.ondataCopies = copies;
+        s.ondata = (b) => void got.push(b);
+      });
+      const wire = encodeFrames([dataFrame(1, new Uint8Array(5000).fill(3))]);
+      t.push(wire.slice(0, 2000));
+      t.push(wire.slice(2000));
+      expect(got.length).toBe(1);
+      expect(got[0]!.byteLength).toBe(copies ? 0 : 5000); // detached views read as empty
+      expect(detached(got[0]!)).toBe(copies);
+    }
+  });
+
   test("end to end over a session pair: every byte arrives while chunks are freed behind it", async () => {
     const data = randomBytes(3_000_000, 7);
     let resolve!: (hash: string) => void;
