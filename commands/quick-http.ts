@@ -6,6 +6,7 @@ import { destinationArg, portArg } from "./_client-args.ts";
 import { clientApiFor, openClientConfig } from "./_client-context.ts";
 import { publicHttpUrl, randomLabel, refuseExisting, runQuickTunnel } from "./_quick.ts";
 import { configArgs } from "./_shared.ts";
+import { restartWithTunedAllocator } from "./_tuned-allocator.ts";
 
 export default defineCommand({
   meta: { name: "http", description: "Serve a local HTTP port at a temporary hostname until stopped" },
@@ -16,6 +17,7 @@ export default defineCommand({
     destination: { type: "string", description: "Host to forward to (default 127.0.0.1)", valueHint: "HOST" },
   },
   async run({ args }) {
+    restartWithTunedAllocator();
     const port = portArg(args.port, "local port");
     const destination = destinationArg(args.destination, "--destination", "127.0.0.1");
     const ctx = openClientConfig(args);

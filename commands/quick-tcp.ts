@@ -7,6 +7,7 @@ import { destinationArg, portArg } from "./_client-args.ts";
 import { clientApiFor, openClientConfig } from "./_client-context.ts";
 import { publicTcpAddress, refuseExisting, runQuickTunnel } from "./_quick.ts";
 import { configArgs } from "./_shared.ts";
+import { restartWithTunedAllocator } from "./_tuned-allocator.ts";
 
 export default defineCommand({
   meta: { name: "tcp", description: "Serve a local TCP port on a temporary server port until stopped" },
@@ -16,6 +17,7 @@ export default defineCommand({
     destination: { type: "string", description: "Host to forward to (default 127.0.0.1)", valueHint: "HOST" },
   },
   async run({ args }) {
+    restartWithTunedAllocator();
     const dstPort = portArg(args.port, "local port");
     const destination = destinationArg(args.destination, "--destination", "127.0.0.1");
     const ctx = openClientConfig(args);

@@ -4,11 +4,13 @@ import { consola } from "consola";
 import { configArgs, configFlag, logUnexpectedErrors } from "./_shared.ts";
 import { startEdgeServer } from "./_serve/edge-server.ts";
 import { loadServerConfig, resolveConfigPath } from "../lib/config/server-config.ts";
+import { restartWithTunedAllocator } from "./_tuned-allocator.ts";
 
 export default defineCommand({
   meta: { name: "serve", alias: "start", description: "Run the edge server in the foreground" },
   args: { ...configArgs },
   async run({ args }) {
+    restartWithTunedAllocator();
     const loaded = loadServerConfig(resolveConfigPath(configFlag(args)), { allowCreate: true });
     if (loaded.created) consola.info(`wrote a new configuration to ${loaded.path}`);
     const server = await startEdgeServer(loaded, consola);
