@@ -234,11 +234,18 @@ export async function writeTrafficBatch(db: Database, batch: TrafficBatch): Prom
   await db.transaction(async (tx) => {
     // The batch keeps each delta's UTC day; midnight of that day lands in the same row.
     await addBandwidth(tx, batch.bandwidth.map((b) => ({ ...b, at: Date.parse(b.day) })));
-    for (const c of batch.connections) {
-      await tx.insert(connections).values({ id: newId(), ...c, started: new Date(c.started) });
+    // Many rows per statement: one INSERT per finished connection made a flush after 1,000
+    // short connections cost ~40 MiB of transient native memory (a statement prepared per
+    // row) and most of a second of CPU. 9 columns x 200 rows stays far below the bound-
+    // parameter limits of SQLite (32,766) and PostgreSQL (65,535).
+    for (let i = 0; i < batch.connections.length; i += CONNECTION_ROWS_PER_INSERT) {
+      const rows = batch.connections.slice(i, i + CONNECTION_ROWS_PER_INSERT).map((c) => ({ id: newId(), ...c, started: new Date(c.started) }));
+      await tx.insert(connections).values(rows);
     }
   });
 }
+
+const CONNECTION_ROWS_PER_INSERT = 200;
 
 /** Monitoring reports (SPEC 2.3): the client's TCP checks of its upstreams, per service. */
 export async function saveServiceAvailability(

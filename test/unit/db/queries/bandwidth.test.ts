@@ -2,10 +2,10 @@
 // services; runs on SQLite and, in the second pass of npm test, on PostgreSQL.
 import { expect, test } from "bun:test";
 import { addBandwidth, dailyBandwidth } from "../../../../db/queries/bandwidth.ts";
-import { saveAnnouncedServices, saveServiceAvailability } from "../../../../db/queries/live.ts";
+import { saveAnnouncedServices, saveServiceAvailability, writeTrafficBatch } from "../../../../db/queries/live.ts";
 import { listTunnelPorts } from "../../../../db/queries/ports.ts";
 import { listHttpServices } from "../../../../db/queries/tunnel-details.ts";
-import { TUNNEL_STATE } from "../../../../db/schema.ts";
+import { connections, TUNNEL_STATE } from "../../../../db/schema.ts";
 import { insertPort, insertTunnel, memoryDb } from "../../../db-fixtures.ts";
 
 const NOW = Date.parse("2030-03-20T17:28:00Z");
@@ -47,4 +47,27 @@ test("monitoring reports set each service's availability and the time of the che
   await saveServiceAvailability(db, id, [{ kind: "http", name: "app.example.com", available: false }, { kind: "tcp", name: "30001", available: true }], checked);
   expect((await listHttpServices(db, [id]))[0]).toMatchObject({ available: false, lastCheck: checked });
   expect((await listTunnelPorts(db, id))[0]).toMatchObject({ available: true, lastCheck: checked });
+});
+
+test("a traffic batch of 450 finished connections is written whole, each row as recorded", async () => {
+  const db = await memoryDb();
+  const batch = Array.from({ length: 450 }, (_, i) => ({
+    tunnelId: i % 2 ? "t1" : "t2",
+    service: String(10_000 + i),
+    protocol: "tcp" as const,
+    remoteAddress: `192.0.2.${i % 250}`,
+    bytesIn: i,
+    bytesOut: 2 * i,
+    started: NOW + i,
+    durationMs: 3 * i,
+  }));
+  await writeTrafficBatch(db, { bandwidth: [], connections: batch });
+  const rows = await db.select().from(connections);
+  expect(rows).toHaveLength(450);
+  expect(new Set(rows.map((r) => r.id)).size).toBe(450);
+  const byService = new Map(rows.map((r) => [r.service, r]));
+  for (const c of [batch[0]!, batch[199]!, batch[200]!, batch[449]!]) {
+    const r = byService.get(c.service)!;
+    expect({ ...r, id: undefined, started: r.started.getTime() }).toEqual({ ...c, id: undefined });
+  }
 });
