@@ -6,8 +6,8 @@
 // punches out free "holes" inside pages in use. A tunnel allocates a buffer for every socket
 // read and frees it a moment later, so the same pages went back to the kernel and faulted in
 // again all the time: 140 page faults per 1,000 proxied HTTP requests in the server, 90 in
-// the client. Page faults are expensive on a virtual machine, where tunnel servers usually
-// run. With these settings: 10-20 per 1,000, 20-25% less CPU per request, and 1 GiB downloads
+// the client. Page faults are expensive on virtual machines, where many tunnel servers run.
+// With these settings: 10-20 per 1,000, about 20% less CPU per request, and 1 GiB downloads
 // at 0.97-1.05 instead of 1.19 s of server CPU per GiB (docs/performance-log.md). Memory is
 // still returned, one second after it falls free; the peak RSS of a 1 GiB transfer rose by
 // 3-5 MiB.
