@@ -10,6 +10,7 @@
 import { realClock, type Clock } from "../clock.ts";
 import { errorMessage } from "../errors.ts";
 import type { MuxStream } from "../mux/stream.ts";
+import { copyBytes } from "../net/release-buffer.ts";
 import { decodeJson, encodeJson } from "../tunnel/messages.ts";
 import type { TunnelLocation } from "./types.ts";
 
@@ -115,7 +116,7 @@ export function sendLiveRequest(open: () => MuxStream, timeoutMs: number, clock:
     stream.ondata = (b) => {
       size += b.byteLength;
       if (size > MAX_LIVE_REPLY_BYTES) return settle({ ok: false, error: `the reply exceeds ${MAX_LIVE_REPLY_BYTES} bytes`, unanswered: true }, true);
-      parts.push(new Uint8Array(b)); // a copy: on a Buffer, slice() is a view
+      parts.push(copyBytes(b));
     };
     stream.onend = () => {
       const reply = decodeJson<LiveReply>(Buffer.concat(parts), MAX_LIVE_REPLY_BYTES);

@@ -5,6 +5,7 @@
 // never carries a request to the wrong tunnel. Requests for the server's own domain are
 // relayed to the web server.
 import type { DuplexConnection } from "../net/connection.ts";
+import { copyBytes } from "../net/release-buffer.ts";
 import { createBasicAuthVerifier } from "../http/basic-auth.ts";
 import { compileFirewall, type Firewall, type FirewallRule } from "../http/firewall.ts";
 import type { RequestHead } from "../http/request-head.ts";
@@ -219,7 +220,7 @@ export function createHttpRouter(opts: HttpRouterOptions): HttpRouter {
 
       conn.ondata = (chunk) => {
         lastActivity = Date.now();
-        if (collecting) pendingChunks.push(new Uint8Array(chunk));
+        if (collecting) pendingChunks.push(copyBytes(chunk));
         else if (pendingChunks.length && !ownDomain) pendingChunks.length = 0;
         if (!rs.push(chunk)) conn.pause();
       };

@@ -3,7 +3,7 @@
 import { PROTOCOL_INITIAL_WINDOW, RstCode, rstCodeName } from "../protocol/frames.ts";
 import { MuxError } from "./errors.ts";
 import type { MuxSession } from "./session.ts";
-import { releaseBuffer } from "../net/release-buffer.ts";
+import { copyBytes, releaseBuffer } from "../net/release-buffer.ts";
 
 /** Queued chunks whose buffers were handed over with write(bytes, true): freed once framed. */
 const handedOver = new WeakSet<Uint8Array>();
@@ -336,9 +336,8 @@ export class MuxStream {
     }
     this.coalesce = null;
     // A view pins the whole transport chunk; keep it only when it is most of that chunk.
-    // (A copy is new Uint8Array(): on a Buffer, slice() would be a view.)
     if (payload.buffer.byteLength > len * 2) {
-      this.inQ.push(new Uint8Array(payload));
+      this.inQ.push(copyBytes(payload));
       return false;
     }
     this.inQ.push(payload);

@@ -5,7 +5,7 @@
  * to a plain TCP socket or to a stream inside a tunnel with the same code.
  */
 import type { Socket, SocketHandler } from "bun";
-import { releaseArrayBuffer, releaseBuffer } from "./release-buffer.ts";
+import { copyBytes, releaseArrayBuffer, releaseBuffer } from "./release-buffer.ts";
 
 /**
  * A callback property type that is bivariant in its parameters (method-signature
@@ -28,7 +28,7 @@ export interface DuplexConnection {
   /**
    * Set by the consumer: its ondata sends or copies every chunk before it returns and keeps
    * no view of it, so a read buffer behind the chunk may be freed right after the call.
-   * (A copy is `new Uint8Array(bytes)`: on a Buffer, `slice()` is a view.)
+   * (A copy is `copyBytes(bytes)`: on a Buffer, `slice()` is a view.)
    */
   ondataCopies?: boolean;
   /** True when every ondata chunk is a buffer of its own that nobody else holds (a socket read): a consumer may hand it over with write(bytes, true). */
@@ -108,15 +108,17 @@ export class BunSocketConnection implements DuplexConnection {
     if (this.closed || this.endRequested) return false;
     if (bytes.length === 0) return this.queue.length === 0;
     let sent = true;
+    // What waits is copied, so a caller that reuses its buffer cannot corrupt the queue
+    // (cheap: only after a short write).
     if (this.queue.length === 0) {
       const n = this.socket.write(bytes);
       if (n < 0) return false; // closing; the close event follows
       if (n < bytes.length) {
-        this.enqueue(copyOf(bytes.subarray(n)));
+        this.enqueue(copyBytes(bytes.subarray(n)));
         sent = false;
       }
     } else {
-      this.enqueue(copyOf(bytes));
+      this.enqueue(copyBytes(bytes));
       sent = false;
     }
     if (release) releaseBuffer(bytes);
@@ -203,7 +205,7 @@ export class BunSocketConnection implements DuplexConnection {
         return;
       }
       this.queue.shift();
-      // Every queued chunk is a copy of our own (copyOf): its memory goes back at once.
+      // Every queued chunk is a copy of our own (copyBytes): its memory goes back at once.
       releaseArrayBuffer(head.buffer);
     }
     if (this.endRequested) this.shutdownWrite();
@@ -257,14 +259,6 @@ export class BunSocketConnection implements DuplexConnection {
     this.closeNotified = true;
     this.onclose?.(this.closeError);
   }
-}
-
-/**
- * The unsent rest is copied so a caller that reuses its buffer cannot corrupt the
- * queue (cheap: only on short writes). Buffer#slice would be a view, hence this.
- */
-function copyOf(bytes: Uint8Array): Uint8Array {
-  return new Uint8Array(bytes);
 }
 
 /** What `bunSocketHandlers` keeps in `socket.data`. */

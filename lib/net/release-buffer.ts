@@ -16,6 +16,14 @@ export function releaseBuffer(bytes: Uint8Array): void {
   releaseArrayBuffer(buffer);
 }
 
+/**
+ * A copy in a buffer of its own, for bytes to be kept past the call that handed them over
+ * (on a Buffer, `slice()` would be a view of the same memory).
+ */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
+}
+
 /** Detaches a buffer of our own (every view of it reads as empty afterwards). */
 export function releaseArrayBuffer(buffer: ArrayBufferLike): void {
   if (buffer instanceof ArrayBuffer && !buffer.detached) (buffer as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0);

@@ -2,6 +2,7 @@
 // server: 0 when the destination was connected, otherwise the SOCKS reply code that says
 // why not (RFC 1928 §6), so a local SOCKS listener can answer its client truthfully.
 import type { DuplexConnection } from "../net/connection.ts";
+import { copyBytes } from "../net/release-buffer.ts";
 
 export const MESH_OK = 0;
 
@@ -30,7 +31,7 @@ export function readMeshStatus(stream: DuplexConnection, timeoutMs = 15_000): Pr
       stream.reset();
     }, timeoutMs);
     stream.ondata = (bytes) => {
-      if (bytes.length) finish({ reply: bytes[0]!, rest: new Uint8Array(bytes.subarray(1)) });
+      if (bytes.length) finish({ reply: bytes[0]!, rest: copyBytes(bytes.subarray(1)) });
     };
     stream.onend = () => finish({ reply: 0x01, rest: new Uint8Array(0) });
     stream.onclose = () => finish({ reply: 0x01, rest: new Uint8Array(0) });
