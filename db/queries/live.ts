@@ -228,6 +228,8 @@ export async function releasePort(db: Database, tunnelId: string, port: number):
   return rows.length > 0;
 }
 
+const CONNECTION_ROWS_PER_INSERT = 200;
+
 /** Writes one stats batch in a single transaction (bandwidth upserts + connection records). */
 export async function writeTrafficBatch(db: Database, batch: TrafficBatch): Promise<void> {
   if (!batch.bandwidth.length && !batch.connections.length) return;
@@ -244,8 +246,6 @@ export async function writeTrafficBatch(db: Database, batch: TrafficBatch): Prom
     }
   });
 }
-
-const CONNECTION_ROWS_PER_INSERT = 200;
 
 /** Monitoring reports (SPEC 2.3): the client's TCP checks of its upstreams, per service. */
 export async function saveServiceAvailability(
